@@ -1,0 +1,58 @@
+# xling build. `make` builds build/libxling.a and build/xling; `make test` runs the suite;
+# `make asan` builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/
+# and runs the whole suite there. BUILD=dir selects another build folder.
+CC      ?= cc
+BUILD   ?= build
+PKGS     = jansson libutf8proc libpcre2-8 openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT     ?= -O2
+ARCH    ?= -march=native
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(ARCH) -fopenmp \
+           -Iinclude -Isrc $(PKG_CFLAGS) $(SAN)
+LDFLAGS += -fopenmp $(SAN)
+LDLIBS  += $(PKG_LIBS) -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test asan clean bench fuzz
+.SECONDARY:
+all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libxling.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/xling: $(CLI_OBJ) $(BUILD)/libxling.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libxling.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(BUILD)/libxling.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testlib.o $(BUILD)/libxling.a $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libxling.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
+
+# The test command (README, .ci/run): builds, runs every tests/test_* binary and the
+# CLI tests, prints "N passed, N failed" last.
+test: all
+	@BUILD=$(BUILD) sh tests/run_tests.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d)

@@ -1,0 +1,152 @@
+/* xling — multilingual and cross-lingual text embeddings in C.
+ *
+ * The one public header of libxling. Handles are opaque; every function that can
+ * fail returns an xl_status and leaves a one-line message in xl_last_error()
+ * (thread-local), naming the file, tensor, field or input that is wrong.
+ * Every object returned by a *_load / *_new is released by the matching *_free.
+ */
+#ifndef XLING_H
+#define XLING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XLING_VERSION "0.1.0"
+
+typedef enum {
+    XL_OK = 0,
+    XL_ERR_IO,          /* a file is missing or unreadable */
+    XL_ERR_FORMAT,      /* a file is malformed (bad JSON, bad safetensors header, ...) */
+    XL_ERR_UNSUPPORTED, /* valid input that xling does not support (architecture, dtype, component) */
+    XL_ERR_ARG,         /* an invalid argument from the caller */
+    XL_ERR_NOMEM,       /* out of memory, or a size that would not fit */
+    XL_ERR_INPUT        /* bad user input (text, ids out of range, ...) */
+} xl_status;
+
+/* Message of the last error on this thread ("" if none). */
+const char *xl_last_error(void);
+/* Short name of a status code ("ok", "io", "format", ...). */
+const char *xl_status_name(xl_status st);
+
+/* ---------------------------------------------------------------- tokenizer */
+
+typedef struct xl_tokenizer xl_tokenizer;
+
+/* Loads a Hugging Face tokenizer from a `tokenizer.json` file or from a folder
+ * holding one (plus an optional `tokenizer_config.json`). Symlinks are followed;
+ * a tiny file whose text is a relative path (a symlink copied as text) is followed too. */
+xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out);
+void xl_tokenizer_free(xl_tokenizer *tok);
+
+/* The result of encoding one text. */
+typedef struct {
+    int32_t *ids;       /* token ids */
+    uint8_t *special;   /* 1 where the token was added by the post-processor */
+    size_t n;
+} xl_encoding;
+
+/* Encodes UTF-8 text (len bytes, may contain NUL). Invalid UTF-8 is replaced by
+ * U+FFFD as Python's bytes.decode(errors="replace") does (see xl_utf8_repair).
+ * add_special: 1 = apply the post-processor's special tokens. */
+xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len,
+                      int add_special, xl_encoding *out);
+void xl_encoding_free(xl_encoding *enc);
+
+/* Truncates to at most max_len tokens, keeping the special tokens the
+ * post-processor added (content is cut from the end). Returns 1 if it cut. */
+int xl_encoding_truncate(xl_encoding *enc, size_t max_len);
+
+size_t xl_tokenizer_vocab_size(const xl_tokenizer *tok);
+/* Token string of an id (NULL if out of range). Valid while tok lives. */
+const char *xl_tokenizer_id_to_token(const xl_tokenizer *tok, int32_t id);
+/* Id of an exact token string, or -1. */
+int32_t xl_tokenizer_token_to_id(const xl_tokenizer *tok, const char *token);
+/* Model type: "WordPiece", "Unigram", "BPE". */
+const char *xl_tokenizer_type(const xl_tokenizer *tok);
+/* `model_max_length` from tokenizer_config.json (0 when absent or huge). */
+size_t xl_tokenizer_model_max_length(const xl_tokenizer *tok);
+
+/* ------------------------------------------------------------------- model */
+
+typedef struct xl_model xl_model;
+
+typedef enum {
+    XL_POOL_DEFAULT = 0, /* what the model folder says */
+    XL_POOL_CLS,
+    XL_POOL_MEAN,
+    XL_POOL_MAX,
+    XL_POOL_LAST
+} xl_pooling;
+
+typedef struct {
+    int threads;        /* 0 = all cores */
+} xl_model_options;
+
+/* Loads a Hugging Face / sentence-transformers model folder. A folder without
+ * tokenizer files loads too (then only xl_embed_ids works). */
+xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out);
+void xl_model_free(xl_model *m);
+
+typedef struct {
+    const char *architecture;   /* config.json architectures[0] */
+    const char *model_type;
+    int hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size;
+    int vocab_size, max_position_embeddings;
+    int dim;                    /* output embedding dimension (after Dense modules) */
+    const char *dtype;          /* stored dtype of the weights: "F32", "F16", "BF16", mixed as "F16+F32" */
+    uint64_t n_params;          /* parameters in the transformer weights (+ Dense modules) */
+    xl_pooling pooling;
+    int include_prompt;
+    int normalize;
+    int n_dense;
+    int max_seq_length;         /* the truncation length embed uses by default (0 = none) */
+    const char *tokenizer_type; /* NULL when the folder has no tokenizer */
+    int n_prompts;
+    const char *const *prompt_names;
+    const char *const *prompt_texts;
+    const char *default_prompt_name; /* NULL if none */
+} xl_model_info;
+
+/* Fills info; pointers stay valid while the model lives. */
+void xl_model_get_info(const xl_model *m, xl_model_info *info);
+const xl_tokenizer *xl_model_tokenizer(const xl_model *m);
+
+typedef struct {
+    xl_pooling pooling;     /* XL_POOL_DEFAULT = from the folder */
+    int normalize;          /* -1 = from the folder, 0 = off, 1 = on */
+    int max_length;         /* 0 = default truncation length (see xl_model_info.max_seq_length) */
+    const char *prompt_name;/* a prompt of config_sentence_transformers.json, or NULL */
+    const char *prefix;     /* a literal prefix (overrides prompt_name), or NULL */
+    int batch_tokens;       /* token budget of one forward batch (0 = default) */
+    int threads;            /* 0 = the model's */
+    /* progress: called after each batch with (done, total) inputs; may be NULL */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+} xl_embed_options;
+
+void xl_embed_options_init(xl_embed_options *o);
+
+/* Embeds n texts into out[n * dim] (row-major, input order).
+ * n_truncated (may be NULL) receives how many inputs were cut to the length limit. */
+xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                         const xl_embed_options *opts, float *out, size_t *n_truncated);
+
+/* Embeds n sequences of token ids given as is (no prompt, no special tokens added). */
+xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+                       const xl_embed_options *opts, float *out, size_t *n_truncated);
+
+/* ------------------------------------------------------------------- utils */
+
+/* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
+ * bytes.decode("utf-8", errors="replace") does. Returns a malloc'd NUL-terminated
+ * copy and its length in *out_len; *n_bad receives how many replacements were made. */
+char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/* The interface every architecture implements: load weights for a config, then run a
+ * forward pass over a padded batch of token ids to produce the last hidden state.
+ * Nothing here knows about tokenizers, pooling or the sentence-transformers head. */
+#ifndef XL_ARCH_H
+#define XL_ARCH_H
+#include <jansson.h>
+#include <stdint.h>
+#include "io/safetensors.h"
+#include "xling.h"
+
+/* A padded batch: B sequences of T positions, row-major [B][T]. Sequences are
+ * right-padded (real tokens first, mask 1, then mask 0). Every sequence has >= 1 token. */
+typedef struct {
+    int B, T;
+    const int32_t *ids;
+    const uint8_t *mask;
+    const int *lens;      /* real length of each sequence */
+} xl_batch;
+
+/* Called after each layer with hidden states [B][T][H] (pads included, their
+ * values unspecified). layer 0 = embedding output, l = output of block l;
+ * layer L+1 is only emitted when the model has a final norm (output after it). */
+typedef void (*xl_layer_cb)(void *ctx, int layer, const float *hidden, int B, int T, int H);
+
+typedef struct {
+    const char *architecture;
+    const char *model_type;
+    int hidden_size, num_layers, num_heads, num_kv_heads, head_dim, intermediate_size;
+    int vocab_size, max_position_embeddings;
+    int max_tokens;            /* longest sequence the position table allows (0 = unbounded) */
+    int causal;                /* 1 for causal attention */
+    int has_final_norm;
+    const char *dtype;         /* stored dtype summary */
+    uint64_t n_params;
+} xl_arch_info;
+
+typedef struct xl_arch {
+    const char *name;
+    /* 1 if this implementation handles the config (by architectures[] / model_type). */
+    int (*matches)(const json_t *config);
+    /* dir is for error messages. */
+    xl_status (*load)(const json_t *config, const xl_weights *w, const char *dir, void **model);
+    /* hidden: [B][T][hidden_size] output (last hidden state, after the final norm
+     * if any). cb may be NULL. threads: how many threads to use. */
+    xl_status (*forward)(void *model, const xl_batch *batch, float *hidden, xl_layer_cb cb, void *cb_ctx, int threads);
+    void (*get_info)(const void *model, xl_arch_info *info);
+    void (*free)(void *model);
+} xl_arch;
+
+/* Registry: finds the implementation for a config, or sets an error naming the
+ * architecture. */
+xl_status xl_arch_find(const json_t *config, const char *dir, const xl_arch **out);
+
+#endif

@@ -1,0 +1,37 @@
+/* The tokenization model stage (WordPiece, Unigram, BPE): turns one pre-token — a
+ * normalized, pre-tokenized UTF-8 string — into token ids. The pipeline in
+ * tokenizer.c owns normalization, pre-tokenization, added tokens and
+ * post-processing; a model only sees pre-tokens. */
+#ifndef XL_TOK_MODEL_H
+#define XL_TOK_MODEL_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util/vec.h"
+#include "xling.h"
+
+typedef struct xl_tok_model xl_tok_model;
+
+typedef struct {
+    const char *type;  /* "WordPiece", "Unigram", "BPE" */
+    void (*free)(void *impl);
+    /* Appends the ids of one pre-token s[0..len) (valid UTF-8, len > 0) to out. */
+    xl_status (*encode)(const void *impl, const char *s, size_t len, xl_ivec *out);
+    /* Exact vocabulary lookup; -1 if absent. */
+    int32_t (*token_to_id)(const void *impl, const char *s, size_t len);
+    /* Token string of id (NUL-terminated), or NULL when out of range. */
+    const char *(*id_to_token)(const void *impl, int32_t id);
+    size_t (*vocab_size)(const void *impl);
+} xl_tok_model_ops;
+
+struct xl_tok_model {
+    const xl_tok_model_ops *ops;
+    void *impl;
+};
+
+/* Loaders for the "model" object of tokenizer.json. `what` names the file for errors. */
+xl_status xl_wordpiece_load(const json_t *model, const char *what, xl_tok_model *out);
+xl_status xl_unigram_load(const json_t *model, const char *what, xl_tok_model *out);
+xl_status xl_bpe_load(const json_t *model, const char *what, xl_tok_model *out);
+
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Runs every test binary in $BUILD/tests and every tests/cli/*.sh script, then prints
+# one summary line: "N passed, N failed" (counts of checks; skipped ones listed too).
+BUILD=${BUILD:-build}
+export XLING_ROOT=${XLING_ROOT:-$(pwd)}
+export XLING_BIN=${XLING_BIN:-$XLING_ROOT/$BUILD/xling}
+pass=0; fail=0; skip=0; broken=""
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+run_one() {
+    name=$1; shift
+    start=$(date +%s)
+    "$@" >"$log" 2>&1
+    rc=$?
+    line=$(grep -E '^[^ ]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "CRASH $name (exit $rc, no summary)"; tail -n 20 "$log"
+        fail=$((fail + 1)); broken="$broken $name"; return
+    fi
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/')
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+        grep -E '^(FAIL|SKIP)|ERROR|Sanitizer|runtime error' "$log" | head -n 40
+        [ "$f" -eq 0 ] && { fail=$((fail + 1)); echo "  (exit $rc)"; }
+        broken="$broken $name"
+    fi
+    echo "$line ($(( $(date +%s) - start ))s)"
+}
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.o|*.d) continue;; esac
+    run_one "$(basename "$t")" "$t"
+done
+for s in tests/cli/*.sh; do
+    [ -f "$s" ] || continue
+    run_one "$(basename "$s")" sh "$s"
+done
+[ -n "$broken" ] && echo "failing:$broken"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
