@@ -3,6 +3,7 @@
 # and runs the whole suite there. BUILD=dir selects another build folder.
 CC      ?= cc
 BUILD   ?= build
+ASAN_BUILD ?= build-asan
 PKGS     = jansson libutf8proc libpcre2-8 openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -50,7 +51,7 @@ test: all
 	@BUILD=$(BUILD) sh tests/run_tests.sh
 
 asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 clean:
 	rm -rf build build-asan build-fuzz
