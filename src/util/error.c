@@ -23,7 +23,8 @@ void xl_err_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    /* The message is cut at the buffer size on purpose: one line, bounded. */
+    snprintf(last_error, sizeof last_error, "%.500s: %.500s", prefix, old);
 }
 
 const char *xl_last_error(void) { return last_error; }
