@@ -121,7 +121,8 @@ typedef struct {
     int max_length;         /* 0 = default truncation length (see xl_model_info.max_seq_length) */
     const char *prompt_name;/* a prompt of config_sentence_transformers.json, or NULL */
     const char *prefix;     /* a literal prefix (overrides prompt_name), or NULL */
-    int batch_tokens;       /* token budget of one forward batch (0 = default) */
+    int batch_size;         /* at most this many sequences per forward batch (0 = 32) */
+    int batch_tokens;       /* and at most this many padded tokens (0 = 8192) */
     int threads;            /* 0 = the model's */
     /* progress: called after each batch with (done, total) inputs; may be NULL */
     void (*progress)(void *ctx, size_t done, size_t total);
@@ -138,6 +139,11 @@ xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *le
 /* Embeds n sequences of token ids given as is (no prompt, no special tokens added). */
 xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                        const xl_embed_options *opts, float *out, size_t *n_truncated);
+
+/* ------------------------------------------------------------------- tasks */
+
+/* out[i][j] = cosine(a[i], b[j]) for a[na][dim], b[nb][dim] (0 where a norm is 0). */
+void xl_cosine_similarity(const float *a, size_t na, const float *b, size_t nb, size_t dim, float *out);
 
 /* ------------------------------------------------------------------- utils */
 

@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,17 @@ int t_check(int ok, const char *file, int line, const char *expr) {
     if (ok) { t_pass++; return 1; }
     t_fail++;
     fprintf(stderr, "FAIL %s:%d: %s\n", file, line, expr);
+    return 0;
+}
+
+int t_check_msg(int ok, const char *file, int line, const char *expr, const char *fmt, ...) {
+    if (t_check(ok, file, line, expr)) return 1;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "    ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
     return 0;
 }
 

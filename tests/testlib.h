@@ -9,12 +9,15 @@
 extern int t_pass, t_fail, t_skip;
 
 #define CHECK(cond) t_check((cond) != 0, __FILE__, __LINE__, #cond)
-#define CHECK_MSG(cond, ...) do { if (!t_check((cond) != 0, __FILE__, __LINE__, #cond)) { fprintf(stderr, "    "); fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+/* CHECK with a printf-style explanation on failure; an expression (returns the outcome). */
+#define CHECK_MSG(cond, ...) t_check_msg((cond) != 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
 #define CHECK_EQ_INT(a, b) t_check_int((long long)(a), (long long)(b), __FILE__, __LINE__, #a, #b)
 #define CHECK_STR(a, b) t_check_str((a), (b), __FILE__, __LINE__, #a)
 #define CHECK_NEAR(a, b, tol) t_check_near((double)(a), (double)(b), (double)(tol), __FILE__, __LINE__, #a)
 
 int t_check(int ok, const char *file, int line, const char *expr);
+int t_check_msg(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 int t_check_int(long long a, long long b, const char *file, int line, const char *ea, const char *eb);
 int t_check_str(const char *a, const char *b, const char *file, int line, const char *ea);
 int t_check_near(double a, double b, double tol, const char *file, int line, const char *ea);

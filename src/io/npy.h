@@ -1,0 +1,14 @@
+/* NumPy .npy (format 1.0) writer for float32 matrices, readable by numpy.load. */
+#ifndef XL_NPY_H
+#define XL_NPY_H
+#include <stdio.h>
+#include "xling.h"
+
+/* The header is padded to a fixed 128 bytes so that the row count can be rewritten in
+ * place once known (streamed output). */
+#define XL_NPY_HEADER_BYTES 128
+
+/* Writes the header of a little-endian float32 array of shape [rows, cols]. */
+xl_status xl_npy_write_header(FILE *f, size_t rows, size_t cols);
+
+#endif

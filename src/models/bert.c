@@ -1,0 +1,472 @@
+/* BERT-family encoders: BertModel, XLMRobertaModel, RobertaModel (and their
+ * *ForMaskedLM / *ForPreTraining checkpoints, whose encoder is the same).
+ *
+ *   x = LN(word[id] + pos[p] + type[0])                         embeddings
+ *   per layer (post-LN):
+ *     x = LN(x + (softmax(q·kᵀ/√d) v) Wo + bo)                  self-attention
+ *     x = LN(x + act(x W1 + b1) W2 + b2)                        feed-forward
+ *
+ * Positions: BERT counts 0..n-1; XLM-R / RoBERTa count from padding_idx + 1 (HF's
+ * cumsum(mask) * mask + padding_idx). Weights: F32 tensors are used in place from the
+ * mapping when 4-byte aligned, F16 / BF16 are converted to F32 once at load; weight
+ * matrices are packed for the GEMM once at load, q, k, v concatenated into one
+ * [3H][H] matrix so a layer runs one GEMM for all three.
+ * The word-embedding table stays in its stored dtype (rows converted on lookup), so a
+ * 250k-row F16 vocabulary is not doubled in memory. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/kernels.h"
+#include "models/arch.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/vec.h"
+
+typedef struct {
+    int hidden, layers, heads, head_dim, inter, vocab, max_pos, type_vocab;
+    int pad_id;
+    int roberta_positions; /* 1: positions start at pad_id + 1 */
+    float eps;
+    xl_kact act;
+} bert_config;
+
+/* Matrices are packed for the GEMM (xl_pack_w); vectors are float32 views. */
+typedef struct {
+    xl_packed_w wqkv;              /* [3H][H]: q | k | v */
+    float *bqkv;                   /* [3H] (owned) */
+    xl_packed_w wo;                /* [H][H] */
+    const float *bo;               /* [H] */
+    const float *ln1_g, *ln1_b;    /* attention output LayerNorm */
+    xl_packed_w w1;                /* [I][H] */
+    const float *b1;               /* [I] */
+    xl_packed_w w2;                /* [H][I] */
+    const float *b2;               /* [H] */
+    const float *ln2_g, *ln2_b;    /* output LayerNorm */
+} bert_layer;
+
+typedef struct {
+    bert_config c;
+    const xl_tensor *word;         /* [vocab][H], stored dtype */
+    const float *pos;              /* [max_pos][H] */
+    const float *type0;            /* token type 0 row [H] */
+    const float *emb_ln_g, *emb_ln_b;
+    bert_layer *layer;
+    void **owned;                  /* float arrays converted or built at load */
+    int n_owned, cap_owned;
+    char *architecture, *model_type;
+    char dtype[16];
+    uint64_t n_params;
+} bert_model;
+
+/* ------------------------------------------------------------------ config */
+
+static const char *const k_archs[] = {
+    "BertModel",    "BertForMaskedLM",    "BertForPreTraining",    "XLMRobertaModel",
+    "XLMRobertaForMaskedLM", "RobertaModel", "RobertaForMaskedLM",
+};
+static const char *const k_model_types[] = {"bert", "xlm-roberta", "roberta"};
+
+static int bert_matches(const json_t *config) {
+    const json_t *archs = json_object_get(config, "architectures");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(archs, i, a) {
+        const char *s = json_string_value(a);
+        for (size_t k = 0; s && k < sizeof k_archs / sizeof k_archs[0]; k++)
+            if (strcmp(s, k_archs[k]) == 0) return 1;
+    }
+    const char *mt = json_string_value(json_object_get(config, "model_type"));
+    for (size_t k = 0; mt && k < sizeof k_model_types / sizeof k_model_types[0]; k++)
+        if (strcmp(mt, k_model_types[k]) == 0) return 1;
+    return 0;
+}
+
+static int is_roberta(const json_t *config) {
+    const char *mt = json_string_value(json_object_get(config, "model_type"));
+    if (mt) return strcmp(mt, "xlm-roberta") == 0 || strcmp(mt, "roberta") == 0;
+    const char *arch = json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
+    return arch && (strncmp(arch, "XLMRoberta", 10) == 0 || strncmp(arch, "Roberta", 7) == 0);
+}
+
+/* A required positive integer key. */
+static xl_status get_dim(const json_t *cfg, const char *key, const char *what, int *out) {
+    long long v;
+    xl_status st = xl_json_get_int(cfg, key, -1, &v, what);
+    if (st) return st;
+    if (v == -1 && !json_object_get(cfg, key)) return xl_err(XL_ERR_FORMAT, "%s: missing \"%s\"", what, key);
+    if (v <= 0 || v > (1 << 24)) return xl_err(XL_ERR_FORMAT, "%s: \"%s\" = %lld is out of range", what, key, v);
+    *out = (int)v;
+    return XL_OK;
+}
+
+static xl_status read_config(const json_t *cfg, const char *what, bert_config *c) {
+    xl_status st;
+    memset(c, 0, sizeof *c);
+    if ((st = get_dim(cfg, "hidden_size", what, &c->hidden)) || (st = get_dim(cfg, "num_hidden_layers", what, &c->layers)) ||
+        (st = get_dim(cfg, "num_attention_heads", what, &c->heads)) ||
+        (st = get_dim(cfg, "intermediate_size", what, &c->inter)) || (st = get_dim(cfg, "vocab_size", what, &c->vocab)) ||
+        (st = get_dim(cfg, "max_position_embeddings", what, &c->max_pos)))
+        return st;
+    if (c->hidden % c->heads != 0)
+        return xl_err(XL_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", what, c->hidden,
+                      c->heads);
+    c->head_dim = c->hidden / c->heads;
+    long long tv, pad;
+    if ((st = xl_json_get_int(cfg, "type_vocab_size", 2, &tv, what))) return st;
+    if (tv < 1 || tv > (1 << 20)) return xl_err(XL_ERR_FORMAT, "%s: \"type_vocab_size\" = %lld is out of range", what, tv);
+    c->type_vocab = (int)tv;
+    c->roberta_positions = is_roberta(cfg);
+    if ((st = xl_json_get_int(cfg, "pad_token_id", c->roberta_positions ? 1 : 0, &pad, what))) return st;
+    if (pad < 0 || pad >= c->vocab)
+        return xl_err(XL_ERR_FORMAT, "%s: \"pad_token_id\" = %lld is outside the vocabulary", what, pad);
+    c->pad_id = (int)pad;
+    if (c->roberta_positions && c->pad_id + 1 >= c->max_pos)
+        return xl_err(XL_ERR_FORMAT, "%s: max_position_embeddings %d leaves no position after padding_idx %d", what,
+                      c->max_pos, c->pad_id);
+    double eps;
+    if ((st = xl_json_get_num(cfg, "layer_norm_eps", 1e-12, &eps, what))) return st;
+    if (!(eps >= 0.0 && eps < 1.0)) return xl_err(XL_ERR_FORMAT, "%s: \"layer_norm_eps\" = %g is out of range", what, eps);
+    c->eps = (float)eps;
+    const char *act, *pet;
+    if ((st = xl_json_get_str(cfg, "hidden_act", "gelu", &act, what))) return st;
+    if (strcmp(act, "gelu") == 0)
+        c->act = XL_KACT_GELU_ERF;
+    else if (strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0 || strcmp(act, "gelu_fast") == 0)
+        c->act = XL_KACT_GELU_TANH;
+    else if (strcmp(act, "relu") == 0)
+        c->act = XL_KACT_RELU;
+    else if (strcmp(act, "silu") == 0 || strcmp(act, "swish") == 0)
+        c->act = XL_KACT_SILU;
+    else
+        return xl_err(XL_ERR_UNSUPPORTED,
+                      "%s: hidden_act \"%s\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu)",
+                      what, act);
+    if ((st = xl_json_get_str(cfg, "position_embedding_type", "absolute", &pet, what))) return st;
+    if (strcmp(pet, "absolute") != 0)
+        return xl_err(XL_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported (only \"absolute\")", what,
+                      pet);
+    return XL_OK;
+}
+
+/* ------------------------------------------------------------------ weights */
+
+static xl_status own(bert_model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 32;
+        void **o = realloc(m->owned, sizeof(void *) * (size_t)cap);
+        if (!o) {
+            free(p);
+            return xl_err(XL_ERR_NOMEM, "out of memory loading the model");
+        }
+        m->owned = o;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return XL_OK;
+}
+
+/* Records the tensor's dtype in the model's summary ("F32", "F16", ... or "mixed"). */
+static void note_tensor(bert_model *m, const xl_tensor *t) {
+    const char *dn = xl_dtype_name(t->dtype);
+    if (!m->dtype[0])
+        snprintf(m->dtype, sizeof m->dtype, "%s", dn);
+    else if (strcmp(m->dtype, dn) != 0)
+        snprintf(m->dtype, sizeof m->dtype, "mixed");
+    m->n_params += t->numel;
+}
+
+/* A float32 view of a tensor whose shape the config implies: in place for aligned F32,
+ * else a converted copy owned by the model. */
+static xl_status get_f32(bert_model *m, const xl_weights *w, const char *name, int ndim, int64_t d0, int64_t d1,
+                         const float **out) {
+    int64_t shape[2] = {d0, d1};
+    const xl_tensor *t;
+    xl_status st = xl_weights_get(w, name, ndim, shape, &t);
+    if (st) return st;
+    note_tensor(m, t);
+    if (t->dtype == XL_DT_F32 && ((uintptr_t)t->data & 3u) == 0) {
+        *out = t->data;
+        return XL_OK;
+    }
+    float *f;
+    if ((st = xl_tensor_to_f32(t, &f))) return st;
+    if ((st = own(m, f))) return st;
+    *out = f;
+    return XL_OK;
+}
+
+/* Copies the tensor (any float dtype) as float32 into dst (n values, shape checked). */
+static xl_status copy_f32(bert_model *m, const xl_weights *w, const char *name, int ndim, int64_t d0, int64_t d1,
+                          float *dst) {
+    int64_t shape[2] = {d0, d1};
+    const xl_tensor *t;
+    xl_status st = xl_weights_get(w, name, ndim, shape, &t);
+    if (st) return st;
+    note_tensor(m, t);
+    xl_convert_to_f32(t->dtype, t->data, dst, t->numel);
+    return XL_OK;
+}
+
+/* Packs the [N][K] weight `name` for the GEMM (converted to float32 on the way). */
+static xl_status get_packed(bert_model *m, const xl_weights *w, const char *name, int N, int K, xl_packed_w *out) {
+    int64_t shape[2] = {N, K};
+    const xl_tensor *t;
+    xl_status st = xl_weights_get(w, name, 2, shape, &t);
+    if (st) return st;
+    note_tensor(m, t);
+    if (t->dtype == XL_DT_F32 && ((uintptr_t)t->data & 3u) == 0) return xl_pack_w(t->data, N, K, out);
+    float *f;
+    if ((st = xl_tensor_to_f32(t, &f))) return st;
+    st = xl_pack_w(f, N, K, out);
+    free(f);
+    return st;
+}
+
+static xl_status load_layer(bert_model *m, const xl_weights *w, int l) {
+    const int H = m->c.hidden, I = m->c.inter;
+    bert_layer *L = &m->layer[l];
+    char name[160];
+    xl_status st;
+#define NAME(suffix) (snprintf(name, sizeof name, "encoder.layer.%d.%s", l, suffix), name)
+    L->bqkv = malloc(sizeof(float) * 3 * (size_t)H);
+    if ((st = own(m, L->bqkv))) return st;
+    float *wqkv = malloc(sizeof(float) * 3 * (size_t)H * H);
+    if (!wqkv || !L->bqkv) {
+        free(wqkv);
+        return xl_err(XL_ERR_NOMEM, "out of memory loading layer %d", l);
+    }
+    static const char *const qkv[3] = {"query", "key", "value"};
+    for (int i = 0; i < 3; i++) {
+        char part[64];
+        snprintf(part, sizeof part, "attention.self.%s.weight", qkv[i]);
+        if (!(st = copy_f32(m, w, NAME(part), 2, H, H, wqkv + (size_t)i * H * H))) {
+            snprintf(part, sizeof part, "attention.self.%s.bias", qkv[i]);
+            st = copy_f32(m, w, NAME(part), 1, H, 0, L->bqkv + (size_t)i * H);
+        }
+        if (st) {
+            free(wqkv);
+            return st;
+        }
+    }
+    st = xl_pack_w(wqkv, 3 * H, H, &L->wqkv);
+    free(wqkv);
+    if (st || (st = get_packed(m, w, NAME("attention.output.dense.weight"), H, H, &L->wo)) ||
+        (st = get_f32(m, w, NAME("attention.output.dense.bias"), 1, H, 0, &L->bo)) ||
+        (st = get_f32(m, w, NAME("attention.output.LayerNorm.weight"), 1, H, 0, &L->ln1_g)) ||
+        (st = get_f32(m, w, NAME("attention.output.LayerNorm.bias"), 1, H, 0, &L->ln1_b)) ||
+        (st = get_packed(m, w, NAME("intermediate.dense.weight"), I, H, &L->w1)) ||
+        (st = get_f32(m, w, NAME("intermediate.dense.bias"), 1, I, 0, &L->b1)) ||
+        (st = get_packed(m, w, NAME("output.dense.weight"), H, I, &L->w2)) ||
+        (st = get_f32(m, w, NAME("output.dense.bias"), 1, H, 0, &L->b2)) ||
+        (st = get_f32(m, w, NAME("output.LayerNorm.weight"), 1, H, 0, &L->ln2_g)) ||
+        (st = get_f32(m, w, NAME("output.LayerNorm.bias"), 1, H, 0, &L->ln2_b)))
+        return st;
+#undef NAME
+    return XL_OK;
+}
+
+static void bert_free(void *model) {
+    bert_model *m = model;
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (int l = 0; m->layer && l < m->c.layers; l++) {
+        xl_packed_w_free(&m->layer[l].wqkv);
+        xl_packed_w_free(&m->layer[l].wo);
+        xl_packed_w_free(&m->layer[l].w1);
+        xl_packed_w_free(&m->layer[l].w2);
+    }
+    free(m->layer);
+    free(m->architecture);
+    free(m->model_type);
+    free(m);
+}
+
+static char *dup_or_null(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static xl_status bert_load(const json_t *config, const xl_weights *w, const char *dir, void **out) {
+    *out = NULL;
+    char what[1024];
+    snprintf(what, sizeof what, "%s/config.json", dir ? dir : ".");
+    bert_model *m = calloc(1, sizeof *m);
+    if (!m) return xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
+    xl_status st = read_config(config, what, &m->c);
+    if (st) goto fail;
+    m->architecture = dup_or_null(json_string_value(json_array_get(json_object_get(config, "architectures"), 0)));
+    m->model_type = dup_or_null(json_string_value(json_object_get(config, "model_type")));
+    const int H = m->c.hidden;
+    {
+        int64_t shape[2] = {m->c.vocab, H};
+        if ((st = xl_weights_get(w, "embeddings.word_embeddings.weight", 2, shape, &m->word))) goto fail;
+        note_tensor(m, m->word);
+    }
+    const float *types;
+    if ((st = get_f32(m, w, "embeddings.position_embeddings.weight", 2, m->c.max_pos, H, &m->pos)) ||
+        (st = get_f32(m, w, "embeddings.token_type_embeddings.weight", 2, m->c.type_vocab, H, &types)) ||
+        (st = get_f32(m, w, "embeddings.LayerNorm.weight", 1, H, 0, &m->emb_ln_g)) ||
+        (st = get_f32(m, w, "embeddings.LayerNorm.bias", 1, H, 0, &m->emb_ln_b)))
+        goto fail;
+    m->type0 = types; /* every input is segment 0 */
+    m->layer = calloc((size_t)m->c.layers, sizeof *m->layer);
+    if (!m->layer) {
+        st = xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
+        goto fail;
+    }
+    for (int l = 0; l < m->c.layers; l++)
+        if ((st = load_layer(m, w, l))) goto fail;
+    *out = m;
+    return XL_OK;
+fail:
+    bert_free(m);
+    return st;
+}
+
+static void bert_get_info(const void *model, xl_arch_info *info) {
+    const bert_model *m = model;
+    memset(info, 0, sizeof *info);
+    info->architecture = m->architecture ? m->architecture : "BertModel";
+    info->model_type = m->model_type ? m->model_type : (m->c.roberta_positions ? "xlm-roberta" : "bert");
+    info->hidden_size = m->c.hidden;
+    info->num_layers = m->c.layers;
+    info->num_heads = m->c.heads;
+    info->num_kv_heads = m->c.heads;
+    info->head_dim = m->c.head_dim;
+    info->intermediate_size = m->c.inter;
+    info->vocab_size = m->c.vocab;
+    info->max_position_embeddings = m->c.max_pos;
+    info->max_tokens = m->c.roberta_positions ? m->c.max_pos - (m->c.pad_id + 1) : m->c.max_pos;
+    info->causal = 0;
+    info->has_final_norm = 0;
+    info->dtype = m->dtype;
+    info->n_params = m->n_params;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+/* Scratch for one forward pass over R = B*T rows. */
+typedef struct {
+    float *qkv;  /* [R][3H] */
+    float *ctx;  /* [R][H] attention output before Wo */
+    float *proj; /* [R][H] output of Wo / W2 before the residual LayerNorm */
+    float *ffn;  /* [R][I] */
+    float *block;
+} bert_run;
+
+static xl_status run_alloc(bert_run *r, const bert_config *c, size_t R) {
+    size_t H = (size_t)c->hidden, per_row = 3 * H + H + H + (size_t)c->inter, n;
+    if (!xl_mul_ok(R, per_row, &n) || !xl_mul_ok(n, sizeof(float), &n))
+        return xl_err(XL_ERR_NOMEM, "batch of %zu positions is too large", R);
+    r->block = malloc(n);
+    if (!r->block) return xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu positions", R);
+    r->qkv = r->block;
+    r->ctx = r->qkv + R * 3 * H;
+    r->proj = r->ctx + R * H;
+    r->ffn = r->proj + R * H;
+    return XL_OK;
+}
+
+/* x[b][t] = LN(word[id] + pos[p] + type0); padded rows get LN(0) (defined, unused). */
+static void embed(const bert_model *m, const xl_batch *bt, float *x, int threads) {
+    const bert_config *c = &m->c;
+    const int H = c->hidden, T = bt->T;
+    const size_t esz = xl_dtype_size(m->word->dtype);
+    const unsigned char *wbase = m->word->data;
+    long R = (long)bt->B * T;
+#pragma omp parallel for num_threads(threads) schedule(static) if (R >= 64 && threads > 1)
+    for (long r = 0; r < R; r++) {
+        int b = (int)(r / T), t = (int)(r % T);
+        float *row = x + (size_t)r * H;
+        if (t >= bt->lens[b]) {
+            memset(row, 0, sizeof(float) * (size_t)H);
+            continue;
+        }
+        /* right padding: the t-th real token; RoBERTa counts from padding_idx + 1 */
+        int p = c->roberta_positions ? c->pad_id + 1 + t : t;
+        xl_convert_to_f32(m->word->dtype, wbase + (size_t)bt->ids[r] * H * esz, row, (size_t)H);
+        const float *pr = m->pos + (size_t)p * H;
+        for (int i = 0; i < H; i++) row[i] = row[i] + m->type0[i] + pr[i];
+    }
+    xl_layernorm(x, (int)R, H, m->emb_ln_g, m->emb_ln_b, c->eps, threads);
+}
+
+static xl_status layer_forward(const bert_model *m, const bert_layer *L, const xl_batch *bt, float *x, bert_run *r,
+                               int threads) {
+    const bert_config *c = &m->c;
+    const int H = c->hidden, R = bt->B * bt->T;
+    xl_linear_packed(x, R, &L->wqkv, L->bqkv, XL_KACT_NONE, r->qkv, threads);
+    xl_attn_params ap = {.B = bt->B, .T = bt->T, .n_heads = c->heads, .n_kv_heads = c->heads, .head_dim = c->head_dim,
+                         .scale = 1.0f / sqrtf((float)c->head_dim), .window_left = -1, .window_right = -1,
+                         .mask = bt->mask};
+    xl_status st = xl_attention(&ap, r->qkv, 3 * H, r->qkv + H, r->qkv + 2 * H, 3 * H, r->ctx, threads);
+    if (st) return st;
+    xl_linear_packed(r->ctx, R, &L->wo, NULL, XL_KACT_NONE, r->proj, threads);
+    xl_residual_layernorm(x, r->proj, L->bo, R, H, L->ln1_g, L->ln1_b, c->eps, threads);
+    xl_linear_packed(x, R, &L->w1, L->b1, c->act, r->ffn, threads); /* bias + activation fused */
+    xl_linear_packed(r->ffn, R, &L->w2, NULL, XL_KACT_NONE, r->proj, threads);
+    xl_residual_layernorm(x, r->proj, L->b2, R, H, L->ln2_g, L->ln2_b, c->eps, threads);
+    return XL_OK;
+}
+
+/* The batch must be right-padded with every real id inside the vocabulary and every
+ * length inside the position table. */
+static xl_status check_batch(const bert_model *m, const xl_batch *bt) {
+    const bert_config *c = &m->c;
+    if (!bt || bt->B <= 0 || bt->T <= 0 || !bt->ids || !bt->mask || !bt->lens)
+        return xl_err(XL_ERR_ARG, "encoder forward: empty or incomplete batch");
+    size_t R;
+    if (!xl_mul_ok((size_t)bt->B, (size_t)bt->T, &R) || R > (size_t)INT32_MAX / 4 / (size_t)c->hidden)
+        return xl_err(XL_ERR_ARG, "encoder forward: batch of %d x %d positions is too large", bt->B, bt->T);
+    const int max_tokens = c->roberta_positions ? c->max_pos - (c->pad_id + 1) : c->max_pos;
+    for (int b = 0; b < bt->B; b++) {
+        int len = bt->lens[b];
+        if (len < 1 || len > bt->T)
+            return xl_err(XL_ERR_ARG, "encoder forward: sequence %d has length %d (batch width %d)", b, len, bt->T);
+        if (len > max_tokens)
+            return xl_err(XL_ERR_INPUT, "sequence %d has %d tokens; the model's position table allows at most %d", b,
+                          len, max_tokens);
+        for (int t = 0; t < bt->T; t++) {
+            size_t r = (size_t)b * bt->T + t;
+            if ((bt->mask[r] != 0) != (t < len))
+                return xl_err(XL_ERR_ARG, "encoder forward: sequence %d is not right-padded to its length %d", b, len);
+            if (t < len && (bt->ids[r] < 0 || bt->ids[r] >= c->vocab))
+                return xl_err(XL_ERR_INPUT, "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
+                              (int)bt->ids[r], b, t, c->vocab);
+        }
+    }
+    return XL_OK;
+}
+
+static xl_status bert_forward(void *model, const xl_batch *bt, float *hidden, xl_layer_cb cb, void *cb_ctx,
+                              int threads) {
+    const bert_model *m = model;
+    if (threads < 1) threads = 1;
+    xl_status st = check_batch(m, bt);
+    if (st) return st;
+    bert_run r = {0};
+    if ((st = run_alloc(&r, &m->c, (size_t)bt->B * bt->T))) return st;
+    const int H = m->c.hidden;
+    embed(m, bt, hidden, threads);
+    if (cb) cb(cb_ctx, 0, hidden, bt->B, bt->T, H);
+    for (int l = 0; l < m->c.layers; l++) {
+        if ((st = layer_forward(m, &m->layer[l], bt, hidden, &r, threads))) break;
+        if (cb) cb(cb_ctx, l + 1, hidden, bt->B, bt->T, H);
+    }
+    free(r.block);
+    return st;
+}
+
+const xl_arch xl_arch_bert = {
+    .name = "bert",
+    .matches = bert_matches,
+    .load = bert_load,
+    .forward = bert_forward,
+    .get_info = bert_get_info,
+    .free = bert_free,
+};

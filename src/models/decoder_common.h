@@ -1,0 +1,191 @@
+/* Pieces shared by the decoder families (llama.c: Llama / Mistral / Qwen2 / Qwen3,
+ * gemma3.c: Gemma 3 text): config reading, weight views into the mapping, the
+ * embedding lookup, the attention block (projections, per-head q/k norm, RoPE, GQA
+ * attention, output projection) and the gated MLP. Each family keeps its own layer
+ * loop, since that is where they differ (norm placement, scales, per-layer windows). */
+#ifndef XL_DECODER_COMMON_H
+#define XL_DECODER_COMMON_H
+#include <jansson.h>
+#include <stdint.h>
+#include "io/safetensors.h"
+#include "kernels/kernels.h"
+#include "kernels/q8.h"
+#include "kernels/rope.h"
+#include "models/arch.h"
+
+/* ---- attention direction override (the CLI's --bidirectional / --causal) ---- */
+
+typedef enum {
+    XL_ATTN_FROM_CONFIG = 0, /* what config.json says (see each family's rule) */
+    XL_ATTN_BIDIRECTIONAL = 1,
+    XL_ATTN_CAUSAL = 2
+} xl_attn_mode;
+
+#define XL_DEC_MAGIC 0x58444543u /* "XDEC" */
+
+typedef struct xl_dec_linear xl_dec_linear;
+
+/* The first member of every decoder model struct, so the hooks below can reach it
+ * through the void * that xl_arch.load returns. */
+typedef struct {
+    uint32_t magic;    /* XL_DEC_MAGIC */
+    int config_causal; /* 1 when config.json implies causal attention */
+    int attn_mode;     /* xl_attn_mode */
+    int quant;         /* xl_quant_mode in effect */
+    xl_dec_linear **linears; /* every linear layer of the model (for quantization) */
+    int n_linears;
+} xl_dec_header;
+
+/* Effective direction: the override if set, else the config's. */
+int xl_dec_is_causal(const xl_dec_header *h);
+
+/* Forces the attention direction of a model loaded by xl_arch_llama or xl_arch_gemma3
+ * (mode: 0 = from config, 1 = force bidirectional, 2 = force causal). Takes effect on
+ * the next forward; get_info's `causal` follows it. XL_ERR_ARG for another model or
+ * an unknown mode. */
+xl_status xl_llama_set_attention_override(void *model, int mode);
+
+/* ---- weight quantization (the CLI's --quantize) ---- */
+
+typedef enum {
+    XL_QUANT_NONE = 0, /* weights used as stored (F32 / F16 / BF16, from the mapping) */
+    XL_QUANT_Q8 = 1    /* block int8 (kernels/q8.h) */
+} xl_quant_mode;
+
+/* Quantizes every linear layer of a model loaded by xl_arch_llama or xl_arch_gemma3
+ * (mode XL_QUANT_Q8), layer by layer, handing the pages of each quantized tensor back to
+ * the kernel (madvise MADV_DONTNEED on the read-only mapping), so the peak is the int8
+ * copy plus one tensor. XL_QUANT_NONE drops the int8 copies (the mapping is read again
+ * on demand). Embeddings and norms stay as they are. Call between load and forward,
+ * not during one. XL_ERR_ARG for another model or mode, XL_ERR_NOMEM if the int8
+ * copies do not fit (the model is then left unquantized). */
+xl_status xl_llama_set_quantize(void *model, int mode, int threads);
+/* The mode in effect (XL_QUANT_*), or -1 for a model that is not a decoder. */
+int xl_llama_get_quantize(const void *model);
+
+/* Registers a model's linears in its header (models call this at the end of load). */
+xl_status xl_dec_register_linears(xl_dec_header *h, xl_dec_linear **linears, int n);
+
+/* ---- config ---- */
+
+/* The dimensions every decoder config carries. A missing head_dim is head_dim_default,
+ * or hidden / heads (which must then divide) when that is 0; num_key_value_heads
+ * defaults to num_attention_heads. */
+typedef struct {
+    int hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_pos;
+    double eps; /* rms_norm_eps */
+} xl_dec_dims;
+
+/* `what` names the file in errors (e.g. "dir/config.json"). */
+xl_status xl_dec_read_dims(const json_t *cfg, const char *what, double eps_default, int head_dim_default,
+                           xl_dec_dims *d);
+
+/* RoPE base from theta_key (theta_default when absent) and, if scaling_key is not NULL,
+ * the `rope_scaling` object found there: null / "default" / "linear" / "llama3".
+ * Other rope types (yarn, dynamic, longrope, ...) and partial rotary factors are
+ * XL_ERR_UNSUPPORTED naming the type. */
+xl_status xl_dec_read_rope(const json_t *cfg, const char *what, const char *theta_key, double theta_default,
+                           const char *scaling_key, xl_rope_params *out);
+
+/* Reads `layer_types` when present: sliding[l] = 1 for "sliding_attention", 0 for
+ * "full_attention"; other kinds are XL_ERR_UNSUPPORTED, a wrong length XL_ERR_FORMAT.
+ * *present = 0 (and sliding untouched) when the key is absent or null. */
+xl_status xl_dec_read_layer_types(const json_t *cfg, const char *what, int layers, int *sliding, int *present);
+
+/* 1 if architectures[] (any entry) equals name. */
+int xl_dec_arch_is(const json_t *cfg, const char *name);
+
+/* ---- weights ---- */
+
+/* A linear layer: the weight [N][K] viewed in the mapping (F32 / F16 / BF16), an
+ * optional float32 bias, and its int8 copy once quantized. */
+struct xl_dec_linear {
+    int N, K;
+    xl_dtype dtype;
+    const void *w;
+    float *bias;      /* [N] or NULL */
+    xl_q8_matrix *q8; /* NULL unless quantized */
+};
+
+typedef enum { XL_BIAS_NONE = 0, XL_BIAS_IF_PRESENT, XL_BIAS_REQUIRED } xl_bias_rule;
+
+/* Loads `<base>.weight` with shape [N][K] (and `<base>.bias` [N] per rule). */
+xl_status xl_dec_linear_load(const xl_weights *w, const char *base, int N, int K, xl_bias_rule rule,
+                             xl_dec_linear *out);
+void xl_dec_linear_free(xl_dec_linear *l);
+/* y[M][N] = x[M][K] · Wᵀ + b. work: xl_dec_linear_work(l, M, threads) floats. */
+void xl_dec_linear_apply(const xl_dec_linear *l, const float *x, int M, float *y, float *work, int threads);
+size_t xl_dec_linear_work(const xl_dec_linear *l, int M, int threads);
+
+/* embed_tokens.weight, shape [vocab][hidden], F32 / F16 / BF16. */
+xl_status xl_dec_embed_load(const xl_weights *w, const xl_dec_dims *d, const xl_tensor **out);
+
+/* A float32 copy of a 1-D tensor of n values (norm weights). */
+xl_status xl_dec_vector_load(const xl_weights *w, const char *name, int n, float **out);
+
+/* ---- blocks ---- */
+
+typedef struct {
+    xl_dec_linear q, k, v, o;
+    float *q_norm, *k_norm; /* per-head RMSNorm weights [head_dim], or NULL */
+} xl_dec_attn;
+
+typedef struct {
+    int n_heads, n_kv_heads, head_dim;
+    float scale;          /* multiplies q·k */
+    float qk_norm_eps;    /* for q_norm / k_norm */
+    float qk_norm_offset; /* 1 for Gemma's (1 + w), else 0 */
+    int window_left, window_right; /* as in xl_attn_params */
+    const float *cos_t, *sin_t;    /* RoPE tables for positions 0..T-1 */
+} xl_dec_attn_cfg;
+
+typedef struct {
+    xl_dec_linear gate, up, down;
+} xl_dec_mlp;
+
+/* Scratch buffers for one forward over `rows` = B*T positions. */
+typedef struct {
+    float *xn;        /* [rows][hidden] normed input of a block */
+    float *out;       /* [rows][hidden] block output */
+    float *q, *k, *v; /* [rows][heads*head_dim], [rows][kv_heads*head_dim] x2 */
+    float *ctx;       /* [rows][heads*head_dim] attention output before o_proj */
+    float *gate, *up; /* [rows][intermediate] */
+    float *work;      /* linear_half workspace */
+    float *cos_t, *sin_t;
+} xl_dec_scratch;
+
+xl_status xl_dec_scratch_alloc(xl_dec_scratch *s, const xl_dec_dims *d, int rows, size_t work_floats, int T);
+void xl_dec_scratch_free(xl_dec_scratch *s);
+
+/* Workspace floats the linears of one layer need for M rows with `threads` threads. */
+size_t xl_dec_layer_work(const xl_dec_attn *a, const xl_dec_mlp *m, int M, int threads);
+
+/* s->out = o_proj(attention(rope(norm(q_proj(x))), rope(norm(k_proj(x))), v_proj(x))).
+ * Fails only when the attention kernel cannot get its scratch. */
+xl_status xl_dec_attention(const xl_dec_attn *a, const xl_dec_attn_cfg *c, const xl_batch *b, const float *x,
+                      xl_dec_scratch *s, int threads);
+
+/* s->out = down(act(gate(x)) * up(x)); act is XL_KACT_SILU or XL_KACT_GELU_TANH. */
+void xl_dec_mlp_forward(const xl_dec_mlp *m, xl_kact act, const float *x, int rows, xl_dec_scratch *s,
+                        int threads);
+
+/* Loads layers.<layer>.self_attn.{q,k,v,o}_proj (biases per the rules) and, when
+ * qk_norm, self_attn.{q,k}_norm.weight [head_dim]. */
+xl_status xl_dec_attn_load(const xl_weights *w, int layer, const xl_dec_dims *d, xl_bias_rule qkv_bias,
+                           xl_bias_rule o_bias, int qk_norm, xl_dec_attn *a);
+/* Loads layers.<layer>.mlp.{gate,up,down}_proj. */
+xl_status xl_dec_mlp_load(const xl_weights *w, int layer, const xl_dec_dims *d, xl_bias_rule bias, xl_dec_mlp *m);
+void xl_dec_attn_free(xl_dec_attn *a);
+void xl_dec_mlp_free(xl_dec_mlp *m);
+/* Parameter counts (weights + biases + norms). */
+uint64_t xl_dec_attn_params(const xl_dec_attn *a, const xl_dec_dims *d);
+uint64_t xl_dec_mlp_params(const xl_dec_mlp *m);
+
+/* Checks the batch (sizes, lengths, mask agreeing with lens, ids of real tokens in
+ * [0, vocab)); `what` names the model in errors. */
+xl_status xl_dec_check_batch(const xl_batch *b, int vocab, const char *what);
+
+/* hidden[b][t] = table[id] * scale for real tokens, zeros for pads. */
+void xl_dec_embed(const xl_tensor *table, int hidden, const xl_batch *b, float scale, float *out, int threads);
+
+#endif

@@ -1,0 +1,334 @@
+#include "tokenizer/tok_normalizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_charsmap.h"
+#include "tokenizer/tok_regex.h"
+#include "tokenizer/tok_unicode.h"
+#include "util/error.h"
+#include "util/json.h"
+
+typedef enum {
+    N_BERT, N_STRIP, N_STRIP_ACCENTS, N_NFC, N_NFD, N_NFKC, N_NFKD, N_LOWERCASE, N_NMT,
+    N_PRECOMPILED, N_REPLACE, N_PREPEND, N_BYTELEVEL, N_SEQUENCE
+} norm_kind;
+
+struct tk_normalizer {
+    norm_kind kind;
+    /* BertNormalizer */
+    int clean_text, chinese, strip_accents, lowercase;
+    /* Strip */
+    int left, right;
+    /* Replace: pattern -> content; Prepend: content */
+    tk_regex *re;
+    char *content;
+    size_t content_len;
+    /* Precompiled (NULL: an empty charsmap, the identity) */
+    tk_charsmap *charsmap;
+    /* Sequence */
+    tk_normalizer **items;
+    size_t n_items;
+};
+
+void tk_normalizer_free(tk_normalizer *n) {
+    if (!n) return;
+    tk_regex_free(n->re);
+    free(n->content);
+    tk_charsmap_free(n->charsmap);
+    for (size_t i = 0; i < n->n_items; i++) tk_normalizer_free(n->items[i]);
+    free(n->items);
+    free(n);
+}
+
+static xl_status get_bool(const json_t *j, const char *key, int def, int *out, const char *what) {
+    return xl_json_get_bool(j, key, def, out, what);
+}
+
+static xl_status dup_string(const json_t *j, const char *key, char **out, size_t *len, const char *what) {
+    json_t *v = json_object_get(j, key);
+    if (!json_is_string(v)) return xl_err(XL_ERR_FORMAT, "%s: \"%s\" must be a string", what, key);
+    *len = json_string_length(v);
+    *out = malloc(*len + 1);
+    if (!*out) return xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+    memcpy(*out, json_string_value(v), *len + 1);
+    return XL_OK;
+}
+
+xl_status tk_normalizer_parse(const json_t *j, const char *what, tk_normalizer **out) {
+    *out = NULL;
+    if (!json_is_object(j)) return xl_err(XL_ERR_FORMAT, "%s: must be an object", what);
+    const char *type;
+    xl_status st = xl_json_get_str(j, "type", NULL, &type, what);
+    if (st) return st;
+    if (!type) return xl_err(XL_ERR_FORMAT, "%s: missing \"type\"", what);
+    tk_normalizer *n = calloc(1, sizeof *n);
+    if (!n) return xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+    if (!strcmp(type, "BertNormalizer")) {
+        n->kind = N_BERT;
+        if (!(st = get_bool(j, "clean_text", 1, &n->clean_text, what)) &&
+            !(st = get_bool(j, "handle_chinese_chars", 1, &n->chinese, what)) &&
+            !(st = get_bool(j, "lowercase", 1, &n->lowercase, what)))
+            /* strip_accents: null follows lowercase */
+            st = get_bool(j, "strip_accents", n->lowercase, &n->strip_accents, what);
+    } else if (!strcmp(type, "Strip")) {
+        n->kind = N_STRIP;
+        if (!(st = get_bool(j, "strip_left", 1, &n->left, what))) st = get_bool(j, "strip_right", 1, &n->right, what);
+    } else if (!strcmp(type, "StripAccents")) {
+        n->kind = N_STRIP_ACCENTS;
+    } else if (!strcmp(type, "NFC")) {
+        n->kind = N_NFC;
+    } else if (!strcmp(type, "NFD")) {
+        n->kind = N_NFD;
+    } else if (!strcmp(type, "NFKC")) {
+        n->kind = N_NFKC;
+    } else if (!strcmp(type, "NFKD")) {
+        n->kind = N_NFKD;
+    } else if (!strcmp(type, "Lowercase")) {
+        n->kind = N_LOWERCASE;
+    } else if (!strcmp(type, "Nmt")) {
+        n->kind = N_NMT;
+    } else if (!strcmp(type, "ByteLevel")) {
+        n->kind = N_BYTELEVEL;
+    } else if (!strcmp(type, "Precompiled")) {
+        n->kind = N_PRECOMPILED;
+        json_t *m = json_object_get(j, "precompiled_charsmap");
+        if (json_is_string(m)) {
+            if (json_string_length(m)) st = tk_charsmap_load(json_string_value(m), json_string_length(m), what, &n->charsmap);
+        } else if (m && !json_is_null(m)) {
+            st = xl_err(XL_ERR_FORMAT, "%s: \"precompiled_charsmap\" must be a base64 string", what);
+        }
+    } else if (!strcmp(type, "Replace")) {
+        n->kind = N_REPLACE;
+        if (!(st = tk_parse_pattern(j, what, &n->re))) st = dup_string(j, "content", &n->content, &n->content_len, what);
+    } else if (!strcmp(type, "Prepend")) {
+        n->kind = N_PREPEND;
+        st = dup_string(j, "prepend", &n->content, &n->content_len, what);
+    } else if (!strcmp(type, "Sequence")) {
+        n->kind = N_SEQUENCE;
+        json_t *arr = json_object_get(j, "normalizers");
+        if (!json_is_array(arr)) {
+            st = xl_err(XL_ERR_FORMAT, "%s: Sequence needs a \"normalizers\" array", what);
+        } else {
+            n->items = calloc(json_array_size(arr) + 1, sizeof *n->items);
+            if (!n->items) st = xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+            for (size_t i = 0; !st && i < json_array_size(arr); i++) {
+                char sub[512];
+                snprintf(sub, sizeof sub, "%s.normalizers[%zu]", what, i);
+                st = tk_normalizer_parse(json_array_get(arr, i), sub, &n->items[i]);
+                if (!st) n->n_items = i + 1;
+            }
+        }
+    } else {
+        st = xl_err(XL_ERR_UNSUPPORTED, "%s: unknown normalizer type \"%s\"", what, type);
+    }
+    if (st) {
+        tk_normalizer_free(n);
+        return st;
+    }
+    *out = n;
+    return XL_OK;
+}
+
+/* clean_text and handle_chinese_chars in one pass. */
+static xl_status bert_clean(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    xl_status st = xl_buf_reserve(out, out->n + len + len / 2);
+    int kept_any = 0;
+    for (size_t i = 0; i < len && !st;) {
+        size_t at = i;
+        unsigned char b = (unsigned char)s[i];
+        int32_t c = b < 0x80 ? (i++, b) : tk_decode(s, &i);
+        if (n->clean_text) {
+            if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && tk_is_other(c))) {
+                if (!kept_any) *lead_dropped = 1;
+                continue;
+            }
+            if (tk_is_whitespace(c)) c = ' ';
+        }
+        kept_any = 1;
+        if (n->chinese && c >= 0x3400 && tk_is_chinese_char(c)) {
+            char tmp[6] = {' '};
+            size_t k = 1 + tk_encode(c, tmp + 1);
+            tmp[k++] = ' ';
+            st = xl_buf_append(out, tmp, k);
+        } else if (c < 0x80 && c == (int32_t)b) {
+            st = xl_buf_append(out, s + at, 1);
+        } else {
+            st = tk_buf_put_cp(out, c);
+        }
+    }
+    return st;
+}
+
+/* Drops Mn characters (when strip) and lowercases (when lower), in one pass. */
+static xl_status strip_lower(const char *s, size_t len, int strip, int lower, xl_buf *out, int *lead_dropped) {
+    xl_status st = xl_buf_reserve(out, out->n + len);
+    int kept_any = 0;
+    for (size_t i = 0; i < len && !st;) {
+        unsigned char b = (unsigned char)s[i];
+        if (b < 0x80) {
+            char c = (char)((lower && b >= 'A' && b <= 'Z') ? b + 32 : b);
+            st = xl_buf_append(out, &c, 1);
+            kept_any = 1;
+            i++;
+            continue;
+        }
+        int32_t c = tk_decode(s, &i);
+        if (strip && tk_is_mark_nonspacing(c)) {
+            if (!kept_any) *lead_dropped = 1;
+            continue;
+        }
+        kept_any = 1;
+        if (lower) {
+            int32_t lc[2];
+            int k = tk_to_lower(c, lc);
+            for (int q = 0; q < k && !st; q++) st = tk_buf_put_cp(out, lc[q]);
+        } else {
+            st = tk_buf_put_cp(out, c);
+        }
+    }
+    return st;
+}
+
+static xl_status apply_bert(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    xl_buf a = {0}, b = {0};
+    xl_status st = XL_OK;
+    if (n->clean_text || n->chinese) {
+        st = bert_clean(n, s, len, &a, lead_dropped);
+        s = a.s ? a.s : "";
+        len = a.n;
+    }
+    if (!st && n->strip_accents) {
+        st = tk_unicode_form(s, len, TK_NFD, &b);
+        s = b.s ? b.s : "";
+        len = b.n;
+    }
+    if (!st) {
+        if (n->strip_accents || n->lowercase) st = strip_lower(s, len, n->strip_accents, n->lowercase, out, lead_dropped);
+        else st = xl_buf_append(out, s, len);
+    }
+    xl_buf_free(&a);
+    xl_buf_free(&b);
+    return st;
+}
+
+static xl_status apply_strip(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    size_t a = 0, e = len;
+    if (n->left) {
+        while (a < len) {
+            size_t j = a;
+            if (!tk_is_whitespace(tk_decode(s, &j))) break;
+            a = j;
+        }
+        if (a > 0 && a < len) *lead_dropped = 1;
+    }
+    if (n->right) {
+        while (e > a) {
+            size_t k = e - 1;
+            while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+            size_t j = k;
+            if (!tk_is_whitespace(tk_decode(s, &j))) break;
+            e = k;
+        }
+    }
+    return xl_buf_append(out, s + a, e - a);
+}
+
+/* Per-character filter + map of the Nmt and StripAccents normalizers. */
+static xl_status apply_filter(norm_kind kind, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    xl_status st = xl_buf_reserve(out, out->n + len);
+    int kept_any = 0;
+    for (size_t i = 0; i < len && !st;) {
+        size_t at = i;
+        int32_t c = tk_decode(s, &i);
+        int drop;
+        if (kind == N_NMT) {
+            drop = (c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || c == 0x8F ||
+                   c == 0x9F;
+            if (!drop && (c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 || (c >= 0x200B && c <= 0x200F) ||
+                          c == 0x2028 || c == 0x2029 || c == 0x2581 || c == 0xFEFF || c == 0xFFFD)) {
+                st = xl_buf_append(out, " ", 1);
+                kept_any = 1;
+                continue;
+            }
+        } else {
+            drop = tk_is_mark(c);
+        }
+        if (drop) {
+            if (!kept_any) *lead_dropped = 1;
+            continue;
+        }
+        kept_any = 1;
+        st = xl_buf_append(out, s + at, i - at);
+    }
+    return st;
+}
+
+static xl_status apply_lowercase(const char *s, size_t len, xl_buf *out) {
+    int unused = 0;
+    return strip_lower(s, len, 0, 1, out, &unused);
+}
+
+static xl_status apply_replace(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    tk_spans sp = {0};
+    xl_status st = tk_regex_find_all(n->re, s, len, &sp);
+    size_t prev = 0;
+    for (size_t i = 0; i < sp.n && !st; i++) {
+        if (sp.v[i].start == 0 && tk_count_chars(s, sp.v[i].end) > 1) *lead_dropped = 1;
+        st = xl_buf_append(out, s + prev, sp.v[i].start - prev);
+        if (!st) st = xl_buf_append(out, n->content, n->content_len);
+        prev = sp.v[i].end;
+    }
+    if (!st) st = xl_buf_append(out, s + prev, len - prev);
+    tk_spans_free(&sp);
+    return st;
+}
+
+static xl_status apply_bytelevel(const char *s, size_t len, xl_buf *out) {
+    xl_status st = xl_buf_reserve(out, out->n + 2 * len);
+    for (size_t i = 0; i < len && !st; i++) st = tk_buf_put_cp(out, tk_bytelevel_cp((uint8_t)s[i]));
+    return st;
+}
+
+xl_status tk_normalizer_apply(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
+    out->n = 0;
+    if (out->s) out->s[0] = '\0';
+    switch (n->kind) {
+    case N_BERT: return apply_bert(n, s, len, out, lead_dropped);
+    case N_STRIP: return apply_strip(n, s, len, out, lead_dropped);
+    case N_STRIP_ACCENTS:
+    case N_NMT: return apply_filter(n->kind, s, len, out, lead_dropped);
+    case N_NFC: return tk_unicode_form(s, len, TK_NFC, out);
+    case N_NFD: return tk_unicode_form(s, len, TK_NFD, out);
+    case N_NFKC: return tk_unicode_form(s, len, TK_NFKC, out);
+    case N_NFKD: return tk_unicode_form(s, len, TK_NFKD, out);
+    case N_LOWERCASE: return apply_lowercase(s, len, out);
+    case N_BYTELEVEL: return apply_bytelevel(s, len, out);
+    case N_PRECOMPILED:
+        return n->charsmap ? tk_charsmap_normalize(n->charsmap, s, len, out) : xl_buf_append(out, s, len);
+    case N_REPLACE: return apply_replace(n, s, len, out, lead_dropped);
+    case N_PREPEND:
+        if (len) {
+            xl_status st = xl_buf_append(out, n->content, n->content_len);
+            if (st) return st;
+        }
+        return xl_buf_append(out, s, len);
+    case N_SEQUENCE: {
+        if (n->n_items == 0) return xl_buf_append(out, s, len);
+        /* ping-pong between two scratch buffers; the last step writes to out */
+        xl_buf tmp[2] = {{0}, {0}};
+        xl_status st = XL_OK;
+        for (size_t i = 0; i < n->n_items && !st; i++) {
+            xl_buf *dst = i + 1 == n->n_items ? out : &tmp[i & 1];
+            st = tk_normalizer_apply(n->items[i], s, len, dst, lead_dropped);
+            s = dst->s ? dst->s : "";
+            len = dst->n;
+        }
+        xl_buf_free(&tmp[0]);
+        xl_buf_free(&tmp[1]);
+        return st;
+    }
+    }
+    return xl_err(XL_ERR_UNSUPPORTED, "unknown normalizer");
+}

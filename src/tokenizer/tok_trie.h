@@ -1,0 +1,57 @@
+/* A read-only byte trie over a set of keys (token strings), built once at load.
+ *
+ * Used for every prefix question the tokenizer asks: exact vocabulary lookups,
+ * WordPiece's longest prefix, Unigram's common-prefix search and the added-token
+ * matcher. Nodes are numbered in breadth-first order, so the children of a node are
+ * consecutive nodes and their labels are consecutive bytes of `label`: a lookup scans
+ * a few bytes (or one dense 256-entry row for nodes with many children). */
+#ifndef XL_TOK_TRIE_H
+#define XL_TOK_TRIE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "xling.h"
+
+#define TK_TRIE_NONE UINT32_MAX
+
+typedef struct {
+    uint32_t first;  /* node number of the first child */
+    uint32_t n;      /* child count, or TK_DENSE | dense row when the node has many */
+    int32_t value;   /* value of the key ending here, or -1 */
+} tk_trie_node;
+
+typedef struct {
+    tk_trie_node *node;
+    uint8_t *label;    /* label[i] = byte leading to node i */
+    uint32_t *dense;   /* rows of 256 child numbers (TK_TRIE_NONE = no child) */
+    uint32_t n_nodes, n_dense;
+    uint32_t max_depth; /* length of the longest key */
+} tk_trie;
+
+#define TK_DENSE 0x80000000u
+
+/* Builds the trie of keys[i] (lens[i] bytes) -> values[i]. When a key appears more
+ * than once, the largest value wins (the last one of a list given in id order, as a
+ * hash map filled in order would keep). `what` names the source for errors. */
+xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *lens, const int32_t *values,
+                        size_t n, const char *what);
+void tk_trie_free(tk_trie *t);
+
+/* Child of node through byte b, or TK_TRIE_NONE. */
+static inline uint32_t tk_trie_child(const tk_trie *t, uint32_t node, uint8_t b) {
+    const tk_trie_node *nd = &t->node[node];
+    uint32_t n = nd->n;
+    if (n & TK_DENSE) return t->dense[(size_t)(n & ~TK_DENSE) * 256 + b];
+    const uint8_t *lab = t->label + nd->first;
+    for (uint32_t i = 0; i < n; i++) {
+        if (lab[i] == b) return nd->first + i;
+        if (lab[i] > b) break; /* labels are sorted */
+    }
+    return TK_TRIE_NONE;
+}
+
+/* Walks s[0..len) from node; returns the node reached or TK_TRIE_NONE. */
+uint32_t tk_trie_walk(const tk_trie *t, uint32_t node, const char *s, size_t len);
+/* Value of the exact key s[0..len), or -1. */
+int32_t tk_trie_get(const tk_trie *t, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,296 @@
+/* The tokenizer pipeline of a Hugging Face tokenizer.json, in the order the crate
+ * runs it (TokenizerImpl::encode_single_sequence + post_process):
+ *   1. added tokens with normalized=false are split out of the raw text;
+ *   2. every other piece is normalized, then added tokens with normalized=true are
+ *      split out of it;
+ *   3. the pre-tokenizer splits the text pieces further;
+ *   4. the model turns each text piece into ids (added tokens keep their id);
+ *   5. the post-processor adds the special tokens (when asked).
+ * Invalid UTF-8 input is first repaired as Python's errors="replace" does. The
+ * handle is read-only after load, so one tokenizer can serve many threads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_added.h"
+#include "tokenizer/tok_model.h"
+#include "tokenizer/tok_normalizer.h"
+#include "tokenizer/tok_pieces.h"
+#include "tokenizer/tok_postproc.h"
+#include "tokenizer/tok_pretokenizer.h"
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/json.h"
+#include "util/utf8.h"
+#include "xling.h"
+
+/* model_max_length values at or above this are "no limit" (transformers writes
+ * 1e30 as VERY_LARGE_INTEGER). */
+#define MAX_LENGTH_NONE 100000000.0
+
+struct xl_tokenizer {
+    xl_tok_model model;
+    tk_normalizer *normalizer;  /* NULL: none */
+    tk_pretok *pretok;          /* NULL: none */
+    tk_postproc *post;          /* NULL: none */
+    tk_added added;
+    size_t max_length;
+    size_t n_ids;
+};
+
+void xl_tokenizer_free(xl_tokenizer *tok) {
+    if (!tok) return;
+    if (tok->model.ops) tok->model.ops->free(tok->model.impl);
+    tk_normalizer_free(tok->normalizer);
+    tk_pretok_free(tok->pretok);
+    tk_postproc_free(tok->post);
+    tk_added_free(&tok->added);
+    free(tok);
+}
+
+static xl_status load_model(const json_t *model, const char *file, xl_tok_model *out) {
+    char what[1100];
+    snprintf(what, sizeof what, "%s: model", file);
+    if (!json_is_object(model)) return xl_err(XL_ERR_FORMAT, "%s: missing \"model\" object", file);
+    const char *type;
+    xl_status st = xl_json_get_str(model, "type", NULL, &type, what);
+    if (st) return st;
+    if (!type) {
+        /* files written before "type" existed: tell the models apart by their fields */
+        json_t *vocab = json_object_get(model, "vocab");
+        type = json_object_get(model, "merges") ? "BPE" : json_is_array(vocab) ? "Unigram" : "WordPiece";
+    }
+    if (!strcmp(type, "WordPiece")) return xl_wordpiece_load(model, what, out);
+    if (!strcmp(type, "Unigram")) return xl_unigram_load(model, what, out);
+    if (!strcmp(type, "BPE")) return xl_bpe_load(model, what, out);
+    return xl_err(XL_ERR_UNSUPPORTED, "%s: unknown model type \"%s\"", what, type);
+}
+
+/* model_max_length from tokenizer_config.json (absent file or key: 0). */
+static xl_status load_config(xl_tokenizer *tok, const char *dir) {
+    char *path = xl_path_join(dir, "tokenizer_config.json");
+    if (!path) return xl_err(XL_ERR_NOMEM, "out of memory");
+    char *real = xl_resolve_text_link(path);
+    free(path);
+    if (!real) return xl_err(XL_ERR_NOMEM, "out of memory");
+    if (!xl_file_exists(real)) {
+        free(real);
+        return XL_OK;
+    }
+    /* transformers writes model_max_length = 1e30 as a 31-digit integer, which
+     * only parses as a real */
+    char *text;
+    size_t len;
+    json_t *cfg = NULL;
+    xl_status st = xl_read_file(real, &text, &len);
+    if (!st) {
+        json_error_t e;
+        cfg = json_loadb(text, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &e);
+        free(text);
+        if (!cfg) st = xl_err(XL_ERR_FORMAT, "%s: invalid JSON at line %d column %d: %s", real, e.line, e.column, e.text);
+    }
+    if (!st) {
+        json_t *v = json_object_get(cfg, "model_max_length");
+        if (v && !json_is_null(v)) {
+            if (!json_is_number(v)) {
+                st = xl_err(XL_ERR_FORMAT, "%s: \"model_max_length\" must be a number", real);
+            } else {
+                double d = json_number_value(v);
+                tok->max_length = d > 0 && d < MAX_LENGTH_NONE ? (size_t)d : 0;
+            }
+        }
+        json_decref(cfg);
+    }
+    free(real);
+    return st;
+}
+
+static xl_status load_json(xl_tokenizer *tok, const json_t *root, const char *file) {
+    char what[1100];
+    if (!json_is_object(root)) return xl_err(XL_ERR_FORMAT, "%s: not a JSON object", file);
+    json_t *ver = json_object_get(root, "version");
+    if (json_is_string(ver) && strcmp(json_string_value(ver), "1.0") != 0)
+        return xl_err(XL_ERR_UNSUPPORTED, "%s: unknown tokenizer version \"%s\"", file, json_string_value(ver));
+    xl_status st = load_model(json_object_get(root, "model"), file, &tok->model);
+    if (st) return st;
+    json_t *j = json_object_get(root, "normalizer");
+    if (j && !json_is_null(j)) {
+        snprintf(what, sizeof what, "%s: normalizer", file);
+        if ((st = tk_normalizer_parse(j, what, &tok->normalizer))) return st;
+    }
+    j = json_object_get(root, "pre_tokenizer");
+    if (j && !json_is_null(j)) {
+        snprintf(what, sizeof what, "%s: pre_tokenizer", file);
+        if ((st = tk_pretok_parse(j, what, &tok->pretok))) return st;
+    }
+    j = json_object_get(root, "post_processor");
+    if (j && !json_is_null(j)) {
+        snprintf(what, sizeof what, "%s: post_processor", file);
+        if ((st = tk_postproc_parse(j, what, &tok->post))) return st;
+    }
+    if ((st = tk_added_load(&tok->added, json_object_get(root, "added_tokens"), tok->normalizer, &tok->model, file)))
+        return st;
+    size_t n = tok->model.ops->vocab_size(tok->model.impl);
+    int32_t amax = tk_added_max_id(&tok->added);
+    tok->n_ids = amax >= 0 && (size_t)amax + 1 > n ? (size_t)amax + 1 : n;
+    return XL_OK;
+}
+
+xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenizer_load: out is NULL");
+    *out = NULL;
+    if (!path || !*path) return xl_err(XL_ERR_ARG, "xl_tokenizer_load: no path");
+    char *file, *dir;
+    if (xl_is_dir(path)) {
+        dir = strdup(path);
+        file = xl_path_join(path, "tokenizer.json");
+    } else {
+        const char *slash = strrchr(path, '/');
+        dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+        file = strdup(path);
+    }
+    char *real = file ? xl_resolve_text_link(file) : NULL;
+    xl_tokenizer *tok = calloc(1, sizeof *tok);
+    xl_status st = XL_OK;
+    if (!dir || !file || !real || !tok) st = xl_err(XL_ERR_NOMEM, "out of memory");
+    if (!st && !xl_file_exists(real)) st = xl_err(XL_ERR_IO, "%s: no such tokenizer file", file);
+    json_t *root = NULL;
+    if (!st) st = xl_json_load_file(real, &root);
+    if (!st) st = load_json(tok, root, file);
+    json_decref(root);
+    if (!st) st = load_config(tok, dir);
+    free(dir);
+    free(file);
+    free(real);
+    if (st) {
+        xl_tokenizer_free(tok);
+        return st;
+    }
+    *out = tok;
+    return XL_OK;
+}
+
+/* Steps 1-2: added tokens and normalization, raw text -> pieces. */
+static xl_status split_and_normalize(const xl_tokenizer *tok, const char *text, size_t len, tk_pieces *raw,
+                                     tk_pieces *out) {
+    tk_pieces_clear(out);
+    if (!tok->normalizer && !tk_added_has(&tok->added, 1)) return tk_added_split(&tok->added, 0, text, len, 1, out);
+    xl_status st = tk_added_split(&tok->added, 0, text, len, 1, raw);
+    xl_buf norm = {0};
+    for (size_t i = 0; i < raw->n && !st; i++) {
+        const tk_piece *pc = &raw->v[i];
+        if (pc->token >= 0) {
+            st = tk_pieces_add_token(out, pc->token);
+            continue;
+        }
+        const char *s = tk_piece_text(raw, pc);
+        size_t n = pc->len;
+        int dropped = 0;
+        if (tok->normalizer) {
+            if ((st = tk_normalizer_apply(tok->normalizer, s, n, &norm, &dropped))) break;
+            s = norm.s;
+            n = norm.n;
+        }
+        st = tk_added_split(&tok->added, 1, s, n, pc->first && !dropped, out);
+    }
+    xl_buf_free(&norm);
+    return st;
+}
+
+xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len, int add_special, xl_encoding *out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenize: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize: tokenizer is NULL");
+    if (!text && len) return xl_err(XL_ERR_ARG, "xl_tokenize: text is NULL");
+    if (!text) text = "";
+    char *fixed = NULL;
+    if (!xl_utf8_is_valid(text, len)) {
+        size_t flen;
+        fixed = xl_utf8_repair(text, len, &flen, NULL);
+        if (!fixed) return xl_err(XL_ERR_NOMEM, "out of memory repairing %zu bytes of text", len);
+        text = fixed;
+        len = flen;
+    }
+    tk_pieces a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    xl_ivec ids = {0};
+    xl_status st = split_and_normalize(tok, text, len, &a, &b);
+    tk_pieces *pieces = &b;
+    if (!st && tok->pretok) {
+        st = tk_pretok_apply(tok->pretok, &b, &a);
+        pieces = &a;
+    }
+    if (!st) st = xl_ivec_reserve(&ids, pieces->n + 16);
+    for (size_t i = 0; i < pieces->n && !st; i++) {
+        const tk_piece *pc = &pieces->v[i];
+        if (pc->token >= 0) st = xl_ivec_push(&ids, pc->token);
+        else st = tok->model.ops->encode(tok->model.impl, tk_piece_text(pieces, pc), pc->len, &ids);
+    }
+    tk_pieces_free(&a);
+    tk_pieces_free(&b);
+    free(fixed);
+    if (!st) {
+        if (add_special && tok->post) {
+            st = tk_postproc_apply(tok->post, ids.v, ids.n, out);
+        } else {
+            out->n = ids.n;
+            out->ids = ids.v;
+            ids.v = NULL;
+            out->special = calloc(out->n ? out->n : 1, 1);
+            if (!out->ids) out->ids = malloc(sizeof *out->ids);
+            if (!out->special || !out->ids) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        }
+    }
+    xl_ivec_free(&ids);
+    if (st) xl_encoding_free(out);
+    return st;
+}
+
+void xl_encoding_free(xl_encoding *enc) {
+    if (!enc) return;
+    free(enc->ids);
+    free(enc->special);
+    enc->ids = NULL;
+    enc->special = NULL;
+    enc->n = 0;
+}
+
+int xl_encoding_truncate(xl_encoding *enc, size_t max_len) {
+    if (!enc || enc->n <= max_len) return 0;
+    size_t n_special = 0;
+    for (size_t i = 0; i < enc->n; i++) n_special += enc->special[i] != 0;
+    /* keep every special token if they fit, and the first content tokens with the
+     * room left; with less room than specials, keep the first specials */
+    size_t keep_special = n_special < max_len ? n_special : max_len;
+    size_t keep_content = max_len - keep_special;
+    size_t w = 0, ks = 0, kc = 0;
+    for (size_t i = 0; i < enc->n; i++) {
+        int sp = enc->special[i] != 0;
+        if (sp ? ks++ < keep_special : kc++ < keep_content) {
+            enc->ids[w] = enc->ids[i];
+            enc->special[w++] = enc->special[i];
+        }
+    }
+    enc->n = w;
+    return 1;
+}
+
+size_t xl_tokenizer_vocab_size(const xl_tokenizer *tok) { return tok ? tok->n_ids : 0; }
+
+const char *xl_tokenizer_id_to_token(const xl_tokenizer *tok, int32_t id) {
+    if (!tok || id < 0) return NULL;
+    const char *s = tk_added_content(&tok->added, id);
+    return s ? s : tok->model.ops->id_to_token(tok->model.impl, id);
+}
+
+int32_t xl_tokenizer_token_to_id(const xl_tokenizer *tok, const char *token) {
+    if (!tok || !token) return -1;
+    size_t len = strlen(token);
+    int32_t id = tk_added_id(&tok->added, token, len);
+    return id >= 0 ? id : tok->model.ops->token_to_id(tok->model.impl, token, len);
+}
+
+const char *xl_tokenizer_type(const xl_tokenizer *tok) { return tok ? tok->model.ops->type : NULL; }
+
+size_t xl_tokenizer_model_max_length(const xl_tokenizer *tok) { return tok ? tok->max_length : 0; }

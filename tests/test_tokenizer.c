@@ -1,0 +1,238 @@
+/* The six reference tokenizers of ../shared/fixtures/tokenizers on the whole corpus
+ * (3026 strings), with and without special tokens: ids must match the expected
+ * files exactly (no tolerance: token ids are integers). A line listed in
+ * known_divergences.jsonl also passes when it equals that entry's alt_ids (the Rust
+ * crate's value where the JS reference is believed wrong; for the nospecial run, the
+ * alt_ids without the special tokens the post-processor added). Prints the first
+ * mismatches (text, expected, got), the load time of each tokenizer and its speed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "testlib.h"
+#include "util/fileio.h"
+#include "util/json.h"
+#include "xling.h"
+
+#define SHOW_MISMATCHES 4
+
+typedef struct {
+    int32_t *v;
+    size_t n;
+} ids_t;
+
+typedef struct {
+    char *text;
+    size_t len;
+} line_t;
+
+typedef struct {
+    char tokenizer[32];
+    long id;
+    ids_t alt;
+} divergence;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Calls fn(obj, ctx) on each JSON line of a file; returns the line count or -1. */
+static long for_each_line(const char *path, void (*fn)(json_t *, void *), void *ctx) {
+    char *data;
+    size_t len;
+    if (xl_read_file(path, &data, &len) != XL_OK) return -1;
+    long n = 0;
+    for (char *p = data, *end = data + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (l) {
+            json_error_t e;
+            json_t *j = xl_json_loadb(p, l, &e);
+            if (!j) {
+                fprintf(stderr, "%s: bad JSON line %ld: %s\n", path, n + 1, e.text);
+                free(data);
+                return -1;
+            }
+            fn(j, ctx);
+            json_decref(j);
+            n++;
+        }
+        p += l + 1;
+    }
+    free(data);
+    return n;
+}
+
+static ids_t ids_from_json(const json_t *a) {
+    ids_t r = {0};
+    r.n = json_array_size(a);
+    r.v = malloc((r.n ? r.n : 1) * sizeof *r.v);
+    for (size_t i = 0; i < r.n; i++) r.v[i] = (int32_t)json_integer_value(json_array_get(a, i));
+    return r;
+}
+
+typedef struct {
+    line_t *v;
+    size_t n;
+} corpus_t;
+
+static void add_line(json_t *j, void *ctx) {
+    corpus_t *c = ctx;
+    json_t *t = json_object_get(j, "text");
+    line_t *l = &c->v[c->n++];
+    l->len = json_string_length(t);
+    l->text = malloc(l->len + 1);
+    memcpy(l->text, json_string_value(t), l->len + 1);
+}
+
+typedef struct {
+    ids_t *v;
+    size_t n;
+} expected_t;
+
+static void add_expected(json_t *j, void *ctx) {
+    expected_t *e = ctx;
+    e->v[e->n++] = ids_from_json(json_object_get(j, "ids"));
+}
+
+typedef struct {
+    divergence *v;
+    size_t n;
+} divs_t;
+
+static void add_divergence(json_t *j, void *ctx) {
+    divs_t *d = ctx;
+    json_t *alt = json_object_get(j, "alt_ids");
+    if (!json_is_array(alt)) return;
+    divergence *x = &d->v[d->n++];
+    snprintf(x->tokenizer, sizeof x->tokenizer, "%s", json_string_value(json_object_get(j, "tokenizer")));
+    x->id = (long)json_integer_value(json_object_get(j, "id"));
+    x->alt = ids_from_json(alt);
+}
+
+static int ids_eq(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+}
+
+static void print_ids(const char *label, const int32_t *v, size_t n) {
+    fprintf(stderr, "    %s [", label);
+    for (size_t i = 0; i < n; i++) fprintf(stderr, "%s%d", i ? "," : "", v[i]);
+    fprintf(stderr, "]\n");
+}
+
+/* The alt ids of one divergence line for the nospecial run: drop what the
+ * post-processor added, i.e. the prefix/suffix by which the expected ids with and
+ * without special tokens differ. */
+static ids_t strip_specials(const ids_t *alt, const ids_t *with, const ids_t *without) {
+    ids_t r = {alt->v, alt->n};
+    if (with->n < without->n) return r;
+    size_t extra = with->n - without->n;
+    for (size_t pre = 0; pre <= extra; pre++) {
+        if (!ids_eq(with->v + pre, without->n, without->v, without->n)) continue;
+        if (alt->n >= extra) {
+            r.v = alt->v + pre;
+            r.n = alt->n - extra;
+        }
+        break;
+    }
+    return r;
+}
+
+static void run_tokenizer(const char *dir, const char *name, const corpus_t *corpus, const divs_t *divs) {
+    char path[8192];
+    snprintf(path, sizeof path, "%.4000s/models/%.100s", dir, name);
+    double t0 = now_s();
+    xl_tokenizer *tok = NULL;
+    xl_status st = xl_tokenizer_load(path, &tok);
+    double load_s = now_s() - t0;
+    if (st != XL_OK) {
+        CHECK_MSG(st == XL_OK, "%s: load failed: %s", name, xl_last_error());
+        return;
+    }
+    expected_t exp[2];
+    for (int k = 0; k < 2; k++) {
+        exp[k].v = calloc(corpus->n, sizeof *exp[k].v);
+        exp[k].n = 0;
+        snprintf(path, sizeof path, "%.4000s/expected/%.100s%s.jsonl", dir, name, k ? ".nospecial" : "");
+        long got = for_each_line(path, add_expected, &exp[k]);
+        CHECK_MSG(got == (long)corpus->n, "%s: %ld expected lines, corpus has %zu", path, got, corpus->n);
+    }
+    size_t n_tokens = 0;
+    double run_s = 0;
+    for (int k = 0; k < 2; k++) {
+        int add_special = k == 0;
+        size_t match = 0, via_alt = 0, shown = 0;
+        double t1 = now_s();
+        for (size_t i = 0; i < corpus->n && i < exp[k].n; i++) {
+            xl_encoding enc;
+            st = xl_tokenize(tok, corpus->v[i].text, corpus->v[i].len, add_special, &enc);
+            if (st != XL_OK) {
+                if (shown++ < SHOW_MISMATCHES) fprintf(stderr, "  %s line %zu: error %s\n", name, i, xl_last_error());
+                continue;
+            }
+            if (add_special) n_tokens += enc.n;
+            const ids_t *e = &exp[k].v[i];
+            int ok = ids_eq(enc.ids, enc.n, e->v, e->n);
+            for (size_t d = 0; !ok && d < divs->n; d++) {
+                if (strcmp(divs->v[d].tokenizer, name) || divs->v[d].id != (long)i) continue;
+                ids_t alt = add_special ? divs->v[d].alt : strip_specials(&divs->v[d].alt, &exp[0].v[i], &exp[1].v[i]);
+                ok = ids_eq(enc.ids, enc.n, alt.v, alt.n);
+                via_alt += ok;
+            }
+            if (ok) {
+                match++;
+            } else if (shown++ < SHOW_MISMATCHES) {
+                fprintf(stderr, "  %s%s line %zu: text \"%.300s\"\n", name, add_special ? "" : " (nospecial)", i,
+                        corpus->v[i].text);
+                print_ids("expected", e->v, e->n);
+                print_ids("got     ", enc.ids, enc.n);
+            }
+            xl_encoding_free(&enc);
+        }
+        if (add_special) run_s = now_s() - t1;
+        printf("%-15s %-10s %s: %zu/%zu lines match (%zu of them the alt_ids of a known divergence)\n", name,
+               xl_tokenizer_type(tok), add_special ? "special  " : "nospecial", match, corpus->n, via_alt);
+        CHECK_MSG(match == corpus->n, "%s (%s): %zu of %zu lines differ", name, add_special ? "special" : "nospecial",
+                  corpus->n - match, corpus->n);
+    }
+    printf("%-15s load %.3f s, %.0f tokens/s (%zu tokens in %.3f s)\n", name, load_s,
+           run_s > 0 ? n_tokens / run_s : 0.0, n_tokens, run_s);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < exp[k].n; i++) free(exp[k].v[i].v);
+        free(exp[k].v);
+    }
+    xl_tokenizer_free(tok);
+}
+
+int main(int argc, char **argv) {
+    const char *shared = t_shared_dir();
+    if (!shared) {
+        t_skip_case("tokenizer corpus", "../shared is absent");
+        return test_summary("test_tokenizer");
+    }
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s/fixtures/tokenizers", shared);
+    corpus_t corpus = {calloc(4096, sizeof(line_t)), 0};
+    long n = for_each_line(t_path(dir, "corpus.jsonl"), add_line, &corpus);
+    CHECK_MSG(n == 3026, "corpus.jsonl: %ld lines", n);
+    divs_t divs = {calloc(256, sizeof(divergence)), 0};
+    for_each_line(t_path(dir, "known_divergences.jsonl"), add_divergence, &divs);
+    CHECK(divs.n > 0);
+
+    static const char *const names[] = {"bert-wordpiece", "bert-cased", "xlmr-unigram", "llama3_1", "qwen3", "gemma3"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        /* a name on the command line restricts the run to it */
+        int wanted = argc < 2;
+        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], names[k]) == 0;
+        if (wanted) run_tokenizer(dir, names[k], &corpus, &divs);
+    }
+
+    for (size_t i = 0; i < corpus.n; i++) free(corpus.v[i].text);
+    free(corpus.v);
+    for (size_t i = 0; i < divs.n; i++) free(divs.v[i].alt.v);
+    free(divs.v);
+    return test_summary("test_tokenizer");
+}
