@@ -15,9 +15,14 @@ int out_parse_format(const char *s, out_format *out) {
     return 0;
 }
 
-xl_status out_open(out_writer *w, const char *path, out_format fmt, size_t dim) {
+xl_status out_open(out_writer *w, const char *path, out_format fmt, const size_t *inner, int inner_ndim) {
     memset(w, 0, sizeof *w);
-    w->dim = dim;
+    w->inner_ndim = inner_ndim;
+    w->dim = 1;
+    for (int d = 0; d < inner_ndim; d++) {
+        w->inner[d] = inner[d];
+        w->dim *= inner[d];
+    }
     if (!path || !strcmp(path, "-")) {
         w->f = stdout;
         w->name = "stdout";
@@ -34,17 +39,35 @@ xl_status out_open(out_writer *w, const char *path, out_format fmt, size_t dim) 
     w->fmt = fmt;
     if (fmt == OUT_NPY) {
         w->seekable = w->owned && fseek(w->f, 0, SEEK_SET) == 0;
-        if (w->seekable) return xl_npy_write_header(w->f, 0, dim);
+        if (w->seekable) return xl_npy_write_header(w->f, 0, w->inner, w->inner_ndim);
     }
     return XL_OK;
+}
+
+static void write_floats(FILE *f, const float *v, size_t n) {
+    fputc('[', f);
+    for (size_t j = 0; j < n; j++) fprintf(f, j ? ",%.9g" : "%.9g", (double)v[j]);
+    fputc(']', f);
 }
 
 static xl_status write_jsonl(out_writer *w, const float *rows, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const float *r = rows + i * w->dim;
-        fputs("{\"embedding\":[", w->f);
-        for (size_t j = 0; j < w->dim; j++) fprintf(w->f, j ? ",%.9g" : "%.9g", (double)r[j]);
-        fputs("]}\n", w->f);
+        if (w->inner_ndim == 1) {
+            fputs("{\"embedding\":", w->f);
+            write_floats(w->f, r, w->dim);
+        } else {
+            size_t layers = w->inner[1], H = w->inner[2];
+            for (int kind = 0; kind < 2; kind++) {
+                fputs(kind ? "],\"last\":[" : "{\"mean\":[", w->f);
+                for (size_t l = 0; l < layers; l++) {
+                    if (l) fputc(',', w->f);
+                    write_floats(w->f, r + (kind * layers + l) * H, H);
+                }
+            }
+            fputc(']', w->f);
+        }
+        fputs("}\n", w->f);
     }
     return XL_OK;
 }
@@ -75,9 +98,9 @@ xl_status out_close(out_writer *w) {
     if (w->fmt == OUT_NPY) {
         if (w->seekable) {
             if (fseek(w->f, 0, SEEK_SET) != 0) st = xl_err(XL_ERR_IO, "%s: seek failed", w->name);
-            else st = xl_npy_write_header(w->f, w->rows, w->dim);
+            else st = xl_npy_write_header(w->f, w->rows, w->inner, w->inner_ndim);
         } else {
-            st = xl_npy_write_header(w->f, w->rows, w->dim);
+            st = xl_npy_write_header(w->f, w->rows, w->inner, w->inner_ndim);
             if (!st && w->rows && fwrite(w->held, sizeof(float) * w->dim, w->rows, w->f) != w->rows)
                 st = xl_err(XL_ERR_IO, "%s: write failed", w->name);
         }

@@ -82,8 +82,21 @@ typedef enum {
     XL_POOL_LAST
 } xl_pooling;
 
+typedef enum {
+    XL_ATTN_DEFAULT = 0,       /* what the folder says (decoders: see README, "Attention direction") */
+    XL_ATTN_FORCE_BIDIRECTIONAL,
+    XL_ATTN_FORCE_CAUSAL
+} xl_attention_mode;
+
+typedef enum {
+    XL_QUANTIZE_NONE = 0,      /* weights as stored (F16/BF16 read from the mapping by decoders) */
+    XL_QUANTIZE_Q8             /* block int8 weights made at load (decoders) */
+} xl_quantize;
+
 typedef struct {
-    int threads;        /* 0 = all cores */
+    int threads;            /* 0 = all cores */
+    xl_attention_mode attention; /* decoders only; XL_ERR_ARG for encoders when forced */
+    xl_quantize quantize;   /* decoders only; XL_ERR_UNSUPPORTED for encoders */
 } xl_model_options;
 
 /* Loads a Hugging Face / sentence-transformers model folder. A folder without
@@ -120,7 +133,12 @@ typedef struct {
     int normalize;          /* -1 = from the folder, 0 = off, 1 = on */
     int max_length;         /* 0 = default truncation length (see xl_model_info.max_seq_length) */
     const char *prompt_name;/* a prompt of config_sentence_transformers.json, or NULL */
-    const char *prefix;     /* a literal prefix (overrides prompt_name), or NULL */
+    const char *prefix;     /* a literal prefix (overrides prompt_name and instruct), or NULL */
+    /* A task description for instruction-tuned embedders: the folder's query prompt of
+     * the form "Instruct: ...\nQuery:..." gets its task text replaced (spacing kept),
+     * else "Instruct: {instruct}\nQuery: " is used. NULL = none. */
+    const char *instruct;
+    int dim;                /* Matryoshka: keep the first dim values, renormalize (0 = all) */
     int batch_size;         /* at most this many sequences per forward batch (0 = 32) */
     int batch_tokens;       /* and at most this many padded tokens (0 = 8192) */
     int threads;            /* 0 = the model's */
@@ -139,6 +157,20 @@ xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *le
 /* Embeds n sequences of token ids given as is (no prompt, no special tokens added). */
 xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                        const xl_embed_options *opts, float *out, size_t *n_truncated);
+
+/* Output dimension of xl_embed_* for these options (info.dim, or opts->dim). */
+int xl_embed_dim(const xl_model *m, const xl_embed_options *opts);
+
+/* Hidden states of every layer, pooled per input (for alignment analyses such as MEXA),
+ * following transformers' output_hidden_states: L + 1 entries, [0] the embedding output,
+ * [l] the output of block l, the last one after the final norm where the model has one.
+ * mean[n][L+1][hidden] is the mean over the tokens (prompt excluded per include_prompt),
+ * last[n][L+1][hidden] the last token; either may be NULL. No Dense, no normalization. */
+int xl_model_num_layer_outputs(const xl_model *m);
+xl_status xl_embed_texts_layers(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                                const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
+xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+                              const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
 
 /* ------------------------------------------------------------------- tasks */
 

@@ -1,15 +1,14 @@
 /* The embedding pipeline: texts → (prompt) → tokens → truncation → length-sorted,
  * token-budgeted batches → transformer → pooling → Dense → Normalize → vectors in
- * input order. */
+ * input order. The same batches can also yield every layer's pooled hidden states. */
 #include "embed/model_internal.h"
 #include "embed/pooling.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
-
-#include "util/utf8.h"
 
 #define DEFAULT_BATCH_TOKENS 8192
 #define DEFAULT_BATCH_SIZE 32
@@ -18,6 +17,12 @@ void xl_embed_options_init(xl_embed_options *o) {
     memset(o, 0, sizeof *o);
     o->normalize = -1;
 }
+
+int xl_embed_dim(const xl_model *m, const xl_embed_options *o) {
+    return o && o->dim > 0 && o->dim < m->dim ? o->dim : m->dim;
+}
+
+int xl_model_num_layer_outputs(const xl_model *m) { return m->ainfo.num_layers + 1; }
 
 /* Longest first, then input order: stable and deterministic. */
 static int by_length_desc(const void *a, const void *b, void *ctx) {
@@ -31,22 +36,50 @@ static xl_pooling effective_pooling(const xl_model *m, const xl_embed_options *o
     return o && o->pooling != XL_POOL_DEFAULT ? o->pooling : m->st.pooling;
 }
 
-/* Pools, applies the head and normalizes one sequence's hidden states into dst. */
-static void finish_one(const xl_model *m, const xl_embed_options *o, const float *hidden, int len,
-                       int skip, float *pooled, float *scratch, float *dst) {
+/* Pools, applies the head, truncates (Matryoshka) and normalizes one sequence's hidden
+ * states into dst[out_dim]. full holds m->dim floats. */
+static void finish_one(const xl_model *m, const xl_embed_options *o, const float *hidden, int len, int skip,
+                       float *pooled, float *scratch, float *full, float *dst, int out_dim) {
     int H = m->ainfo.hidden_size;
     xl_pool(effective_pooling(m, o), hidden, len, H, m->st.include_prompt ? 0 : skip, pooled);
-    if (m->st.n_dense) xl_dense_apply(m->st.dense, m->st.n_dense, pooled, dst, scratch);
-    else memcpy(dst, pooled, (size_t)H * sizeof *dst);
+    if (m->st.n_dense) xl_dense_apply(m->st.dense, m->st.n_dense, pooled, full, scratch);
+    else memcpy(full, pooled, (size_t)H * sizeof *full);
     int normalize = o && o->normalize >= 0 ? o->normalize : m->st.normalize;
-    if (normalize) xl_l2_normalize(dst, m->dim);
+    /* sentence-transformers' truncate_dim: cut the final vector, then normalize it. */
+    memcpy(dst, full, (size_t)out_dim * sizeof *dst);
+    if (normalize) xl_l2_normalize(dst, out_dim);
 }
 
-xl_status xl_model_embed_sequences(xl_model *m, const int32_t *const *ids, const size_t *lens,
-                                   const size_t *prompt_lens, size_t n, const xl_embed_options *o,
-                                   float *out) {
+/* Where the layer callback writes the pooled hidden states of the current batch. */
+typedef struct {
+    const xl_model *m;
+    const size_t *order;   /* batch row b is input order[b] */
+    const int *lens;
+    const int *skip;       /* prompt tokens to leave out of the mean, per batch row */
+    float *mean, *last;    /* [n][L+1][H] or NULL */
+} layer_sink;
+
+static void on_layer(void *ctx, int layer, const float *hidden, int B, int T, int H) {
+    layer_sink *s = ctx;
+    int L = s->m->ainfo.num_layers;
+    /* transformers' convention: the last entry is after the final norm when there is one
+     * (that callback comes as layer L + 1 and replaces block L's output). */
+    int entry = layer > L ? L : layer;
+    for (int b = 0; b < B; b++) {
+        const float *h = hidden + (size_t)b * T * H;
+        size_t at = (s->order[b] * (size_t)(L + 1) + (size_t)entry) * H;
+        if (s->mean) xl_pool(XL_POOL_MEAN, h, s->lens[b], H, s->skip[b], s->mean + at);
+        if (s->last) xl_pool(XL_POOL_LAST, h, s->lens[b], H, 0, s->last + at);
+    }
+}
+
+/* Runs the transformer over token sequences. out[n][xl_embed_dim] gets the embeddings
+ * (may be NULL); mean/last get every layer's pooled states (may be NULL). */
+static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const size_t *lens,
+                                 const size_t *prompt_lens, size_t n, const xl_embed_options *o, float *out,
+                                 float *mean, float *last) {
     if (n == 0) return XL_OK;
-    int H = m->ainfo.hidden_size;
+    int H = m->ainfo.hidden_size, out_dim = xl_embed_dim(m, o);
     int threads = o && o->threads > 0 ? o->threads : m->threads;
     size_t budget = o && o->batch_tokens > 0 ? (size_t)o->batch_tokens : DEFAULT_BATCH_TOKENS;
     size_t batch_size = o && o->batch_size > 0 ? (size_t)o->batch_size : DEFAULT_BATCH_SIZE;
@@ -60,7 +93,7 @@ xl_status xl_model_embed_sequences(xl_model *m, const int32_t *const *ids, const
     for (size_t i = 0; i < n; i++) order[i] = i;
     qsort_r(order, n, sizeof *order, by_length_desc, (void *)lens);
 
-    int max_dense = H;
+    int max_dense = H > m->dim ? H : m->dim;
     for (int k = 0; k < m->st.n_dense; k++)
         if (m->st.dense[k].out_features > max_dense) max_dense = m->st.dense[k].out_features;
     size_t longest = lens[order[0]];
@@ -71,12 +104,13 @@ xl_status xl_model_embed_sequences(xl_model *m, const int32_t *const *ids, const
     if (cap < longest) cap = longest;
     int32_t *bids = malloc(cap * sizeof *bids);
     uint8_t *bmask = malloc(cap);
-    int *blens = malloc(max_b * sizeof *blens);
+    int *blens = malloc(max_b * sizeof *blens), *bskip = malloc(max_b * sizeof *bskip);
     float *hidden = malloc(cap * (size_t)H * sizeof *hidden);
     float *pooled = malloc((size_t)H * sizeof *pooled);
     float *scratch = malloc(2 * (size_t)max_dense * sizeof *scratch);
+    float *full = malloc((size_t)max_dense * sizeof *full);
     xl_status st = XL_OK;
-    if (!bids || !bmask || !blens || !hidden || !pooled || !scratch) {
+    if (!bids || !bmask || !blens || !bskip || !hidden || !pooled || !scratch || !full) {
         st = xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu tokens", cap);
         goto done;
     }
@@ -93,38 +127,88 @@ xl_status xl_model_embed_sequences(xl_model *m, const int32_t *const *ids, const
             for (size_t t = lens[i]; t < T; t++) bids[b * T + t] = 0;
             memset(bmask + b * T, 1, lens[i]);
             blens[b] = (int)lens[i];
+            int skip = prompt_lens && !m->st.include_prompt ? (int)prompt_lens[i] : 0;
+            bskip[b] = skip < blens[b] ? skip : 0;
         }
         xl_batch batch = {.B = (int)B, .T = (int)T, .ids = bids, .mask = bmask, .lens = blens};
-        st = m->arch->forward(m->impl, &batch, hidden, NULL, NULL, threads);
+        layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last};
+        st = m->arch->forward(m->impl, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, threads);
         if (st) goto done;
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; out && b < B; b++) {
             size_t i = order[start + b];
-            int skip = prompt_lens ? (int)prompt_lens[i] : 0;
-            finish_one(m, o, hidden + b * T * H, blens[b], skip, pooled, scratch, out + i * (size_t)m->dim);
+            finish_one(m, o, hidden + b * T * H, blens[b], bskip[b], pooled, scratch, full, out + i * (size_t)out_dim,
+                       out_dim);
         }
         start += B;
         if (o && o->progress) o->progress(o->progress_ctx, start, n);
     }
 done:
-    free(order); free(bids); free(bmask); free(blens); free(hidden); free(pooled); free(scratch);
+    free(order); free(bids); free(bmask); free(blens); free(bskip); free(hidden); free(pooled); free(scratch); free(full);
     return st;
 }
 
-static xl_status resolve_prefix(const xl_model *m, const xl_embed_options *o, const char **prefix) {
+static xl_status unknown_prompt(const xl_model *m, const char *name) {
+    char known[512] = "";
+    for (int k = 0; k < m->st.n_prompts; k++) {
+        if (k) strncat(known, ", ", sizeof known - strlen(known) - 1);
+        strncat(known, m->st.prompt_names[k], sizeof known - strlen(known) - 1);
+    }
+    return xl_err(XL_ERR_ARG, "%s: no prompt named \"%s\" in config_sentence_transformers.json (known: %s)", m->dir,
+                  name, m->st.n_prompts ? known : "none");
+}
+
+/* An instruction prompt "Instruct:<sp>TASK\nQuery:<rest>" → its parts, or 0. */
+static int split_instruct(const char *p, size_t *task_at, size_t *task_end) {
+    if (strncmp(p, "Instruct:", 9) != 0) return 0;
+    size_t a = 9;
+    while (p[a] == ' ') a++;
+    const char *q = strstr(p + a, "\nQuery:");
+    if (!q) return 0;
+    *task_at = a;
+    *task_end = (size_t)(q - p);
+    return 1;
+}
+
+/* The text put before every input: --prefix, else an instruction built from --instruct,
+ * else the named (or default) prompt. *owned is set when the result was allocated. */
+static xl_status resolve_prefix(const xl_model *m, const xl_embed_options *o, const char **prefix, char **owned) {
     *prefix = NULL;
+    *owned = NULL;
     if (o && o->prefix) { *prefix = o->prefix; return XL_OK; }
+    if (o && o->instruct) {
+        /* The folder's query prompt, when it is an instruction template, keeps its exact
+         * spacing (Qwen3-Embedding has no space after "Query:", e5-mistral does). */
+        const char *tmpl = NULL;
+        if (o->prompt_name) {
+            tmpl = xl_st_prompt(&m->st, o->prompt_name);
+            if (!tmpl) return unknown_prompt(m, o->prompt_name);
+        } else {
+            tmpl = xl_st_prompt(&m->st, "query");
+            size_t a, b;
+            for (int k = 0; (!tmpl || !split_instruct(tmpl, &a, &b)) && k < m->st.n_prompts; k++)
+                tmpl = m->st.prompt_texts[k];
+        }
+        size_t a, b, tl = strlen(o->instruct);
+        if (tmpl && split_instruct(tmpl, &a, &b)) {
+            size_t rest = strlen(tmpl + b);
+            char *s = malloc(a + tl + rest + 1);
+            if (!s) return xl_err(XL_ERR_NOMEM, "out of memory");
+            memcpy(s, tmpl, a);
+            memcpy(s + a, o->instruct, tl);
+            memcpy(s + a + tl, tmpl + b, rest + 1);
+            *prefix = *owned = s;
+        } else {
+            char *s = malloc(tl + 32);
+            if (!s) return xl_err(XL_ERR_NOMEM, "out of memory");
+            sprintf(s, "Instruct: %s\nQuery: ", o->instruct);
+            *prefix = *owned = s;
+        }
+        return XL_OK;
+    }
     const char *name = o && o->prompt_name ? o->prompt_name : m->st.default_prompt_name;
     if (!name) return XL_OK;
     const char *p = xl_st_prompt(&m->st, name);
-    if (!p) {
-        char known[512] = "";
-        for (int k = 0; k < m->st.n_prompts; k++) {
-            if (k) strncat(known, ", ", sizeof known - strlen(known) - 1);
-            strncat(known, m->st.prompt_names[k], sizeof known - strlen(known) - 1);
-        }
-        return xl_err(XL_ERR_ARG, "%s: no prompt named \"%s\" in config_sentence_transformers.json (known: %s)",
-                      m->dir, name, m->st.n_prompts ? known : "none");
-    }
+    if (!p) return unknown_prompt(m, name);
     *prefix = p;
     return XL_OK;
 }
@@ -155,12 +239,7 @@ static char *lowercase_copy(const char *s, size_t len, size_t *out_len) {
         if (!n) { o[k++] = s[i++]; continue; }
         size_t cl;
         int32_t cp = xl_utf8_decode(u + i, &cl);
-        int32_t lc = utf8proc_tolower(cp);
-        char tmp[4];
-        size_t m = xl_utf8_encode(lc, tmp);
-        if (m > 2 * n) m = xl_utf8_encode(cp, tmp); /* keep the bound: never grow past 2x */
-        memcpy(o + k, tmp, m);
-        k += m;
+        k += xl_utf8_encode(utf8proc_tolower(cp), o + k);
         i += n;
     }
     o[k] = '\0';
@@ -168,40 +247,36 @@ static char *lowercase_copy(const char *s, size_t len, size_t *out_len) {
     return o;
 }
 
-static void free_encodings(xl_encoding *enc, size_t n) {
-    for (size_t i = 0; i < n; i++) xl_encoding_free(&enc[i]);
-    free(enc);
-}
-
-xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
-                         const xl_embed_options *o, float *out, size_t *n_truncated) {
+/* Texts → prompt + lowercase + tokens + truncation → embed_sequences. */
+static xl_status run_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                           const xl_embed_options *o, float *out, float *mean, float *last, size_t *n_truncated) {
     if (n_truncated) *n_truncated = 0;
     if (!m->tok)
         return xl_err(XL_ERR_ARG, "%s: the folder has no tokenizer.json; give token ids instead (JSONL \"input_ids\")", m->dir);
     const char *prefix;
+    char *owned_prefix;
     size_t max_len = 0;
-    xl_status st = resolve_prefix(m, o, &prefix);
+    xl_status st = resolve_prefix(m, o, &prefix, &owned_prefix);
     if (!st) st = max_length_for(m, o, &max_len);
     if (st) return st;
     size_t plen = prefix ? strlen(prefix) : 0;
     size_t prompt_tokens = 0;
-    if (prefix && plen && !m->st.include_prompt) {
+    if (plen && !m->st.include_prompt) {
         /* sentence-transformers: prompt_length = len(tokenize(prompt)) - 1, i.e. the prompt's
          * tokens with the special tokens, minus the one it assumes trails the sequence. */
         xl_encoding pe;
         st = xl_tokenize(m->tok, prefix, plen, 1, &pe);
-        if (st) return st;
+        if (st) { free(owned_prefix); return st; }
         prompt_tokens = pe.n ? pe.n - 1 : 0;
         xl_encoding_free(&pe);
     }
-    xl_encoding *enc = calloc(n ? n : 1, sizeof *enc);
-    const int32_t **ids = malloc((n ? n : 1) * sizeof *ids);
-    size_t *ilens = malloc((n ? n : 1) * sizeof *ilens);
-    size_t *plens = malloc((n ? n : 1) * sizeof *plens);
+    size_t n1 = n ? n : 1;
+    xl_encoding *enc = calloc(n1, sizeof *enc);
+    const int32_t **ids = malloc(n1 * sizeof *ids);
+    size_t *ilens = malloc(n1 * sizeof *ilens), *plens = malloc(n1 * sizeof *plens);
     char *joined = NULL;
-    size_t joined_cap = 0;
+    size_t joined_cap = 0, cut = 0, done_enc = 0;
     if (!enc || !ids || !ilens || !plens) { st = xl_err(XL_ERR_NOMEM, "out of memory"); goto done; }
-    size_t cut = 0;
     for (size_t i = 0; i < n; i++) {
         const char *text = texts[i];
         size_t tlen = lens ? lens[i] : strlen(texts[i]);
@@ -227,21 +302,23 @@ xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *le
         st = xl_tokenize(m->tok, text, tlen, 1, &enc[i]);
         free(lower);
         if (st) { xl_err_prefix("input %zu", i + 1); goto done; }
+        done_enc = i + 1;
         if (max_len && xl_encoding_truncate(&enc[i], max_len)) cut++;
         ids[i] = enc[i].ids;
         ilens[i] = enc[i].n;
         plens[i] = prompt_tokens;
     }
-    st = xl_model_embed_sequences(m, ids, ilens, prompt_tokens ? plens : NULL, n, o, out);
+    st = embed_sequences(m, ids, ilens, prompt_tokens ? plens : NULL, n, o, out, mean, last);
     if (!st && n_truncated) *n_truncated = cut;
 done:
-    if (enc) free_encodings(enc, n);
-    free(ids); free(ilens); free(plens); free(joined);
+    for (size_t i = 0; enc && i < done_enc; i++) xl_encoding_free(&enc[i]);
+    free(enc); free(ids); free(ilens); free(plens); free(joined); free(owned_prefix);
     return st;
 }
 
-xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
-                       const xl_embed_options *o, float *out, size_t *n_truncated) {
+/* Token ids as given → range check + truncation → embed_sequences. */
+static xl_status run_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+                         const xl_embed_options *o, float *out, float *mean, float *last, size_t *n_truncated) {
     if (n_truncated) *n_truncated = 0;
     size_t max_len = 0;
     xl_status st = max_length_for(m, o, &max_len);
@@ -260,8 +337,28 @@ xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *len
             }
         }
     }
-    st = xl_model_embed_sequences(m, ids, cl, NULL, n, o, out);
+    st = embed_sequences(m, ids, cl, NULL, n, o, out, mean, last);
     if (!st && n_truncated) *n_truncated = cut;
     free(cl);
     return st;
+}
+
+xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                         const xl_embed_options *o, float *out, size_t *n_truncated) {
+    return run_texts(m, texts, lens, n, o, out, NULL, NULL, n_truncated);
+}
+
+xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+                       const xl_embed_options *o, float *out, size_t *n_truncated) {
+    return run_ids(m, ids, lens, n, o, out, NULL, NULL, n_truncated);
+}
+
+xl_status xl_embed_texts_layers(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                                const xl_embed_options *o, float *mean, float *last, size_t *n_truncated) {
+    return run_texts(m, texts, lens, n, o, NULL, mean, last, n_truncated);
+}
+
+xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+                              const xl_embed_options *o, float *mean, float *last, size_t *n_truncated) {
+    return run_ids(m, ids, lens, n, o, NULL, mean, last, n_truncated);
 }

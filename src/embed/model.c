@@ -2,6 +2,7 @@
  * head → tokenizer, and the facts `xling info` reports. */
 #include "embed/model_internal.h"
 #include "io/model_config.h"
+#include "models/decoder_common.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -25,6 +26,30 @@ static void summarize_dtypes(const xl_weights *w, char *buf, size_t cap, uint64_
         strncat(buf, xl_dtype_name(order[k]), cap - strlen(buf) - 1);
     }
     *n_params = params;
+}
+
+static int is_decoder(const xl_model *m) {
+    return m->arch == &xl_arch_llama || m->arch == &xl_arch_gemma3;
+}
+
+/* --bidirectional / --causal and --quantize: decoder families only. */
+static xl_status apply_decoder_options(xl_model *m, const xl_model_options *o) {
+    if (o->attention != XL_ATTN_DEFAULT) {
+        if (!is_decoder(m))
+            return xl_err(XL_ERR_ARG, "%s: forcing the attention direction applies to decoder models only (this is %s)",
+                          m->dir, m->ainfo.architecture);
+        xl_status st = xl_llama_set_attention_override(m->impl, o->attention == XL_ATTN_FORCE_BIDIRECTIONAL ? 1 : 2);
+        if (st) return st;
+        m->arch->get_info(m->impl, &m->ainfo);
+    }
+    if (o->quantize != XL_QUANTIZE_NONE) {
+        if (!is_decoder(m))
+            return xl_err(XL_ERR_UNSUPPORTED, "%s: --quantize q8 is implemented for decoder models only (this is %s)",
+                          m->dir, m->ainfo.architecture);
+        xl_status st = xl_llama_set_quantize(m->impl, XL_QUANT_Q8, m->threads);
+        if (st) return st;
+    }
+    return XL_OK;
 }
 
 xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
@@ -58,6 +83,7 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
         free(tok_path);
     }
     free(base);
+    if (!st && opts) st = apply_decoder_options(m, opts);
     if (st) { xl_model_free(m); return st; }
     summarize_dtypes(m->weights, m->dtype_summary, sizeof m->dtype_summary, &m->n_params);
     for (int k = 0; k < m->st.n_dense; k++) {

@@ -24,12 +24,4 @@ struct xl_model {
     uint64_t n_params;          /* transformer + Dense parameters */
 };
 
-/* Runs the transformer over token sequences and returns their pooled, head-applied
- * embeddings in out[n][dim]. prompt_lens[i] tokens at the start of sequence i are
- * excluded from pooling when the Pooling config says include_prompt: false
- * (NULL = none). Sequences must be non-empty. */
-xl_status xl_model_embed_sequences(xl_model *m, const int32_t *const *ids, const size_t *lens,
-                                   const size_t *prompt_lens, size_t n, const xl_embed_options *o,
-                                   float *out);
-
 #endif

@@ -8,7 +8,8 @@
  * place once known (streamed output). */
 #define XL_NPY_HEADER_BYTES 128
 
-/* Writes the header of a little-endian float32 array of shape [rows, cols]. */
-xl_status xl_npy_write_header(FILE *f, size_t rows, size_t cols);
+/* Writes the header of a little-endian float32 array of shape [rows, inner...]
+ * (inner_ndim 1 to 3 trailing dimensions). */
+xl_status xl_npy_write_header(FILE *f, size_t rows, const size_t *inner, int inner_ndim);
 
 #endif

@@ -47,6 +47,11 @@ typedef struct xl_arch {
     void (*free)(void *model);
 } xl_arch;
 
+/* The families (models/bert.c, models/llama.c, models/gemma3.c). */
+extern const xl_arch xl_arch_bert;   /* BertModel, XLMRobertaModel */
+extern const xl_arch xl_arch_llama;  /* Llama (causal or bidirectional), Mistral, Qwen2, Qwen3 */
+extern const xl_arch xl_arch_gemma3; /* Gemma 3 text (EmbeddingGemma) */
+
 /* Registry: finds the implementation for a config, or sets an error naming the
  * architecture. */
 xl_status xl_arch_find(const json_t *config, const char *dir, const xl_arch **out);

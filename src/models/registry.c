@@ -2,10 +2,6 @@
 #include "models/arch.h"
 #include "util/error.h"
 
-extern const xl_arch xl_arch_bert;   /* BertModel, XLMRobertaModel */
-extern const xl_arch xl_arch_llama;  /* Llama, Mistral, Qwen2, Qwen3 */
-extern const xl_arch xl_arch_gemma3; /* Gemma 3 text (EmbeddingGemma) */
-
 xl_status xl_arch_find(const json_t *config, const char *dir, const xl_arch **out) {
     const xl_arch *table[] = {&xl_arch_bert, &xl_arch_llama, &xl_arch_gemma3};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
