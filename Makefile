@@ -4,9 +4,17 @@
 CC      ?= cc
 BUILD   ?= build
 ASAN_BUILD ?= build-asan
-PKGS     = jansson libutf8proc libpcre2-8 openblas
+PKGS     = jansson libutf8proc libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path with an
+# rpath: our kernels use OpenMP too, and the pthread build's threads spin against
+# OpenMP's on a small machine (3-20x slower). One runtime, one pool of threads.
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
+PKG_CFLAGS += -I$(OPENBLAS_INC)
+PKG_LIBS   += -L$(OPENBLAS_LIB) -lopenblas -Wl,-rpath,$(OPENBLAS_LIB)
 OPT     ?= -O2
 ARCH    ?= -march=native
 CFLAGS  ?=

@@ -119,7 +119,11 @@ xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got) 
         errno = 0;
         ssize_t n = getline(&r->buf, &r->cap, r->f);
         if (n < 0) {
-            if (ferror(r->f)) return xl_err(XL_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
+            if (ferror(r->f)) {
+                in_records_clear(recs, *got);
+                *got = 0;
+                return xl_err(XL_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
+            }
             break;
         }
         r->line++;
@@ -131,12 +135,18 @@ xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got) 
         rec->line = r->line;
         size_t clen;
         char *line = repaired_copy(r, r->buf, len, &clen);
-        if (!line) return xl_err(XL_ERR_NOMEM, "out of memory reading %s line %zu", r->name, r->line);
+        if (!line) {
+            in_records_clear(recs, *got);
+            *got = 0;
+            return xl_err(XL_ERR_NOMEM, "out of memory reading %s line %zu", r->name, r->line);
+        }
         if (r->fmt == IN_JSONL) {
             xl_status st = parse_json_record(r, line, clen, rec);
             free(line);
             if (st) {
-                in_records_clear(rec, 1);
+                /* Nothing of a failed chunk reaches the caller. */
+                in_records_clear(recs, *got + 1);
+                *got = 0;
                 return st;
             }
         } else {

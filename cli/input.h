@@ -30,7 +30,8 @@ typedef struct {
 /* Opens path (NULL or "-" = stdin); fmt IN_AUTO picks JSONL for *.jsonl / *.json names. */
 int in_open(in_reader *r, const char *path, in_format fmt);
 /* Reads up to max records. *got = 0 at end of input. On a malformed line prints
- * nothing and returns an error whose message names the file and line. */
+ * nothing, frees what it read of the chunk (*got = 0) and returns an error whose
+ * message names the file and line. */
 xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got);
 void in_records_clear(in_record *recs, size_t n);
 void in_close(in_reader *r);

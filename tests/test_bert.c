@@ -5,6 +5,7 @@
  * plus the error paths (unsupported activation / position type, config contradicting
  * the weights, missing tensors, ids out of range, bad batches). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/safetensors.h"
@@ -54,6 +55,51 @@ static xl_status run(void *model, int B, int T, const int32_t *ids, const uint8_
                      capture *cap) {
     xl_batch bt = {B, T, ids, mask, lens};
     return xl_arch_bert.forward(model, &bt, hidden, cap ? capture_cb : NULL, cap, 2);
+}
+
+/* Concurrent forwards on one shared model (the handle is read-only; its scratch cache
+ * is taken with trylock): every thread must get the single-threaded result, bit for bit
+ * (each output element is computed in a fixed order whatever the thread split). */
+typedef struct {
+    void *model;
+    int B, T, threads;
+    const int32_t *ids;
+    const uint8_t *mask;
+    const int *lens;
+    float *out;
+    xl_status st;
+} fwd_job;
+
+static void *fwd_thread(void *arg) {
+    fwd_job *j = arg;
+    for (int rep = 0; rep < 3 && j->st == XL_OK; rep++) {
+        xl_batch bt = {j->B, j->T, j->ids, j->mask, j->lens};
+        j->st = xl_arch_bert.forward(j->model, &bt, j->out, NULL, NULL, j->threads);
+    }
+    return NULL;
+}
+
+static void test_concurrent(const char *name, void *model, int B, int T, int H, const int32_t *ids,
+                            const uint8_t *mask, const int *lens, const float *want) {
+    enum { NJ = 3 };
+    fwd_job jobs[NJ];
+    pthread_t th[NJ];
+    size_t n = (size_t)B * T * H;
+    for (int i = 0; i < NJ; i++) {
+        jobs[i] = (fwd_job){model, B, T, 1 + i % 2, ids, mask, lens, malloc(sizeof(float) * n), XL_OK};
+        CHECK(pthread_create(&th[i], NULL, fwd_thread, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < NJ; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(jobs[i].st, XL_OK);
+        /* compare real rows only: padded rows are unspecified */
+        int same = 1;
+        for (int b = 0; b < B; b++)
+            same &= memcmp(jobs[i].out + (size_t)b * T * H, want + (size_t)b * T * H,
+                           sizeof(float) * (size_t)lens[b] * H) == 0;
+        CHECK_MSG(same, "%s: concurrent forward %d (%d threads) differs", name, i, jobs[i].threads);
+        free(jobs[i].out);
+    }
 }
 
 static void check_layers(const char *name, const capture *cap, const json_t *first) {
@@ -195,6 +241,7 @@ static void test_model(const char *name, int mean_pool, int want_max_tokens) {
     }
     for (int l = 0; l <= L; l++) free(cap.rows[l]);
     free(cap.rows);
+    if (st == XL_OK) test_concurrent(name, model, B, T, H, ids, mask, lens, hidden);
 
     /* ids outside the vocabulary: an input error naming the id */
     int32_t saved = ids[2];

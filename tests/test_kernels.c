@@ -59,6 +59,35 @@ static void test_linear(int M, int K, int N, int with_bias, int threads) {
     free(x); free(W); free(b); free(y); free(ref); free(sc);
 }
 
+/* xl_pack_w + xl_linear_packed with bias and a fused activation. */
+static double r_gelu_erf(double x);
+static void test_linear_packed(int M, int K, int N, xl_kact act, int threads) {
+    float *x = rand_vec((size_t)M * K, -1, 1), *W = rand_vec((size_t)N * K, -1, 1), *b = rand_vec(N, -1, 1);
+    float *y = malloc(sizeof(float) * (size_t)M * N);
+    double *ref = malloc(sizeof(double) * (size_t)M * N), *sc = malloc(sizeof(double) * (size_t)M * N);
+    xl_packed_w P;
+    CHECK_EQ_INT(xl_pack_w(W, N, K, &P), XL_OK);
+    CHECK(P.N == N && P.K == K);
+    xl_linear_packed(x, M, &P, b, act, y, threads);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = b[n], a = fabs(b[n]);
+            for (int k = 0; k < K; k++) {
+                s += (double)x[(size_t)m * K + k] * W[(size_t)n * K + k];
+                a += fabs((double)x[(size_t)m * K + k] * W[(size_t)n * K + k]);
+            }
+            /* GELU and ReLU have slope <= 1.13: the pre-activation tolerance carries over */
+            ref[(size_t)m * N + n] = act == XL_KACT_GELU_ERF ? r_gelu_erf(s) : act == XL_KACT_RELU ? (s > 0 ? s : 0) : s;
+            sc[(size_t)m * N + n] = 1.2 * a;
+        }
+    char what[64];
+    snprintf(what, sizeof what, "linear_packed %dx%dx%d act%d", M, K, N, (int)act);
+    close_all(what, y, ref, sc, (size_t)M * N, 1e-5, 1e-6);
+    xl_packed_w_free(&P);
+    CHECK(P.data == NULL);
+    free(x); free(W); free(b); free(y); free(ref); free(sc);
+}
+
 /* ------------------------------------------------------------------ norms */
 static void ref_layernorm(const float *x, int H, const float *g, const float *b, double eps, double *out) {
     double mean = 0, var = 0;
@@ -303,6 +332,17 @@ int main(void) {
     test_linear(7, 33, 19, 1, 2);
     test_linear(64, 384, 96, 0, 2);
     test_linear(130, 70, 200, 1, 1);
+    test_linear(37, 1000, 45, 1, 2);  /* several K blocks, ragged N */
+    test_linear(400, 130, 300, 0, 2); /* several row blocks and panel groups */
+    test_linear_packed(1, 5, 3, XL_KACT_NONE, 1);
+    test_linear_packed(16, 384, 96, XL_KACT_GELU_ERF, 2);
+    test_linear_packed(205, 777, 70, XL_KACT_RELU, 2);
+    test_linear_packed(13, 64, 1000, XL_KACT_GELU_ERF, 2);
+    {
+        xl_packed_w P;
+        float w1 = 1.0f;
+        CHECK_EQ_INT(xl_pack_w(&w1, 0, 1, &P), XL_ERR_ARG);
+    }
 
     test_layernorm(5, 384, 0.0f, 2.0f, 2);
     test_layernorm(3, 37, 0.0f, 1.0f, 1);
@@ -332,6 +372,7 @@ int main(void) {
         {2, 29, 2, 1, 160, -1, -1, 3},   /* head dim > 128 (chunked), scattered mask */
         {1, 130, 2, 2, 32, -1, -1, 0},   /* > 64 keys: the 64-key blocks + tails */
         {1, 130, 4, 2, 128, 50, 50, 1},
+        {1, 520, 2, 2, 256, -1, 0, 1},   /* long: each task packs one kv head (scratch cap) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_attention(cases[i]);
     test_attention_mask_isolation();

@@ -3,14 +3,14 @@
  * Only real keys are ever touched: each sequence's key positions (mask = 1) are listed
  * once, and for every query the visible keys form one contiguous run of that list (the
  * window bounds move monotonically with the query), so padding costs nothing and masked
- * keys cannot leak in. Per (sequence, head) task the head's keys are packed transposed
- * ([head_dim][keys]) and its values packed contiguously ([keys][head_dim]: rows of the
+ * keys cannot leak in. Per task the keys of its kv heads are packed transposed
+ * ([head_dim][keys]) and the values contiguously ([keys][head_dim]: rows of the
  * projection output are kilobytes apart and would crowd a few L1 sets). Queries go in
  * groups of QB = 4: their scores over the union of their key runs come out of one
  * register-blocked pass (each key vector loaded once for 4 queries), each row is
  * exponentiated over its own run (zero elsewhere), and the weighted sum of values is
  * another 4-query register-blocked pass, divided by each row's sum at the store.
- * Tasks run in parallel over (sequence, head). */
+ * Tasks run in parallel over (sequence, group of kv heads). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,47 +24,58 @@
 #define QB 4    /* queries per group */
 #define KBLK 64 /* keys per score block (whole blocks may run past the run: buffers have room) */
 #define PF_AHEAD 8 /* rows prefetched ahead when packing keys and values */
+#define SCRATCH_MAX ((size_t)2 << 20) /* packed keys + values of one task, per thread */
 
 /* aligned_alloc wants a size that is a multiple of the alignment. */
 static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
-/* Scratch of one thread. */
+/* Scratch of one thread, for the kv heads of one task. */
 typedef struct {
-    float *kt;     /* [head_dim][kt_ld]: keys transposed, zero past the last key */
+    float *kt;     /* [group][head_dim][kt_ld]: keys transposed, zero past the last key */
     int kt_ld;     /* keys rounded up to KBLK, plus KBLK */
-    float *vp;     /* [keys][v_ld]: value rows, contiguous, zero-padded */
+    float *vp;     /* [group][keys][v_ld]: value rows, contiguous, zero-padded */
     int v_ld;      /* head_dim rounded up to 16 */
     float *s;      /* [QB][kt_ld]: scores, then exponentials */
     float *zero_q; /* [head_dim] zeros: the query of an unused group slot */
 } attn_scratch;
 
+/* Packs kv heads [g0, g0 + ng) of one sequence: reads each key row's segment of those
+ * heads once, front to back (the rows are kilobytes apart; within a row the heads are
+ * adjacent), and spreads it into the per-head transposed keys and value rows. */
 static void pack_kv(attn_scratch *w, const float *k, const float *v, int kv_stride, const int *idx, int n, int hd,
-                    size_t row0, int col0) {
+                    size_t row0, int g0, int ng) {
     const int ld = w->kt_ld, vld = w->v_ld;
-    for (int d = 0; d < hd; d++) memset(w->kt + (size_t)d * ld + n, 0, sizeof(float) * (size_t)(ld - n));
+    const size_t kt_head = (size_t)hd * ld, vp_head = (size_t)ld * vld;
+    for (int g = 0; g < ng; g++)
+        for (int d = 0; d < hd; d++) memset(w->kt + g * kt_head + (size_t)d * ld + n, 0, sizeof(float) * (size_t)(ld - n));
     for (int j = 0; j < n; j++) {
-        const float *kr = k + (row0 + (size_t)idx[j]) * kv_stride + col0;
-        const float *restrict vs = v + (row0 + (size_t)idx[j]) * kv_stride + col0;
+        const float *kr = k + (row0 + (size_t)idx[j]) * kv_stride + (size_t)g0 * hd;
+        const float *restrict vs = v + (row0 + (size_t)idx[j]) * kv_stride + (size_t)g0 * hd;
         if (j + PF_AHEAD < n) { /* rows are kilobytes apart: fetch a few ahead */
-            const char *kf = (const char *)(k + (row0 + (size_t)idx[j + PF_AHEAD]) * kv_stride + col0);
-            const char *vf = (const char *)(v + (row0 + (size_t)idx[j + PF_AHEAD]) * kv_stride + col0);
-            for (int off = 0; off < hd * 4; off += 64) {
+            const char *kf = (const char *)(k + (row0 + (size_t)idx[j + PF_AHEAD]) * kv_stride + (size_t)g0 * hd);
+            const char *vf = (const char *)(v + (row0 + (size_t)idx[j + PF_AHEAD]) * kv_stride + (size_t)g0 * hd);
+            for (int off = 0; off < ng * hd * 4; off += 64) {
                 __builtin_prefetch(kf + off);
                 __builtin_prefetch(vf + off);
             }
         }
-        float *restrict vr = w->vp + (size_t)j * vld;
-        for (int d = 0; d < hd; d++) w->kt[(size_t)d * ld + j] = kr[d];
+        for (int g = 0; g < ng; g++) {
+            float *kt = w->kt + g * kt_head + j;
+            const float *kg = kr + (size_t)g * hd;
+            for (int d = 0; d < hd; d++) kt[(size_t)d * ld] = kg[d];
+            float *restrict vr = w->vp + g * vp_head + (size_t)j * vld;
+            const float *restrict vg = vs + (size_t)g * hd;
 #ifdef __AVX512F__
-        for (int d = 0; d < vld; d += 16) {
-            int r = hd - d;
-            __mmask16 m = r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u);
-            _mm512_storeu_ps(vr + d, _mm512_maskz_loadu_ps(m, vs + d));
-        }
+            for (int d = 0; d < vld; d += 16) {
+                int r = hd - d;
+                __mmask16 m = r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u);
+                _mm512_storeu_ps(vr + d, _mm512_maskz_loadu_ps(m, vg + d));
+            }
 #else
-        for (int d = 0; d < hd; d++) vr[d] = vs[d];
-        for (int d = hd; d < vld; d++) vr[d] = 0.0f;
+            for (int d = 0; d < hd; d++) vr[d] = vg[d];
+            for (int d = hd; d < vld; d++) vr[d] = 0.0f;
 #endif
+        }
     }
 }
 
@@ -179,14 +190,12 @@ static void weighted_sums(const float *s, int sld, const float *v, int vld, int 
 }
 #endif
 
-/* One (sequence b, head h) task. */
-static void attend_head(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
-                        int kv_stride, float *out, const int *idx, int n, int b, int h, attn_scratch *w) {
+/* Query head h of sequence b against its kv head, packed at kt / vp. */
+static void attend_head(const xl_attn_params *p, const float *q, int q_stride, float *out, const int *idx, int n,
+                        int b, int h, const float *kt, const float *vp, attn_scratch *w) {
     const int T = p->T, hd = p->head_dim, ostride = p->n_heads * hd, sld = w->kt_ld;
-    const int g = h / (p->n_heads / p->n_kv_heads);
     const size_t row0 = (size_t)b * T;
     const uint8_t *mask = p->mask + row0;
-    if (n > 0) pack_kv(w, k, v, kv_stride, idx, n, hd, row0, g * hd);
     int a = 0, e = 0; /* the key run of the next query */
     for (int i0 = 0; i0 < T; i0 += QB) {
         const float *qs[QB];
@@ -217,7 +226,7 @@ static void attend_head(const xl_attn_params *p, const float *q, int q_stride, c
         }
         if (!any) continue;
         const int cnt = E - A;
-        scores(w->kt + A, w->kt_ld, qs, hd, p->scale, cnt, w->s, sld);
+        scores(kt + A, w->kt_ld, qs, hd, p->scale, cnt, w->s, sld);
         float inv[QB];
         for (int u = 0; u < QB; u++) {
             float *su = w->s + (size_t)u * sld;
@@ -232,8 +241,19 @@ static void attend_head(const xl_attn_params *p, const float *q, int q_stride, c
             float sum = xl_softmax_unnormalized(su + lo, hi - lo);
             inv[u] = 1.0f / sum;
         }
-        weighted_sums(w->s, sld, w->vp + (size_t)A * w->v_ld, w->v_ld, cnt, hd, os, inv);
+        weighted_sums(w->s, sld, vp + (size_t)A * w->v_ld, w->v_ld, cnt, hd, os, inv);
     }
+}
+
+/* One task: kv heads [g0, g0 + ng) of sequence b and all their query heads. */
+static void attend_task(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
+                        int kv_stride, float *out, const int *idx, int n, int b, int g0, int ng, attn_scratch *w) {
+    const int hd = p->head_dim, per = p->n_heads / p->n_kv_heads;
+    if (n > 0) pack_kv(w, k, v, kv_stride, idx, n, hd, (size_t)b * p->T, g0, ng);
+    for (int g = 0; g < ng; g++)
+        for (int h = (g0 + g) * per; h < (g0 + g + 1) * per; h++)
+            attend_head(p, q, q_stride, out, idx, n, b, h, w->kt + (size_t)g * hd * w->kt_ld,
+                        w->vp + (size_t)g * w->kt_ld * w->v_ld, w);
 }
 
 xl_status xl_attention(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
@@ -254,16 +274,31 @@ xl_status xl_attention(const xl_attn_params *p, const float *q, int q_stride, co
             if (p->mask[(size_t)b * T + j]) idx[(size_t)b * T + n++] = j;
         nkeys[b] = n;
     }
-    const int ntasks = B * H, hd = p->head_dim;
+    /* Tasks: (sequence, group of kv heads). Whole sequences (every kv head at once) read
+     * each row segment once, front to back; groups are split only to give every thread
+     * work (few sequences) or to bound the scratch (long sequences). */
+    const int hd = p->head_dim, Hkv = p->n_kv_heads;
+    const int kt_ld = (T + KBLK - 1) / KBLK * KBLK + KBLK, v_ld = (hd + 15) / 16 * 16;
+    const size_t head_bytes = sizeof(float) * ((size_t)hd * kt_ld + (size_t)kt_ld * v_ld);
+    int ng = Hkv; /* kv heads per task */
+    if ((size_t)ng * head_bytes > SCRATCH_MAX) ng = (int)(SCRATCH_MAX / head_bytes) > 1 ? (int)(SCRATCH_MAX / head_bytes) : 1;
+    int groups = (Hkv + ng - 1) / ng;
+    if ((long)B * groups < 2L * threads) {
+        groups = (int)((2L * threads + B - 1) / B);
+        if (groups > Hkv) groups = Hkv;
+        ng = (Hkv + groups - 1) / groups;
+        groups = (Hkv + ng - 1) / ng;
+    }
+    const int ntasks = B * groups;
     const int nt = threads < ntasks ? threads : ntasks;
     int failed = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         attn_scratch w;
-        w.kt_ld = (T + KBLK - 1) / KBLK * KBLK + KBLK;
-        w.v_ld = (hd + 15) / 16 * 16;
-        w.kt = alloc64(sizeof(float) * (size_t)hd * w.kt_ld);
-        w.vp = alloc64(sizeof(float) * ((size_t)T * w.v_ld + 64));
+        w.kt_ld = kt_ld;
+        w.v_ld = v_ld;
+        w.kt = alloc64(sizeof(float) * (size_t)ng * hd * kt_ld);
+        w.vp = alloc64(sizeof(float) * ((size_t)ng * kt_ld * v_ld));
         w.s = alloc64(sizeof(float) * (size_t)QB * w.kt_ld);
         w.zero_q = calloc((size_t)hd, sizeof(float));
         if (!w.kt || !w.vp || !w.s || !w.zero_q) {
@@ -277,8 +312,9 @@ xl_status xl_attention(const xl_attn_params *p, const float *q, int q_stride, co
         if (!stop) {
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntasks; t++) {
-                int b = t / H, h = t % H;
-                attend_head(p, q, q_stride, k, v, kv_stride, out, idx + (size_t)b * T, nkeys[b], b, h, &w);
+                int b = t / groups, g0 = (t % groups) * ng;
+                int cnt = Hkv - g0 < ng ? Hkv - g0 : ng;
+                attend_task(p, q, q_stride, k, v, kv_stride, out, idx + (size_t)b * T, nkeys[b], b, g0, cnt, &w);
             }
         }
         free(w.kt);

@@ -32,6 +32,9 @@
 #define PG_MAX 8       /* panels per task: 8 x 32 x 384 x 4 B = 384 KB of W in L2 */
 #define MB_ROWS 192    /* rows per task: each W element is used 192 times per fetch */
 
+#ifdef __AVX512F__
+#define XL_ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* aligned_alloc wants a size that is a multiple of the alignment. */
 static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
@@ -39,9 +42,6 @@ static int k_block(int K) {
     int nb = (K + KC_MAX - 1) / KC_MAX;
     return (K + nb - 1) / nb;
 }
-
-#ifdef __AVX512F__
-#define XL_ALWAYS_INLINE inline __attribute__((always_inline))
 
 xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out) {
     memset(out, 0, sizeof *out);

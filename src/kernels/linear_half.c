@@ -22,6 +22,7 @@
 
 #define TILE_BYTES (512u * 1024u) /* converted tile: half of a 1 MiB L2 */
 #define TILE_MAX_ROWS 64
+#define PAR_MIN_MACS 262144.0 /* smaller products run on one thread */
 
 /* Weight rows per tile: a multiple of 4, within TILE_BYTES, at least 4. */
 static int tile_rows(int K) {
@@ -154,7 +155,7 @@ void xl_linear_half(const float *x, int M, int K, const void *W, xl_dtype dt, in
     const size_t elt = xl_dtype_size(dt);
     const int nt = tile_rows(K), ntiles = (N + nt - 1) / nt;
     threads = used_threads(N, K, threads);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1 && (double)M * N * K >= PAR_MIN_MACS)
     {
         int me = 0;
 #ifdef _OPENMP

@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stddef.h>
 
+/* Below this many values a parallel region costs more than it saves. */
+#define PAR_MIN 16384L
+
 void xl_rope_inv_freq(const xl_rope_params *p, int head_dim, double *inv_freq) {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) inv_freq[i] = 1.0 / pow(p->theta, (2.0 * i) / head_dim);
@@ -45,7 +48,8 @@ void xl_rope_apply(float *x, int B, int T, int stride, int n_heads, int head_dim
                    const float *sin_t, int threads) {
     int half = head_dim / 2;
     long rows = (long)B * T;
-#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static)
+#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static) \
+    if (threads > 1 && rows * n_heads * head_dim >= PAR_MIN)
     for (long r = 0; r < rows; r++) {
         int pos = (int)(r % T);
         const float *c = cos_t + (size_t)pos * half;

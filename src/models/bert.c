@@ -14,6 +14,7 @@
  * The word-embedding table stays in its stored dtype (rows converted on lookup), so a
  * 250k-row F16 vocabulary is not doubled in memory. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,12 @@ typedef struct {
     char *architecture, *model_type;
     char dtype[16];
     uint64_t n_params;
+    /* Scratch of the last forward, kept for the next one: a fresh block per call costs
+     * a page fault per 4 KB (tens of MB at 32 x 128 tokens). Taken with trylock, so
+     * concurrent forwards on a shared model never wait: the loser allocates its own. */
+    pthread_mutex_t scratch_lock;
+    void *scratch;
+    size_t scratch_bytes;
 } bert_model;
 
 /* ------------------------------------------------------------------ config */
@@ -280,6 +287,8 @@ static void bert_free(void *model) {
     free(m->layer);
     free(m->architecture);
     free(m->model_type);
+    free(m->scratch);
+    pthread_mutex_destroy(&m->scratch_lock);
     free(m);
 }
 
@@ -297,6 +306,7 @@ static xl_status bert_load(const json_t *config, const xl_weights *w, const char
     snprintf(what, sizeof what, "%s/config.json", dir ? dir : ".");
     bert_model *m = calloc(1, sizeof *m);
     if (!m) return xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
+    pthread_mutex_init(&m->scratch_lock, NULL);
     xl_status st = read_config(config, what, &m->c);
     if (st) goto fail;
     m->architecture = dup_or_null(json_string_value(json_array_get(json_object_get(config, "architectures"), 0)));
@@ -357,13 +367,28 @@ typedef struct {
     float *proj; /* [R][H] output of Wo / W2 before the residual LayerNorm */
     float *ffn;  /* [R][I] */
     float *block;
+    int cached;  /* block is the model's scratch (lock held) */
 } bert_run;
 
-static xl_status run_alloc(bert_run *r, const bert_config *c, size_t R) {
+/* Takes the model's cached scratch when it is free and large enough (grown if not),
+ * else a private block; run_release gives it back. */
+static xl_status run_alloc(bert_model *m, bert_run *r, size_t R) {
+    const bert_config *c = &m->c;
     size_t H = (size_t)c->hidden, per_row = 3 * H + H + H + (size_t)c->inter, n;
     if (!xl_mul_ok(R, per_row, &n) || !xl_mul_ok(n, sizeof(float), &n))
         return xl_err(XL_ERR_NOMEM, "batch of %zu positions is too large", R);
-    r->block = malloc(n);
+    r->cached = pthread_mutex_trylock(&m->scratch_lock) == 0;
+    if (r->cached) {
+        if (m->scratch_bytes < n) {
+            free(m->scratch);
+            m->scratch = malloc(n);
+            m->scratch_bytes = m->scratch ? n : 0;
+        }
+        r->block = m->scratch;
+        if (!r->block) pthread_mutex_unlock(&m->scratch_lock);
+    } else {
+        r->block = malloc(n);
+    }
     if (!r->block) return xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu positions", R);
     r->qkv = r->block;
     r->ctx = r->qkv + R * 3 * H;
@@ -445,12 +470,12 @@ static xl_status check_batch(const bert_model *m, const xl_batch *bt) {
 
 static xl_status bert_forward(void *model, const xl_batch *bt, float *hidden, xl_layer_cb cb, void *cb_ctx,
                               int threads) {
-    const bert_model *m = model;
+    bert_model *m = model;
     if (threads < 1) threads = 1;
     xl_status st = check_batch(m, bt);
     if (st) return st;
     bert_run r = {0};
-    if ((st = run_alloc(&r, &m->c, (size_t)bt->B * bt->T))) return st;
+    if ((st = run_alloc(m, &r, (size_t)bt->B * bt->T))) return st;
     const int H = m->c.hidden;
     embed(m, bt, hidden, threads);
     if (cb) cb(cb_ctx, 0, hidden, bt->B, bt->T, H);
@@ -458,7 +483,10 @@ static xl_status bert_forward(void *model, const xl_batch *bt, float *hidden, xl
         if ((st = layer_forward(m, &m->layer[l], bt, hidden, &r, threads))) break;
         if (cb) cb(cb_ctx, l + 1, hidden, bt->B, bt->T, H);
     }
-    free(r.block);
+    if (r.cached)
+        pthread_mutex_unlock(&m->scratch_lock);
+    else
+        free(r.block);
     return st;
 }
 

@@ -475,7 +475,7 @@ xl_status xl_dec_check_batch(const xl_batch *b, int vocab, const char *what) {
 void xl_dec_embed(const xl_tensor *table, int hidden, const xl_batch *b, float scale, float *out, int threads) {
     long rows = (long)b->B * b->T;
     size_t row_bytes = (size_t)hidden * xl_dtype_size(table->dtype);
-#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static)
+#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static) if (threads > 1 && rows * hidden >= 16384)
     for (long r = 0; r < rows; r++) {
         float *o = out + (size_t)r * hidden;
         if (!b->mask[r]) {

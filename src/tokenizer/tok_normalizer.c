@@ -131,12 +131,20 @@ xl_status tk_normalizer_parse(const json_t *j, const char *what, tk_normalizer *
     return XL_OK;
 }
 
+/* The per-character passes below write straight into a buffer reserved for the
+ * worst case: no character grows by more than 2x (a CJK ideograph of 3 bytes gains
+ * two spaces; a lowercase mapping adds at most one byte per 2-byte character). */
+static inline void put_cp(xl_buf *out, int32_t c) {
+    if (c < 0x80) out->s[out->n++] = (char)c;
+    else out->n += tk_encode(c, out->s + out->n);
+}
+
 /* clean_text and handle_chinese_chars in one pass. */
 static xl_status bert_clean(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {
-    xl_status st = xl_buf_reserve(out, out->n + len + len / 2);
+    xl_status st = xl_buf_reserve(out, out->n + 2 * len + 8);
+    if (st) return st;
     int kept_any = 0;
-    for (size_t i = 0; i < len && !st;) {
-        size_t at = i;
+    for (size_t i = 0; i < len;) {
         unsigned char b = (unsigned char)s[i];
         int32_t c = b < 0x80 ? (i++, b) : tk_decode(s, &i);
         if (n->clean_text) {
@@ -148,28 +156,26 @@ static xl_status bert_clean(const tk_normalizer *n, const char *s, size_t len, x
         }
         kept_any = 1;
         if (n->chinese && c >= 0x3400 && tk_is_chinese_char(c)) {
-            char tmp[6] = {' '};
-            size_t k = 1 + tk_encode(c, tmp + 1);
-            tmp[k++] = ' ';
-            st = xl_buf_append(out, tmp, k);
-        } else if (c < 0x80 && c == (int32_t)b) {
-            st = xl_buf_append(out, s + at, 1);
+            out->s[out->n++] = ' ';
+            put_cp(out, c);
+            out->s[out->n++] = ' ';
         } else {
-            st = tk_buf_put_cp(out, c);
+            put_cp(out, c);
         }
     }
-    return st;
+    out->s[out->n] = '\0';
+    return XL_OK;
 }
 
 /* Drops Mn characters (when strip) and lowercases (when lower), in one pass. */
 static xl_status strip_lower(const char *s, size_t len, int strip, int lower, xl_buf *out, int *lead_dropped) {
-    xl_status st = xl_buf_reserve(out, out->n + len);
+    xl_status st = xl_buf_reserve(out, out->n + 2 * len + 8);
+    if (st) return st;
     int kept_any = 0;
-    for (size_t i = 0; i < len && !st;) {
+    for (size_t i = 0; i < len;) {
         unsigned char b = (unsigned char)s[i];
         if (b < 0x80) {
-            char c = (char)((lower && b >= 'A' && b <= 'Z') ? b + 32 : b);
-            st = xl_buf_append(out, &c, 1);
+            out->s[out->n++] = (char)((lower && b >= 'A' && b <= 'Z') ? b + 32 : b);
             kept_any = 1;
             i++;
             continue;
@@ -183,12 +189,13 @@ static xl_status strip_lower(const char *s, size_t len, int strip, int lower, xl
         if (lower) {
             int32_t lc[2];
             int k = tk_to_lower(c, lc);
-            for (int q = 0; q < k && !st; q++) st = tk_buf_put_cp(out, lc[q]);
+            for (int q = 0; q < k; q++) put_cp(out, lc[q]);
         } else {
-            st = tk_buf_put_cp(out, c);
+            put_cp(out, c);
         }
     }
-    return st;
+    out->s[out->n] = '\0';
+    return XL_OK;
 }
 
 static xl_status apply_bert(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped) {

@@ -9,6 +9,13 @@
  * the nodes after common UTF-8 lead bytes, where a linear scan would be long. */
 #define DENSE_MIN 24
 
+/* Sorting by the first 8 bytes as one big-endian integer settles most comparisons
+ * without touching the strings (memcmp order, a prefix before its extensions). */
+typedef struct {
+    uint64_t head;
+    uint32_t idx;
+} sort_key;
+
 typedef struct {
     const char *const *keys;
     const uint32_t *lens;
@@ -16,11 +23,15 @@ typedef struct {
 } sort_ctx;
 
 static int cmp_keys(const void *pa, const void *pb, void *arg) {
-    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    const sort_key *x = pa, *y = pb;
+    if (x->head != y->head) return x->head < y->head ? -1 : 1;
     const sort_ctx *c = arg;
-    uint32_t la = c->lens[a], lb = c->lens[b];
-    int r = memcmp(c->keys[a], c->keys[b], la < lb ? la : lb);
-    if (r) return r;
+    uint32_t a = x->idx, b = y->idx, la = c->lens[a], lb = c->lens[b];
+    if (la > 8 && lb > 8) {
+        uint32_t m = (la < lb ? la : lb) - 8;
+        int r = memcmp(c->keys[a] + 8, c->keys[b] + 8, m);
+        if (r) return r;
+    }
     if (la != lb) return la < lb ? -1 : 1;
     /* equal keys: ascending value, so the last of a run holds the largest */
     return c->values[a] < c->values[b] ? -1 : c->values[a] > c->values[b];
@@ -40,16 +51,23 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
         if (total >= UINT32_MAX / 2) return xl_err(XL_ERR_UNSUPPORTED, "%s: vocabulary too large", what);
     }
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    sort_key *sk = malloc((n ? n : 1) * sizeof *sk);
     tk_trie_node *node = malloc(total * sizeof *node);
     uint8_t *label = malloc(total);
     node_range *rng = malloc(total * sizeof *rng);
-    if (!order || !node || !label || !rng) {
-        free(order); free(node); free(label); free(rng);
+    if (!order || !sk || !node || !label || !rng) {
+        free(order); free(sk); free(node); free(label); free(rng);
         return xl_err(XL_ERR_NOMEM, "%s: out of memory building the vocabulary trie", what);
     }
-    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = 0;
+        for (uint32_t k = 0; k < 8; k++) h = h << 8 | (k < lens[i] ? (uint8_t)keys[i][k] : 0);
+        sk[i] = (sort_key){h, (uint32_t)i};
+    }
     sort_ctx ctx = {keys, lens, values};
-    qsort_r(order, n, sizeof *order, cmp_keys, &ctx);
+    qsort_r(sk, n, sizeof *sk, cmp_keys, &ctx);
+    for (size_t i = 0; i < n; i++) order[i] = sk[i].idx;
+    free(sk);
 
     uint32_t n_nodes = 1, n_dense = 0, max_depth = 0;
     label[0] = 0;

@@ -18,7 +18,7 @@
 #include "util/json.h"
 
 #define UNK_PENALTY 10.0
-#define STACK_POSITIONS 256 /* pre-tokens up to this many bytes use stack buffers */
+#define STACK_POSITIONS 256 /* pre-tokens up to this many bytes use a stack buffer */
 
 typedef struct {
     tk_vocab vocab;
@@ -36,11 +36,6 @@ typedef struct {
     uint32_t len;
 } path_node;
 
-typedef struct {
-    uint32_t start, end;
-    int32_t id;
-} piece;
-
 static void ug_free(void *impl) {
     unigram *m = impl;
     if (!m) return;
@@ -50,7 +45,8 @@ static void ug_free(void *impl) {
 }
 
 /* Ids of the fused unk text s[0..len): its own id when it is a piece, else its bytes
- * as <0xXX> pieces (byte_fallback), else the unk id. */
+ * as <0xXX> pieces (byte_fallback), else the unk id. Appended last first: the
+ * caller walks the best path backwards and reverses at the end. */
 static xl_status push_unknown(const unigram *m, const char *s, size_t len, xl_ivec *out) {
     int32_t id = tk_vocab_id(&m->vocab, s, len);
     if (id >= 0) return xl_ivec_push(out, id);
@@ -59,7 +55,7 @@ static xl_status push_unknown(const unigram *m, const char *s, size_t len, xl_iv
         while (i < len && m->byte_ids[(uint8_t)s[i]] >= 0) i++;
         if (i == len) {
             xl_status st = XL_OK;
-            for (i = 0; i < len && !st; i++) st = xl_ivec_push(out, m->byte_ids[(uint8_t)s[i]]);
+            for (i = len; i > 0 && !st; i--) st = xl_ivec_push(out, m->byte_ids[(uint8_t)s[i - 1]]);
             return st;
         }
     }
@@ -73,11 +69,9 @@ static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec 
     const uint8_t *u = (const uint8_t *)s;
     if (len >= UINT32_MAX) return xl_err(XL_ERR_INPUT, "Unigram: pre-token of %zu bytes is too long", len);
     path_node stack_best[STACK_POSITIONS + 1];
-    piece stack_pieces[STACK_POSITIONS];
     path_node *best = len <= STACK_POSITIONS ? stack_best : malloc((len + 1) * sizeof *best);
-    piece *pcs = len <= STACK_POSITIONS ? stack_pieces : malloc(len * sizeof *pcs);
     xl_status st = XL_OK;
-    if (!best || !pcs) {
+    if (!best) {
         st = xl_err(XL_ERR_NOMEM, "Unigram: out of memory for a pre-token of %zu bytes", len);
         goto done;
     }
@@ -119,28 +113,27 @@ static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec 
         start += mblen;
     }
 
-    /* back-track the best path (pieces come out last first) */
-    size_t np = 0;
-    for (size_t end = len; end > 0;) {
+    /* back-track the best path: ids come out last first, a run of unk nodes is
+     * fused into one token; then the appended ids are put in order */
+    size_t mark = out->n;
+    for (size_t end = len; end > 0 && !st;) {
         const path_node *nd = &best[end];
         size_t start = end - nd->len;
-        pcs[np++] = (piece){(uint32_t)start, (uint32_t)end, nd->id};
+        if (m->unk_id < 0 || nd->id != m->unk_id) {
+            st = xl_ivec_push(out, nd->id);
+        } else {
+            while (start > 0 && best[start].id == m->unk_id) start -= best[start].len;
+            st = push_unknown(m, s + start, end - start, out);
+        }
         end = start;
     }
-    for (size_t q = np; q > 0 && !st;) {
-        const piece *p = &pcs[--q];
-        if (m->unk_id < 0 || p->id != m->unk_id) {
-            st = xl_ivec_push(out, p->id);
-            continue;
-        }
-        /* fuse this run of unk nodes */
-        size_t a = p->start, b = p->end;
-        while (q > 0 && pcs[q - 1].id == m->unk_id) b = pcs[--q].end;
-        st = push_unknown(m, s + a, b - a, out);
+    for (size_t i = mark, j = out->n; !st && i + 1 < j; i++, j--) {
+        int32_t tmp = out->v[i];
+        out->v[i] = out->v[j - 1];
+        out->v[j - 1] = tmp;
     }
 done:
     if (best != stack_best) free(best);
-    if (pcs != stack_pieces) free(pcs);
     return st;
 }
 
