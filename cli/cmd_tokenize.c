@@ -1,6 +1,5 @@
 /* xling tokenize: texts in, {"ids":[...],"tokens":[...]} per input out. */
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +22,32 @@ static const char *usage =
     "      --max-length N       truncate to N tokens, keeping the special tokens (default: never)\n"
     "  -h, --help               this help\n";
 
-static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e) {
-    json_t *ids = json_array(), *toks = json_array();
-    for (size_t k = 0; k < e->n; k++) {
-        json_array_append_new(ids, json_integer(e->ids[k]));
-        const char *s = xl_tokenizer_id_to_token(tok, e->ids[k]);
-        json_t *js = s ? json_string(s) : NULL;
-        json_array_append_new(toks, js ? js : json_null());
+/* Writes s as a JSON string (s is valid UTF-8: vocabulary entries are). */
+static void write_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') { fputc('\\', f); fputc(*p, f); }
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else if (*p == '\r') fputs("\\r", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "ids", ids);
-    json_object_set_new(o, "tokens", toks);
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s) { fputs(s, f); fputc('\n', f); }
-    free(s);
-    json_decref(o);
+    fputc('"', f);
+}
+
+/* One {"ids":[...],"tokens":[...]} line, streamed: memory stays that of the encoding. */
+static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e) {
+    fputs("{\"ids\":[", f);
+    for (size_t k = 0; k < e->n; k++) fprintf(f, k ? ",%d" : "%d", e->ids[k]);
+    fputs("],\"tokens\":[", f);
+    for (size_t k = 0; k < e->n; k++) {
+        if (k) fputc(',', f);
+        const char *s = xl_tokenizer_id_to_token(tok, e->ids[k]);
+        if (s) write_json_string(f, s);
+        else fputs("null", f);
+    }
+    fputs("]}\n", f);
 }
 
 int cmd_tokenize(int argc, char **argv) {
