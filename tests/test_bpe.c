@@ -279,6 +279,105 @@ static void test_sparse_ids(void) {
     m.ops->free(m.impl);
 }
 
+/* Random vocabularies over {a, b, c}, checked against the definition of BPE encoding
+ * written the slow way: repeatedly merge the adjacent pair of lowest rank, leftmost
+ * first. (The crate's heap also skips a stale entry unless the pair now there merges
+ * into the same id; concatenations only grow, so with one id per string that never
+ * accepts a pair the slow way would not merge.) */
+#define RV_MAX 64
+typedef struct {
+    char tok[RV_MAX][16];
+    int n_tok;
+    int ma[RV_MAX], mb[RV_MAX], mnew[RV_MAX], n_merge;
+} rand_vocab;
+
+static unsigned rv_next(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7FFF;
+}
+
+static int rv_find(const rand_vocab *v, const char *s) {
+    for (int i = 0; i < v->n_tok; i++)
+        if (strcmp(v->tok[i], s) == 0) return i;
+    return -1;
+}
+
+static void rv_build(rand_vocab *v, unsigned *seed) {
+    memset(v, 0, sizeof *v);
+    for (int i = 0; i < 3; i++) v->tok[v->n_tok++][0] = (char)('a' + i);
+    for (int tries = 0; tries < 200 && v->n_merge < 40 && v->n_tok < RV_MAX; tries++) {
+        int a = (int)(rv_next(seed) % (unsigned)v->n_tok), b = (int)(rv_next(seed) % (unsigned)v->n_tok);
+        char cat[32];
+        if (strlen(v->tok[a]) + strlen(v->tok[b]) > 8) continue;
+        snprintf(cat, sizeof cat, "%s%s", v->tok[a], v->tok[b]);
+        int dup = 0;
+        for (int k = 0; k < v->n_merge; k++) dup |= v->ma[k] == a && v->mb[k] == b;
+        if (dup) continue;
+        int c = rv_find(v, cat);
+        if (c < 0) {
+            c = v->n_tok++;
+            memcpy(v->tok[c], cat, strlen(cat) + 1); /* at most 8 characters */
+        }
+        v->ma[v->n_merge] = a;
+        v->mb[v->n_merge] = b;
+        v->mnew[v->n_merge++] = c;
+    }
+}
+
+static size_t rv_slow_encode(const rand_vocab *v, const char *s, int32_t *ids) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) ids[i] = s[i] - 'a';
+    for (;;) {
+        int best = -1;
+        size_t at = 0;
+        for (size_t i = 0; i + 1 < n; i++)
+            for (int k = 0; k < v->n_merge; k++)
+                if (v->ma[k] == ids[i] && v->mb[k] == ids[i + 1] && (best < 0 || k < best)) {
+                    best = k;
+                    at = i;
+                }
+        if (best < 0) return n;
+        ids[at] = v->mnew[best];
+        memmove(ids + at + 1, ids + at + 2, (n - at - 2) * sizeof *ids);
+        n--;
+    }
+}
+
+static void test_random_vocabularies(void) {
+    unsigned seed = 12345;
+    int bad = 0, words = 0;
+    for (int round = 0; round < 40; round++) {
+        rand_vocab v;
+        rv_build(&v, &seed);
+        json_t *vocab = json_object(), *merges = json_array();
+        for (int i = 0; i < v.n_tok; i++) json_object_set_new(vocab, v.tok[i], json_integer(i));
+        for (int k = 0; k < v.n_merge; k++) json_array_append_new(merges, json_pack("[ss]", v.tok[v.ma[k]], v.tok[v.mb[k]]));
+        json_t *model = json_pack("{s:o, s:o}", "vocab", vocab, "merges", merges);
+        xl_tok_model m;
+        xl_status st = xl_bpe_load(model, "random", &m);
+        json_decref(model);
+        CHECK_MSG(st == XL_OK, "random vocabulary %d: %s", round, xl_last_error());
+        if (st) continue;
+        for (int w = 0; w < 50; w++) {
+            char s[200];
+            int len = 1 + (int)(rv_next(&seed) % (w < 45 ? 24u : 190u));
+            for (int i = 0; i < len; i++) s[i] = (char)('a' + rv_next(&seed) % 3);
+            s[len] = '\0';
+            int32_t want[200];
+            size_t nw = rv_slow_encode(&v, s, want);
+            xl_ivec got = {0};
+            st = m.ops->encode(m.impl, s, (size_t)len, &got);
+            words++;
+            if (st || got.n != nw || memcmp(got.v, want, nw * sizeof *want) != 0) {
+                if (bad++ < 3) fprintf(stderr, "  random vocabulary %d: \"%s\" differs from the slow definition\n", round, s);
+            }
+            xl_ivec_free(&got);
+        }
+        m.ops->free(m.impl);
+    }
+    CHECK_MSG(bad == 0, "%d of %d random words differ", bad, words);
+}
+
 /* ------------------------------------------------------------ real models */
 
 typedef struct {
@@ -508,6 +607,7 @@ int main(void) {
     test_prefix_suffix();
     test_load_errors();
     test_sparse_ids();
+    test_random_vocabularies();
 
     const char *shared = t_shared_dir();
     if (!shared) {

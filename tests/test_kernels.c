@@ -332,6 +332,7 @@ int main(void) {
     test_linear(7, 33, 19, 1, 2);
     test_linear(64, 384, 96, 0, 2);
     test_linear(130, 70, 200, 1, 1);
+    test_linear(13, 300, 70, 1, 2);   /* few rows: the dot-product path, threaded */
     test_linear(37, 1000, 45, 1, 2);  /* several K blocks, ragged N */
     test_linear(400, 130, 300, 0, 2); /* several row blocks and panel groups */
     test_linear_packed(1, 5, 3, XL_KACT_NONE, 1);

@@ -583,6 +583,16 @@ static void test_added_tokens(void) {
     IDS(t, "<n>  b", 0, 102, 40);
     IDS(t, "hello", 0, 3);         /* an added token with a model id keeps it */
     xl_tokenizer_free(t);
+
+    /* a content listed three times keeps its first id; an empty content is ignored */
+    t = MAKE(wp_model(""), "null", WS_SPLIT, "null",
+             "[{\"id\":120,\"content\":\"<d>\",\"special\":true,\"normalized\":false},"
+             "{\"id\":121,\"content\":\"<d>\",\"special\":true,\"normalized\":false},"
+             "{\"id\":122,\"content\":\"<d>\",\"special\":true,\"normalized\":false},"
+             "{\"id\":123,\"content\":\"\",\"special\":true,\"normalized\":false}]");
+    IDS(t, "a<d>b", 0, 5, 120, 6);
+    if (t) CHECK_EQ_INT(xl_tokenizer_vocab_size(t), 121);
+    xl_tokenizer_free(t);
 }
 
 /* ----------------------------------------------------------- post-processors */

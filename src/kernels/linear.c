@@ -11,7 +11,9 @@
  *     the rows stream by; K is cut into blocks of <= 384 so a tile's rows stay in L1),
  *     handed to the threads dynamically;
  *   - bias is added on the first K block, the activation applied to each finished row
- *     block while it is still in cache.
+ *     block while it is still in cache;
+ *   - with a plain W and at most 16 rows (decoder latency), dot products along K instead,
+ *     since packing W per call would cost as much as the multiply.
  * Without AVX-512, OpenBLAS's sgemm does the multiply. */
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,60 @@ static void gemm(const float *x, int M, int K, const float *W, const xl_packed_w
     }
 }
 
+/* Few rows with a plain W: packing W per call would cost as much as the multiply, so
+ * dot products along K instead: 4 rows of W x up to 4 rows of x per step, 16
+ * accumulators, each W row read once per 4 rows of x (from L1). */
+static XL_ALWAYS_INLINE void dot_block(const int MR4, const int NR4, const float *x, int K, const float *W,
+                                       const float *b, float *y, int N) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR4; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NR4; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __m512 w[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NR4; j++) w[j] = _mm512_maskz_loadu_ps(m, W + (size_t)j * K + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR4; i++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)i * K + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < NR4; j++) acc[i][j] = _mm512_fmadd_ps(xv, w[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MR4; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NR4; j++) y[(size_t)i * N + j] = _mm512_reduce_add_ps(acc[i][j]) + (b ? b[j] : 0.0f);
+}
+
+static void dot_any(int mr, int nr, const float *x, int K, const float *W, const float *b, float *y, int N) {
+#define D(i, j) if (mr == i && nr == j) { dot_block(i, j, x, K, W, b, y, N); return; }
+    D(4, 4) D(4, 3) D(4, 2) D(4, 1) D(3, 4) D(3, 3) D(3, 2) D(3, 1)
+    D(2, 4) D(2, 3) D(2, 2) D(2, 1) D(1, 4) D(1, 3) D(1, 2) D(1, 1)
+#undef D
+}
+
+#define DOT_MAX_M 16  /* up to here dot products beat packing W per call */
+#define DOT_ROWS 16   /* W rows per task */
+
+static void small_m(const float *x, int M, int K, const float *W, int N, const float *b, float *y, int threads) {
+    const int ntasks = (N + DOT_ROWS - 1) / DOT_ROWS;
+    int nt = threads < ntasks ? threads : ntasks;
+    if ((long)M * N * K < 100000) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < ntasks; t++) {
+        int n1 = (t + 1) * DOT_ROWS < N ? (t + 1) * DOT_ROWS : N;
+        for (int n0 = t * DOT_ROWS; n0 < n1; n0 += 4) {
+            int nr = n1 - n0 < 4 ? n1 - n0 : 4;
+            for (int m0 = 0; m0 < M; m0 += 4)
+                dot_any(M - m0 < 4 ? M - m0 : 4, nr, x + (size_t)m0 * K, K, W + (size_t)n0 * K, b ? b + n0 : NULL,
+                        y + (size_t)m0 * N + n0, N);
+        }
+    }
+}
+
 void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const float *b, float *y, int threads) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -245,7 +301,11 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
             for (int n = 0; n < N; n++) y[(size_t)m * N + n] = b ? b[n] : 0.0f;
         return;
     }
-    gemm(x, M, K, W, NULL, N, b, XL_KACT_NONE, y, threads);
+    if (threads < 1) threads = 1;
+    if (M <= DOT_MAX_M)
+        small_m(x, M, K, W, N, b, y, threads);
+    else
+        gemm(x, M, K, W, NULL, N, b, XL_KACT_NONE, y, threads);
 }
 
 void xl_linear_packed(const float *x, int M, const xl_packed_w *W, const float *b, xl_kact act, float *y,

@@ -8,7 +8,7 @@
  * Tables (built once at load, read-only afterwards):
  *   - vocab: open-addressing hash table token string -> id, strings in one arena;
  *   - merges: open-addressing hash table (left id, right id) -> (rank, merged id);
- *   - by_id: (id, string) sorted by id, for id_to_token;
+ *   - by_id: id -> string for id_to_token (indexed by id, or sorted when ids are sparse);
  *   - char_ids: ids of single code points below FAST_CHARS (when there is no
  *     prefix/suffix), so most character lookups skip hashing.
  * The only mutable state is a small cache of recent pre-token -> ids results,
@@ -489,7 +489,7 @@ static xl_status build_lookup_tables(bpe_model *m, const char *what) {
         for (int32_t cp = 0; cp < FAST_CHARS; cp++) {
             char u[4];
             size_t n = xl_utf8_encode(cp, u);
-            m->char_ids[cp] = (cp >= 0xD800 && cp < 0xE000) ? -1 : vocab_find(m, u, n);
+            m->char_ids[cp] = vocab_find(m, u, n); /* FAST_CHARS < 0xD800: no surrogates */
         }
     }
     m->cache = calloc(CACHE_SLOTS, sizeof *m->cache);
@@ -508,6 +508,8 @@ typedef struct {
     int32_t c, prev, next;
 } symbol;
 
+/* A candidate merge in the 4-ary min-heap (4-ary: half the depth of a binary heap and
+ * adjacent children, which matters when a long pre-token's heap outgrows the caches). */
 typedef struct {
     uint64_t key;        /* rank << 32 | position: the smallest pops first */
     int32_t new_id;
@@ -536,7 +538,7 @@ static xl_status heap_push(word *w, heap_item x) {
     heap_item *h = w->heap;
     size_t i = w->nh++;
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
+        size_t parent = (i - 1) / 4;
         if (h[parent].key <= x.key) break;
         h[i] = h[parent];
         i = parent;
@@ -550,9 +552,10 @@ static heap_item heap_pop(word *w) {
     heap_item top = h[0], x = h[--w->nh];
     size_t i = 0, len = w->nh;
     for (;;) {
-        size_t l = 2 * i + 1;
+        size_t l = 4 * i + 1, end = l + 4 < len ? l + 4 : len, c = l;
         if (l >= len) break;
-        size_t c = (l + 1 < len && h[l + 1].key < h[l].key) ? l + 1 : l;
+        for (size_t k = l + 1; k < end; k++)
+            if (h[k].key < h[c].key) c = k;
         if (x.key <= h[c].key) break;
         h[i] = h[c];
         i = c;
@@ -716,17 +719,15 @@ static void cache_put(bpe_model *m, uint64_t h, const char *s, size_t len, const
 static xl_status bpe_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
     bpe_model *m = (bpe_model *)impl; /* only the cache (behind its locks) is written */
     if (len == 0) return XL_OK;
+    int cacheable = len <= CACHE_KEY_MAX;
+    uint64_t h = (m->ignore_merges || cacheable) ? str_hash(s, len) : 0;
     if (m->ignore_merges) {
-        int32_t id = vocab_find(m, s, len);
+        int32_t id = vocab_find_h(m, s, len, h);
         if (id >= 0) return xl_ivec_push(out, id);
     }
     xl_status st = XL_OK;
-    int cacheable = len <= CACHE_KEY_MAX;
-    uint64_t h = 0;
-    if (cacheable) {
-        h = str_hash(s, len) | 1; /* never 0, the empty mark */
-        if (cache_get(m, h, s, len, out, &st)) return st;
-    }
+    h |= 1; /* the cache's hash is never 0, the empty mark */
+    if (cacheable && cache_get(m, h, s, len, out, &st)) return st;
 
     /* At most one symbol per byte of each character with its prefix/suffix; positions
      * must fit the heap key's 32 bits. */

@@ -107,11 +107,13 @@ xl_status tk_added_load(tk_added *a, const json_t *arr, const tk_normalizer *nor
         if (!ord) st = xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
         for (size_t i = 0; ord && i < a->n; i++) ord[i] = (uint32_t)i;
         if (ord) qsort_r(ord, a->n, sizeof *ord, cmp_content, a->tok);
-        for (size_t i = 1; ord && i < a->n; i++) {
-            const tk_added_token *x = &a->tok[ord[i - 1]], *y = &a->tok[ord[i]];
+        for (size_t i = 1, head = 0; ord && i < a->n; i++) {
+            const tk_added_token *x = &a->tok[ord[head]], *y = &a->tok[ord[i]];
             if (x->len == y->len && memcmp(x->content, y->content, x->len) == 0) {
                 free(a->tok[ord[i]].content);
-                a->tok[ord[i]].content = NULL; /* a later duplicate */
+                a->tok[ord[i]].content = NULL; /* a later duplicate of the run's first */
+            } else {
+                head = i;
             }
         }
         free(ord);

@@ -53,10 +53,9 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
     sort_key *sk = malloc((n ? n : 1) * sizeof *sk);
     tk_trie_node *node = malloc(total * sizeof *node);
-    uint8_t *label = malloc(total);
     node_range *rng = malloc(total * sizeof *rng);
-    if (!order || !sk || !node || !label || !rng) {
-        free(order); free(sk); free(node); free(label); free(rng);
+    if (!order || !sk || !node || !rng) {
+        free(order); free(sk); free(node); free(rng);
         return xl_err(XL_ERR_NOMEM, "%s: out of memory building the vocabulary trie", what);
     }
     for (size_t i = 0; i < n; i++) {
@@ -70,7 +69,7 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
     free(sk);
 
     uint32_t n_nodes = 1, n_dense = 0, max_depth = 0;
-    label[0] = 0;
+    node[0].label = 0;
     rng[0] = (node_range){0, (uint32_t)n, 0};
     /* Breadth-first: node k's children are created consecutively at the end. */
     for (uint32_t k = 0; k < n_nodes; k++) {
@@ -88,7 +87,7 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
             uint8_t b = (uint8_t)keys[order[lo]][d];
             uint32_t e = lo + 1;
             while (e < hi && (uint8_t)keys[order[e]][d] == b) e++;
-            label[n_nodes] = b;
+            node[n_nodes].label = b;
             rng[n_nodes] = (node_range){lo, e, d + 1};
             n_nodes++;
             count++;
@@ -102,7 +101,7 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
 
     uint32_t *dense = malloc((size_t)(n_dense ? n_dense : 1) * 256 * sizeof *dense);
     if (!dense) {
-        free(node); free(label);
+        free(node);
         return xl_err(XL_ERR_NOMEM, "%s: out of memory building the vocabulary trie", what);
     }
     uint32_t row = 0;
@@ -110,14 +109,12 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
         if (node[k].n < DENSE_MIN) continue;
         uint32_t *r = dense + (size_t)row * 256;
         for (int b = 0; b < 256; b++) r[b] = TK_TRIE_NONE;
-        for (uint32_t i = 0; i < node[k].n; i++) r[label[node[k].first + i]] = node[k].first + i;
+        for (uint32_t i = 0; i < node[k].n; i++) r[node[node[k].first + i].label] = node[k].first + i;
         node[k].n = TK_DENSE | row;
         row++;
     }
     tk_trie_node *shrunk = realloc(node, (size_t)n_nodes * sizeof *node);
-    uint8_t *lshrunk = realloc(label, n_nodes);
     t->node = shrunk ? shrunk : node;
-    t->label = lshrunk ? lshrunk : label;
     t->dense = dense;
     t->n_nodes = n_nodes;
     t->n_dense = n_dense;
@@ -127,7 +124,6 @@ xl_status tk_trie_build(tk_trie *t, const char *const *keys, const uint32_t *len
 
 void tk_trie_free(tk_trie *t) {
     free(t->node);
-    free(t->label);
     free(t->dense);
     memset(t, 0, sizeof *t);
 }

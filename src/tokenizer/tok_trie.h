@@ -3,8 +3,9 @@
  * Used for every prefix question the tokenizer asks: exact vocabulary lookups,
  * WordPiece's longest prefix, Unigram's common-prefix search and the added-token
  * matcher. Nodes are numbered in breadth-first order, so the children of a node are
- * consecutive nodes and their labels are consecutive bytes of `label`: a lookup scans
- * a few bytes (or one dense 256-entry row for nodes with many children). */
+ * consecutive node records: a lookup scans a few neighbouring records (or reads one
+ * dense 256-entry row for a node with many children), and the record it finds
+ * already holds the child's value and children — one memory access per byte. */
 #ifndef XL_TOK_TRIE_H
 #define XL_TOK_TRIE_H
 #include <stddef.h>
@@ -17,11 +18,11 @@ typedef struct {
     uint32_t first;  /* node number of the first child */
     uint32_t n;      /* child count, or TK_DENSE | dense row when the node has many */
     int32_t value;   /* value of the key ending here, or -1 */
+    uint32_t label;  /* the byte leading to this node */
 } tk_trie_node;
 
 typedef struct {
     tk_trie_node *node;
-    uint8_t *label;    /* label[i] = byte leading to node i */
     uint32_t *dense;   /* rows of 256 child numbers (TK_TRIE_NONE = no child) */
     uint32_t n_nodes, n_dense;
     uint32_t max_depth; /* length of the longest key */
@@ -41,10 +42,10 @@ static inline uint32_t tk_trie_child(const tk_trie *t, uint32_t node, uint8_t b)
     const tk_trie_node *nd = &t->node[node];
     uint32_t n = nd->n;
     if (n & TK_DENSE) return t->dense[(size_t)(n & ~TK_DENSE) * 256 + b];
-    const uint8_t *lab = t->label + nd->first;
+    const tk_trie_node *c = t->node + nd->first;
     for (uint32_t i = 0; i < n; i++) {
-        if (lab[i] == b) return nd->first + i;
-        if (lab[i] > b) break; /* labels are sorted */
+        if (c[i].label == b) return nd->first + i;
+        if (c[i].label > b) break; /* siblings are sorted by label */
     }
     return TK_TRIE_NONE;
 }
