@@ -32,7 +32,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan clean bench fuzz
+.PHONY: all test asan clean bench fuzz fuzz-run
 .SECONDARY:
 all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
 
@@ -60,6 +60,12 @@ test: all
 
 asan:
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# libFuzzer targets (clang) for every fixture tokenizer: build, then a bounded run each.
+fuzz:
+	sh fuzz/build.sh
+fuzz-run: fuzz
+	sh fuzz/run.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

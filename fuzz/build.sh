@@ -1,0 +1,43 @@
+#!/bin/sh
+# Builds the libFuzzer targets with clang, ASan and UBSan, independently of the Makefile:
+# every library source (src/*/*.c) is compiled with coverage instrumentation into
+# $OUT/libxling-fuzz.a, then each fuzz/fuzz_*.c is linked against it.
+#
+#   sh fuzz/build.sh              # -> build-fuzz/fuzz_tokenizer
+#   OUT=dir CC=clang-14 JOBS=2 sh fuzz/build.sh
+set -eu
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build-fuzz}
+CC=${CC:-clang}
+JOBS=${JOBS:-2}
+PKGS="jansson libutf8proc libpcre2-8 openblas"
+if ! command -v "$CC" >/dev/null; then
+    echo "fuzz/build.sh: $CC not found (Debian: apt-get install clang)" >&2
+    exit 1
+fi
+PKG_CFLAGS=$(pkg-config --cflags $PKGS)
+PKG_LIBS=$(pkg-config --libs $PKGS)
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -Iinclude -Isrc $PKG_CFLAGS $SAN"
+mkdir -p "$OUT/obj"
+
+# Library objects: coverage for the fuzzer without libFuzzer's main.
+ls src/*/*.c | xargs -P "$JOBS" -I{} sh -c '
+    o="$0/obj/$(echo "{}" | tr / _ | sed "s/\.c$/.o/")"
+    if [ ! -f "$o" ] || [ "{}" -nt "$o" ] || [ "$(find src include -name "*.h" -newer "$o" | head -n 1)" ]; then
+        echo "CC {}"
+        $1 $2 -fsanitize=fuzzer-no-link -c "{}" -o "$o"
+    fi' "$OUT" "$CC" "$CFLAGS"
+# Objects of deleted sources must not linger in the archive.
+rm -f "$OUT/libxling-fuzz.a"
+for o in "$OUT"/obj/*.o; do
+    src=$(basename "$o" .o | sed 's/^src_\([^_]*\)_/src\/\1\//').c
+    [ -f "$src" ] || rm -f "$o"
+done
+ar rcs "$OUT/libxling-fuzz.a" "$OUT"/obj/*.o
+
+for f in fuzz/fuzz_*.c; do
+    name=$(basename "$f" .c)
+    echo "LINK $OUT/$name"
+    $CC $CFLAGS -fsanitize=fuzzer "$f" "$OUT/libxling-fuzz.a" $PKG_LIBS -lm -lpthread -o "$OUT/$name"
+done
