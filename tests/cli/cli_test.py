@@ -60,7 +60,10 @@ def read_npy(path):
     hlen = struct.unpack("<H", data[8:10])[0]
     header = data[10:10 + hlen].decode("latin1")
     d = eval(header, {"__builtins__": {}}, {"False": False, "True": True})
-    rows, cols = d["shape"]
+    rows = d["shape"][0]
+    cols = 1
+    for k in d["shape"][1:]:
+        cols *= k
     vals = struct.unpack("<%df" % (rows * cols), data[10 + hlen:])
     return d, [list(vals[i * cols:(i + 1) * cols]) for i in range(rows)]
 
@@ -212,6 +215,49 @@ r = ref("xlmr-tiny")
 rc, out, err = run(["bench-embed", "-m", xlmr, "--reps", "1"], env={"BENCH_IDS": ",".join(map(str, r["inputs"][0]["input_ids"]))})
 if check(rc == 0, f"bench-embed BENCH_IDS {err}"):
     check(maxdiff(json.loads(out)["emb_head"], r["embeddings"][0][:8]) <= TOL, "BENCH_IDS emb_head")
+
+# ---- decoder options (fixtures from ../shared) ----
+dec = os.path.join(SHARED, "fixtures", "models")
+if os.path.isdir(os.path.join(dec, "llama-bi-tiny")):
+    lb = os.path.join(dec, "llama-bi-tiny")
+    r = json.load(open(os.path.join(lb, "reference.json")))
+    ids_line = (json.dumps({"input_ids": r["inputs"][1]["input_ids"]}) + "\n").encode()
+    rc, out, err = run(["embed", "-m", lb, "--input-format", "jsonl"], stdin=ids_line)
+    base_v = jsonl(out)[0]["embedding"] if rc == 0 else None
+    check(base_v is not None and maxdiff(base_v, r["embeddings"][1]) <= TOL, f"llama-bi-tiny embed {err}")
+    rc, out, err = run(["embed", "-m", lb, "--input-format", "jsonl", "--causal"], stdin=ids_line)
+    check(rc == 0 and maxdiff(jsonl(out)[0]["embedding"], base_v) > 1e-3, "--causal changes a bidirectional model")
+    rc, out, err = run(["embed", "-m", lb, "--input-format", "jsonl", "--bidirectional"], stdin=ids_line)
+    check(rc == 0 and maxdiff(jsonl(out)[0]["embedding"], base_v) == 0, "--bidirectional on a bidirectional model is a no-op")
+    # q8: cosine >= 0.999 against F32 on every fixture input.
+    allids = "".join(json.dumps({"input_ids": x["input_ids"]}) + "\n" for x in r["inputs"]).encode()
+    rc, out, err = run(["embed", "-m", lb, "--input-format", "jsonl", "--quantize", "q8"], stdin=allids)
+    if check(rc == 0, f"--quantize q8 {err}"):
+        cos = [sum(a * b for a, b in zip(o["embedding"], e)) for o, e in zip(jsonl(out), r["embeddings"])]
+        check(min(cos) >= 0.999, f"q8 cosine {min(cos)}")
+    # --layers: [n, 2, L+1, H] in npy; the first entry is the mean of the embedding output.
+    rc, _, err = run(["embed", "-m", lb, "--input-format", "jsonl", "--layers", "-o", tpath("l.npy")], stdin=allids)
+    if check(rc == 0, f"--layers npy {err}"):
+        hdr, arr = read_npy(tpath("l.npy"))
+        cfg = json.load(open(os.path.join(lb, "config.json")))
+        check(hdr["shape"] == (len(r["inputs"]), 2, cfg["num_hidden_layers"] + 1, cfg["hidden_size"]), f"layers shape {hdr['shape']}")
+    q3 = os.path.join(dec, "qwen3-tiny")
+    r3 = json.load(open(os.path.join(q3, "reference.json")))
+    inp = r3["inputs"][0]
+    task = inp["prompt"][len("Instruct: "):inp["prompt"].index("\nQuery:")]
+    rc, out, err = run(["embed", "-m", q3, "--instruct", task, "--input-format", "jsonl"], stdin=(json.dumps({"text": inp["raw_text"]}) + "\n").encode())
+    check(rc == 0 and maxdiff(jsonl(out)[0]["embedding"], r3["embeddings"][0]) <= TOL, f"--instruct keeps Qwen3's prompt spacing {err}")
+    rc, out, err = run(["embed", "-m", q3, "--dim", "8", "--input-format", "jsonl"], stdin=(json.dumps({"input_ids": r3["inputs"][1]["input_ids"]}) + "\n").encode())
+    if check(rc == 0, f"--dim {err}"):
+        v = jsonl(out)[0]["embedding"]
+        full = r3["embeddings"][1][:8]
+        nrm = math.sqrt(sum(x * x for x in full))
+        check(len(v) == 8 and maxdiff(v, [x / nrm for x in full]) <= TOL, "--dim truncates and renormalizes")
+    bad_args = ["embed", "-m", bert, "--causal"]
+    rc, _, err = run(bad_args, stdin=b"x\n")
+    check(rc == 1 and "decoder" in err, f"--causal on an encoder: {err!r}")
+else:
+    skip("decoder CLI options", "../shared absent")
 
 # ---- bad input: one clear line, non-zero exit, no crash ----
 def bad(args, stdin, code, needle, what):
