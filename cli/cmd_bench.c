@@ -11,7 +11,8 @@
 #include "cli.h"
 
 static const char *usage =
-    "usage: xling bench-embed -m DIR [--batch B] [--seq S] [--reps R] [--threads T] [--json]\n"
+    "usage: xling bench-embed -m DIR [--batch B] [--seq S] [--reps R] [--threads T] [--quantize q8]\n"
+    "                         [--bidirectional | --causal] [--json]\n"
     "Times embedding B random sequences of S token ids (ids >= 5, no padding): one warm-up,\n"
     "then R timed runs; prints {\"ms\":[...],\"median_ms\":..,\"tokens_per_s\":..,\"emb_head\":[...]}.\n"
     "With BENCH_IDS=1,2,3 in the environment, embeds that one sequence instead.\n"
@@ -20,6 +21,9 @@ static const char *usage =
     "      --seq S       tokens per sequence (default 128)\n"
     "      --reps R      timed repetitions (default 5)\n"
     "  -t, --threads T   threads (default: all cores)\n"
+    "      --quantize q8 decoders: block int8 weights made at load (load_ms includes it)\n"
+    "      --bidirectional, --causal\n"
+    "                    decoders: force the attention direction\n"
     "      --json        (accepted for the harness; output is always JSON)\n";
 
 static double now_ms(void) {
@@ -38,9 +42,13 @@ int cmd_bench_embed(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
         {"seq", required_argument, 0, 's'},   {"reps", required_argument, 0, 'r'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},        {"quantize", required_argument, 0, 'Q'},
+        {"bidirectional", no_argument, 0, 'B'}, {"causal", no_argument, 0, 'C'},
+        {0, 0, 0, 0}};
     const char *dir = NULL;
     int batch = 32, seq = 128, reps = 5, threads = 0, c;
+    xl_attention_mode attention = XL_ATTN_DEFAULT;
+    xl_quantize quantize = XL_QUANTIZE_NONE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
         switch (c) {
@@ -50,12 +58,18 @@ int cmd_bench_embed(int argc, char **argv) {
         case 'r': if (cli_parse_int("bench-embed", "--reps", optarg, 1, 1 << 20, &reps)) return 2; break;
         case 't': if (cli_parse_int("bench-embed", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'j': break;
+        case 'Q':
+            if (strcmp(optarg, "q8")) { fprintf(stderr, "xling bench-embed: --quantize accepts q8\n"); return 2; }
+            quantize = XL_QUANTIZE_Q8;
+            break;
+        case 'B': attention = XL_ATTN_FORCE_BIDIRECTIONAL; break;
+        case 'C': attention = XL_ATTN_FORCE_CAUSAL; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
     if (!dir) { fprintf(stderr, "xling bench-embed: -m DIR is required\n%s", usage); return 2; }
-    xl_model_options mo = {.threads = threads};
+    xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
     xl_model *m;
     double t0 = now_ms();
     if (xl_model_load(dir, &mo, &m)) return cli_fail("bench-embed");

@@ -164,6 +164,36 @@ static void test_memory_fit(void) {
     unsetenv("XLING_MEMORY_LIMIT");
 }
 
+/* The estimate per case, on the shapes the formula was checked against. */
+static void test_memory_needed(void) {
+    const uint64_t MIB = 1024ull * 1024ull;
+    /* Llama-3.1-8B, BF16, 16.06 GB: the mapping + 256 MiB + 8192 x 6 x 4096 floats + 64 MiB. */
+    xl_mem_need n = {.weight_bytes = 16060522496ull, .decoder = 1, .half_weights = 1, .hidden = 4096,
+                     .intermediate = 14336};
+    uint64_t working = 256 * MIB + 8192ull * 6 * 4096 * 4 + 64 * MIB;
+    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull + working);
+    /* ... with q8: 52 % of the checkpoint. */
+    n.quantize_q8 = 1;
+    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull / 100 * 52 + working);
+    /* A smaller batch needs less working memory. */
+    n.batch_tokens = 512;
+    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull / 100 * 52 + 256 * MIB + 512ull * 6 * 4096 * 4 + 64 * MIB);
+    /* An encoder from a BF16 checkpoint holds float32 copies (2x) and its whole MLP. */
+    xl_mem_need e = {.weight_bytes = 1000 * MIB, .half_weights = 1, .hidden = 768, .intermediate = 3072};
+    uint64_t ework = 256 * MIB + 8192ull * (6 * 768 + 2 * 3072) * 4;
+    CHECK_EQ_INT(xl_memory_needed(&e), 2000 * MIB + ework);
+    e.half_weights = 0;
+    CHECK_EQ_INT(xl_memory_needed(&e), 1000 * MIB + ework);
+    /* The 8B BF16 estimate on a 15.6 GiB machine: refused; on 24 GiB: fine. */
+    n = (xl_mem_need){.weight_bytes = 16060522496ull, .decoder = 1, .half_weights = 1, .hidden = 4096, .intermediate = 14336};
+    setenv("XLING_MEMORY_LIMIT", "16750372454", 1); /* 15.6 GiB */
+    CHECK_EQ_INT(xl_check_memory_fit("llama8b", n.weight_bytes, xl_memory_needed(&n)), XL_ERR_NOMEM);
+    CHECK(strstr(xl_last_error(), "needs about 16.0 GiB (weights 15.0 GiB + working memory)") != NULL);
+    setenv("XLING_MEMORY_LIMIT", "24G", 1);
+    CHECK_EQ_INT(xl_check_memory_fit("llama8b", n.weight_bytes, xl_memory_needed(&n)), XL_OK);
+    unsetenv("XLING_MEMORY_LIMIT");
+}
+
 int main(void) {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/xling-test-memcheck-XXXXXX");
     if (!mkdtemp(tmp_root)) {
@@ -172,6 +202,7 @@ int main(void) {
     }
     test_checkpoint_bytes();
     test_memory_fit();
+    test_memory_needed();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (system(cmd) != 0) fprintf(stderr, "test_memcheck: could not remove %s\n", tmp_root);

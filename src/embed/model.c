@@ -1,6 +1,7 @@
 /* Loading a model folder: config.json → architecture → weights → sentence-transformers
  * head → tokenizer, and the facts `xling info` reports. */
 #include "embed/model_internal.h"
+#include "io/memcheck.h"
 #include "io/model_config.h"
 #include "models/decoder_common.h"
 #include "util/error.h"
@@ -52,6 +53,21 @@ static xl_status apply_decoder_options(xl_model *m, const xl_model_options *o) {
     return XL_OK;
 }
 
+/* Refuses, before anything is mapped, a folder whose weights cannot fit in memory. */
+static xl_status check_memory(const xl_model *m, const char *base, const xl_model_options *o) {
+    xl_mem_need n = {0};
+    /* A missing checkpoint is reported by xl_weights_open_dir, which names the file. */
+    if (xl_checkpoint_bytes(base, &n.weight_bytes)) { xl_err_clear(); return XL_OK; }
+    const char *dt = json_string_value(json_object_get(m->config, "torch_dtype"));
+    if (!dt) dt = json_string_value(json_object_get(m->config, "dtype"));
+    n.half_weights = dt && (!strcmp(dt, "bfloat16") || !strcmp(dt, "float16"));
+    n.decoder = is_decoder(m);
+    n.quantize_q8 = o && o->quantize == XL_QUANTIZE_Q8;
+    n.hidden = (int)json_integer_value(json_object_get(m->config, "hidden_size"));
+    n.intermediate = (int)json_integer_value(json_object_get(m->config, "intermediate_size"));
+    return xl_check_memory_fit(base, n.weight_bytes, xl_memory_needed(&n));
+}
+
 xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
     *out = NULL;
     if (!dir || !*dir) return xl_err(XL_ERR_ARG, "no model folder given");
@@ -71,6 +87,7 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
     if (!base) { xl_model_free(m); return xl_err(XL_ERR_NOMEM, "out of memory"); }
     st = xl_config_load(base, &m->config);
     if (!st) st = xl_arch_find(m->config, base, &m->arch);
+    if (!st) st = check_memory(m, base, opts);
     if (!st) st = xl_weights_open_dir(base, &m->weights);
     if (!st) st = m->arch->load(m->config, m->weights, base, &m->impl);
     if (!st) {

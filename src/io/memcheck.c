@@ -168,13 +168,16 @@ xl_status xl_memory_limits(uint64_t *total, uint64_t *available) {
                           env);
         avail = tot;
     } else {
-        char *text;
-        size_t len;
-        xl_status st = xl_read_file("/proc/meminfo", &text, &len);
-        if (st) return st;
+        /* /proc files report size 0, so read a fixed buffer (MemTotal and MemAvailable
+         * are among the first lines). */
+        char text[4096];
+        FILE *f = fopen("/proc/meminfo", "r");
+        if (!f) return xl_err(XL_ERR_IO, "/proc/meminfo: %s", strerror(errno));
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
         tot = meminfo_field(text, "MemTotal");
         avail = meminfo_field(text, "MemAvailable");
-        free(text);
         if (tot == 0) return xl_err(XL_ERR_IO, "/proc/meminfo: no MemTotal line");
         if (avail == 0) avail = tot;
         uint64_t cg = cgroup_limit();
@@ -199,4 +202,19 @@ xl_status xl_check_memory_fit(const char *dir_for_messages, uint64_t weight_byte
     return xl_err(XL_ERR_NOMEM, "%s: the model needs about %.1f GiB (weights %.1f GiB + working memory), %s %.1f GiB",
                   dir_for_messages ? dir_for_messages : "model", needed_bytes / GIB, weight_bytes / GIB,
                   env && *env ? "the memory limit (XLING_MEMORY_LIMIT) is" : "this machine has", total / GIB);
+}
+
+uint64_t xl_memory_needed(const xl_mem_need *n) {
+    uint64_t w = n->weight_bytes, weights;
+    if (n->decoder && n->quantize_q8)
+        weights = n->half_weights ? w / 100 * 52 : w / 100 * 26;
+    else if (n->decoder)
+        weights = w;
+    else
+        weights = n->half_weights ? 2 * w : w;
+    uint64_t tokens = n->batch_tokens > 0 ? (uint64_t)n->batch_tokens : 8192u;
+    uint64_t hidden = n->hidden > 0 ? (uint64_t)n->hidden : 0, inter = n->intermediate > 0 ? (uint64_t)n->intermediate : 0;
+    uint64_t per_token = n->decoder ? 6 * hidden : 6 * hidden + 2 * inter;
+    uint64_t working = (256ull << 20) + tokens * per_token * sizeof(float) + (n->decoder ? 64ull << 20 : 0);
+    return weights + working;
 }

@@ -21,6 +21,27 @@ xl_status xl_checkpoint_bytes(const char *dir, uint64_t *bytes);
  * (and no XLING_MEMORY_LIMIT is set), XL_ERR_ARG for a malformed XLING_MEMORY_LIMIT. */
 xl_status xl_memory_limits(uint64_t *total, uint64_t *available);
 
+/* What a model folder will hold in memory once loaded, from facts known before mapping
+ * it (see xl_memory_needed). */
+typedef struct {
+    uint64_t weight_bytes; /* xl_checkpoint_bytes of the folder */
+    int decoder;           /* 1: weights read from the mapping at every forward (llama, gemma3) */
+    int quantize_q8;       /* decoders: --quantize q8 */
+    int half_weights;      /* the checkpoint stores F16 / BF16 (config's torch_dtype) */
+    int hidden, intermediate; /* config.json hidden_size, intermediate_size */
+    int batch_tokens;      /* padded tokens per forward batch (0: the default, 8192) */
+} xl_mem_need;
+
+/* Bytes needed: the weights as held, plus working memory.
+ *   weights: decoders 1x the checkpoint (the mapping is the working set); decoders with
+ *     q8 0.52x of a half checkpoint (int8 + a float scale per 128 values; 0.26x of an
+ *     F32 one), the float pages handed back tensor by tensor as they are quantized;
+ *     encoders 2x a half checkpoint (converted to float32 at load), 1x an F32 one.
+ *   working: 256 MiB (runtime, tokenizer, workspaces) + the activations of one batch,
+ *     batch_tokens x (6 hidden + 2 intermediate) floats for encoders; decoders run the
+ *     MLP in row chunks (XL_DEC_MLP_BYTES, 64 MiB), so 6 hidden floats per token + 64 MiB. */
+uint64_t xl_memory_needed(const xl_mem_need *n);
+
 /* XL_OK when needed_bytes fit in the machine's total memory; else XL_ERR_NOMEM with
  * "<dir>: the model needs about 17.2 GiB (weights 16.1 GiB + working memory), this
  * machine has 15.6 GiB". Where the memory cannot be determined (no /proc), XL_OK:

@@ -1,16 +1,29 @@
 /* Linear layers over F16 / BF16 weights in place.
  *
- * One OpenMP region: each thread takes tiles of NT weight rows, converts its tile to
- * float32 into a private buffer sized to stay in L2 (each weight is converted once per
- * call), then computes y[:, tile] = x · tileᵀ with a register-blocked dot-product kernel
- * (4 rows of x × 4 rows of the tile, 16 accumulators over K, horizontal sums at the end).
- * Both operands are K-contiguous, so nothing is transposed or packed.
+ * Two kernels, both in one OpenMP region per call, each thread converting tiles of
+ * weight rows to float32 in a private buffer that stays in L2 (so each weight is
+ * converted once per call and read from the mapping once), and prefetching the next
+ * tile's weights while it computes the current one (one short query would otherwise
+ * wait on memory, then compute, in turn):
+ *
+ * - Batches (M >= SMALL_M rows): x is first packed, by all threads, into panels of 16
+ *   rows stored k-major ([K][16]: one zmm per k). A micro-tile is 48 rows of x (three
+ *   panels) by 8 weight rows: per k, three panel loads and eight weight values
+ *   broadcast from the converted tile into 24 FMAs on 24 accumulators. That is
+ *   FMA-bound with few loads (the dot-product form needs a load per FMA pair and a
+ *   horizontal sum per output). The 48 x 8 result is written transposed into y. x is
+ *   packed a chunk of rows at a time (CHUNK_BYTES), so the workspace stays bounded for
+ *   long batches and the chunk stays in the last-level cache while every tile of
+ *   weights passes over it. Measured on one Zen 4 core: 107 GFLOP/s of 117 (91 %).
+ * - A few rows (M < SMALL_M, e.g. a one-word query): dot products of 4 rows of x
+ *   against 4 rows of the tile (16 accumulators, horizontal sums at the end).
  *
  * Why not convert chunks and call OpenBLAS: alternating OpenMP conversion with
  * OpenBLAS's own pthreads makes each side's idle threads spin against the other's on a
  * small machine (measured 3-20x slower than either alone). Float32 weights do go to the
  * shared sgemm. */
 #include "kernels/linear_half.h"
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -20,29 +33,54 @@
 #include <immintrin.h>
 #endif
 
-#define TILE_BYTES (512u * 1024u) /* converted tile: half of a 1 MiB L2 */
+#define TILE_BYTES (256u * 1024u) /* converted tile: a quarter of a 1 MiB L2 */
 #define TILE_MAX_ROWS 64
 #define PAR_MIN_MACS 262144.0 /* smaller products run on one thread */
+#define SMALL_M 8                 /* fewer rows of x: the dot-product kernel */
+#define MP 16                     /* rows of x per packed panel (one zmm) */
+#define MV 3                      /* panels per micro-tile: 48 rows */
+#define NRN 8                     /* weight rows per micro-tile */
+#define CHUNK_BYTES (8u << 20)    /* packed rows of x per pass */
+#define MAX_JOBS 8
 
-/* Weight rows per tile: a multiple of 4, within TILE_BYTES, at least 4. */
+/* Weight rows per tile: a multiple of NRN (8, so also of the dot kernel's 4), within
+ * TILE_BYTES, at least NRN. */
 static int tile_rows(int K) {
     size_t rows = TILE_BYTES / ((size_t)K * sizeof(float));
     if (rows > TILE_MAX_ROWS) rows = TILE_MAX_ROWS;
-    rows &= ~(size_t)3;
-    return rows < 4 ? 4 : (int)rows;
+    rows &= ~(size_t)(NRN - 1);
+    return rows < NRN ? NRN : (int)rows;
 }
 
-/* Threads actually used: no more than there are tiles. */
-static int used_threads(int N, int K, int threads) {
-    int nt = tile_rows(K), ntiles = (N + nt - 1) / nt;
+/* Rows of x packed per pass: a multiple of MP * MV within CHUNK_BYTES, at least one
+ * micro-tile, at most M rounded up to a panel. */
+static int chunk_rows(int M, int K) {
+    size_t rows = CHUNK_BYTES / ((size_t)K * sizeof(float));
+    rows -= rows % (MP * MV);
+    if (rows < MP * MV) rows = MP * MV;
+    size_t m_up = ((size_t)M + MP - 1) / MP * MP;
+    return (int)(rows < m_up ? rows : m_up);
+}
+
+size_t xl_linear_half_work(int M, int K, int threads) {
+    if (M <= 0 || K <= 0) return 0;
     if (threads < 1) threads = 1;
-    return threads < ntiles ? threads : ntiles;
+    size_t tiles = (size_t)threads * (size_t)tile_rows(K) * (size_t)K;
+    size_t packed = M >= SMALL_M ? (size_t)chunk_rows(M, K) * (size_t)K : 0;
+    return tiles + packed + 16; /* + 16: room to align the panels to 64 bytes */
 }
 
-size_t xl_linear_half_work(xl_dtype dt, int N, int K, int threads) {
-    if (dt == XL_DT_F32 || N <= 0 || K <= 0) return 0;
-    return (size_t)used_threads(N, K, threads) * (size_t)tile_rows(K) * (size_t)K;
+/* Asks for [p, p + n) to be brought into L2 ahead of its use. */
+static void prefetch_bytes(const char *p, size_t n) {
+#ifdef __AVX512F__
+    for (size_t i = 0; i < n; i += 64) _mm_prefetch(p + i, _MM_HINT_T1);
+#else
+    (void)p;
+    (void)n;
+#endif
 }
+
+/* ------------------------------------------------------------ a few rows: dot products */
 
 #ifdef __AVX512F__
 static inline __mmask16 kmask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
@@ -125,51 +163,299 @@ static void dot4x4(const float *x, size_t ldx, const float *w, size_t ldw, int K
 }
 #endif
 
-/* y[M][nr] (row stride ldy) = x · wtᵀ for a converted tile wt[nr][K]. */
-static void tile_product(const float *x, int M, int K, const float *wt, int nr, float *y, size_t ldy) {
-    int m = 0;
-    for (; m + 4 <= M; m += 4) {
-        const float *xm = x + (size_t)m * K;
-        int j = 0;
-        for (; j + 4 <= nr; j += 4) dot4x4(xm, (size_t)K, wt + (size_t)j * K, (size_t)K, K, y + (size_t)m * ldy + j, ldy);
-        if (j < nr) dot_edge(xm, (size_t)K, 4, wt + (size_t)j * K, (size_t)K, nr - j, K, y + (size_t)m * ldy + j, ldy);
+/* y[M][nr] (row stride ldy) = x · wtᵀ (+ b) for a converted tile wt[nr][K], M < SMALL_M;
+ * prefetches `pf_n` bytes at pf over the column blocks. */
+static void tile_dot(const float *x, int M, int K, const float *wt, int nr, float *y, size_t ldy, const float *b,
+                     const char *pf, size_t pf_n) {
+    int nblk = (nr + 3) / 4;
+    size_t pf_step = pf_n / (size_t)nblk + 64;
+    for (int j = 0; j < nr; j += 4) {
+        if (pf && pf_n) {
+            size_t n = pf_step < pf_n ? pf_step : pf_n;
+            prefetch_bytes(pf, n);
+            pf += n;
+            pf_n -= n;
+        }
+        int jr = nr - j < 4 ? nr - j : 4, m = 0;
+        if (jr == 4)
+            for (; m + 4 <= M; m += 4) dot4x4(x + (size_t)m * K, (size_t)K, wt + (size_t)j * K, (size_t)K, K, y + (size_t)m * ldy + j, ldy);
+        if (m < M)
+            dot_edge(x + (size_t)m * K, (size_t)K, M - m, wt + (size_t)j * K, (size_t)K, jr, K, y + (size_t)m * ldy + j, ldy);
     }
-    if (m < M)
-        for (int j = 0; j < nr; j += 4)
-            dot_edge(x + (size_t)m * K, (size_t)K, M - m, wt + (size_t)j * K, (size_t)K, nr - j < 4 ? nr - j : 4, K,
-                     y + (size_t)m * ldy + j, ldy);
+    if (b)
+        for (int m = 0; m < M; m++)
+            for (int j = 0; j < nr; j++) y[(size_t)m * ldy + j] += b[j];
+}
+
+/* ------------------------------------------------------------ batches: packed x */
+
+#ifdef __AVX512F__
+/* 16 x 16 transpose: r[i] (row i, 16 floats) → r[j] = column j. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* Each 128-bit lane now holds a 4 x 4 block; move the lanes into place. */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+#endif
+
+/* Panel p: xp[k][l] = x[p * MP + l][k] for the rows [0, rows) of x, zeros past them. */
+static void pack_panel(const float *x, int rows, int K, float *xp, int p) {
+    float *dst = xp + (size_t)p * K * MP;
+    int m0 = p * MP, live = rows - m0 < MP ? rows - m0 : MP, k = 0;
+#ifdef __AVX512F__
+    for (; k + 16 <= K; k += 16) {
+        __m512 r[16];
+        for (int l = 0; l < MP; l++)
+            r[l] = l < live ? _mm512_loadu_ps(x + (size_t)(m0 + l) * K + k) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_store_ps(dst + (size_t)(k + i) * MP, r[i]);
+    }
+#endif
+    for (; k < K; k++)
+        for (int l = 0; l < MP; l++) dst[(size_t)k * MP + l] = l < live ? x[(size_t)(m0 + l) * K + k] : 0.0f;
+}
+
+#ifdef __AVX512F__
+/* acc[j][v] = Σ_k xp[v][k][:] * w[j][k] for nv panels and nr weight rows; written to
+ * t[j][v * MP + l]. Constant nv, nr once inlined: the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void micro(const int nv, const int nr, const float *xp, size_t xps,
+                                                        const float *w, size_t ldw, int K, float *t, const char *pf,
+                                                        int pf_every) {
+    __m512 acc[NRN][MV];
+    const float *wr[NRN];
+#pragma GCC unroll 8
+    for (int j = 0; j < nr; j++) {
+        wr[j] = w + (size_t)j * ldw;
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[j][v] = _mm512_setzero_ps();
+    }
+    const float *x0 = xp, *x1 = xp + xps, *x2 = xp + 2 * xps;
+    int pf_count = pf_every;
+    for (int k = 0; k < K; k++) {
+        /* One line of the next tile every pf_every steps: spread out, the prefetches
+         * overlap the weights' memory traffic with this tile's FMAs. */
+        if (pf && --pf_count == 0) {
+            _mm_prefetch(pf, _MM_HINT_T1);
+            pf += 64;
+            pf_count = pf_every;
+        }
+        __m512 xv[MV];
+        xv[0] = _mm512_load_ps(x0 + (size_t)k * MP);
+        if (nv > 1) xv[1] = _mm512_load_ps(x1 + (size_t)k * MP);
+        if (nv > 2) xv[2] = _mm512_load_ps(x2 + (size_t)k * MP);
+#pragma GCC unroll 8
+        for (int j = 0; j < nr; j++) {
+            __m512 b = _mm512_set1_ps(wr[j][k]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[j][v] = _mm512_fmadd_ps(xv[v], b, acc[j][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < nr; j++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) _mm512_storeu_ps(t + (size_t)j * MV * MP + (size_t)v * MP, acc[j][v]);
+}
+
+/* Edge micro-tiles (fewer than NRN weight rows): not unrolled, rare. */
+static __attribute__((noinline)) void micro_edge(int nv, int nr, const float *xp, size_t xps, const float *w,
+                                                 size_t ldw, int K, float *t) {
+    for (int j = 0; j < nr; j++)
+        for (int v = 0; v < nv; v++) {
+            __m512 acc = _mm512_setzero_ps();
+            const float *xv = xp + (size_t)v * xps, *wj = w + (size_t)j * ldw;
+            for (int k = 0; k < K; k++) acc = _mm512_fmadd_ps(_mm512_load_ps(xv + (size_t)k * MP), _mm512_set1_ps(wj[k]), acc);
+            _mm512_storeu_ps(t + (size_t)j * MV * MP + (size_t)v * MP, acc);
+        }
+}
+
+static void micro_any(int nv, int nr, const float *xp, size_t xps, const float *w, size_t ldw, int K, float *t,
+                      const char *pf, int pf_every) {
+    if (nr == NRN) {
+        if (nv == 3) micro(3, NRN, xp, xps, w, ldw, K, t, pf, pf_every);
+        else if (nv == 2) micro(2, NRN, xp, xps, w, ldw, K, t, pf, pf_every);
+        else micro(1, NRN, xp, xps, w, ldw, K, t, pf, pf_every);
+    } else {
+        micro_edge(nv, nr, xp, xps, w, ldw, K, t);
+    }
+}
+#else
+static void micro_any(int nv, int nr, const float *xp, size_t xps, const float *w, size_t ldw, int K, float *t,
+                      const char *pf, int pf_every) {
+    (void)pf;
+    (void)pf_every;
+    for (int j = 0; j < nr; j++)
+        for (int v = 0; v < nv; v++)
+            for (int l = 0; l < MP; l++) {
+                float s = 0.0f;
+                for (int k = 0; k < K; k++) s += xp[(size_t)v * xps + (size_t)k * MP + l] * w[(size_t)j * ldw + k];
+                t[(size_t)j * MV * MP + (size_t)v * MP + l] = s;
+            }
+}
+#endif
+
+/* y[m][j] (+ b[j]) for m < rows, j < nr, from the micro-tile result t[j][m]. */
+static void store_tile(const float *t, int rows, int nr, float *y, size_t ldy, const float *b) {
+    for (int m = 0; m < rows; m++) {
+        float *ym = y + (size_t)m * ldy;
+        for (int j = 0; j < nr; j++) ym[j] = t[(size_t)j * MV * MP + m] + (b ? b[j] : 0.0f);
+    }
+}
+
+/* One tile of nr converted weight rows wt against the packed chunk of `rows` rows of
+ * x; y and b already point at the tile's first column and the chunk's first row.
+ * Prefetches pf_n bytes at pf, spread over the micro-tiles. */
+static void tile_packed(const float *xp, int rows, int K, const float *wt, int nr, float *y, size_t ldy,
+                        const float *b, const char *pf, size_t pf_n) {
+    float t[NRN * MV * MP] __attribute__((aligned(64)));
+    int np = (rows + MP - 1) / MP;
+    size_t xps = (size_t)K * MP;
+    /* The next tile's bytes, shared evenly among the micro-tiles: each prefetches its
+     * share one line every pf_every of its K steps. */
+    size_t calls = (size_t)((np + MV - 1) / MV) * (size_t)((nr + NRN - 1) / NRN);
+    size_t share = (pf_n / calls + 63) & ~(size_t)63, lines = share / 64;
+    int pf_every = lines ? (int)((size_t)K / lines > 0 ? (size_t)K / lines : 1) : 0;
+    for (int p = 0; p < np; p += MV) {
+        int nv = np - p < MV ? np - p : MV, mrows = rows - p * MP < MV * MP ? rows - p * MP : MV * MP;
+        for (int j = 0; j < nr; j += NRN) {
+            const char *pf_call = NULL;
+            if (pf && pf_n && pf_every) {
+                size_t n = share < pf_n ? share : pf_n;
+                /* what the k loop cannot cover (K < lines) goes at once */
+                if ((size_t)K < lines) prefetch_bytes(pf + (size_t)K * 64, n > (size_t)K * 64 ? n - (size_t)K * 64 : 0);
+                pf_call = pf;
+                pf += n;
+                pf_n -= n;
+            }
+            int jr = nr - j < NRN ? nr - j : NRN;
+            micro_any(nv, jr, xp + (size_t)p * xps, xps, wt + (size_t)j * K, (size_t)K, K, t, pf_call, pf_every);
+            if (pf_call && jr < NRN) prefetch_bytes(pf_call, share); /* the edge kernel does not prefetch */
+            store_tile(t, mrows, jr, y + (size_t)p * MP * ldy + j, ldy, b ? b + j : NULL);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ driver */
+
+/* Where global tile g of the jobs lives: job *j, first row *n0, *nr rows. */
+static void locate(const xl_half_job *jobs, const int *first, int n_jobs, int nt, int g, int *j, int *n0, int *nr) {
+    int k = 0;
+    while (k + 1 < n_jobs && g >= first[k + 1]) k++;
+    *j = k;
+    *n0 = (g - first[k]) * nt;
+    *nr = jobs[k].N - *n0 < nt ? jobs[k].N - *n0 : nt;
+}
+
+static void run_half(const float *x, int M, int K, const xl_half_job *jobs, int n_jobs, float *work, int threads) {
+    const int nt = tile_rows(K);
+    int first[MAX_JOBS + 1], ntiles = 0;
+    double macs = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        first[j] = ntiles;
+        ntiles += (jobs[j].N + nt - 1) / nt;
+        macs += (double)M * jobs[j].N * K;
+    }
+    first[n_jobs] = ntiles;
+    if (threads < 1) threads = 1;
+    if (threads > ntiles) threads = ntiles;
+    const int packed = M >= SMALL_M, mc = packed ? chunk_rows(M, K) : 0;
+    /* Panels first (64-byte aligned for the zmm loads), then one tile per thread. */
+    float *xp = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    float *tiles = packed ? xp + (size_t)mc * K : xp;
+#pragma omp parallel num_threads(threads) if (threads > 1 && macs >= PAR_MIN_MACS)
+    {
+        int me = 0, nth = 1;
+#ifdef _OPENMP
+        me = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        float *wt = tiles + (size_t)me * nt * K;
+        /* Contiguous blocks of tiles per thread (as schedule(static)), so each thread
+         * knows its next tile and can prefetch it. */
+        int lo = (int)((long long)ntiles * me / nth), hi = (int)((long long)ntiles * (me + 1) / nth);
+        for (int c0 = 0; c0 < (packed ? M : 1); c0 += (packed ? mc : 1)) {
+            int rows = packed ? (M - c0 < mc ? M - c0 : mc) : M;
+            if (packed) {
+                int np = (rows + MP - 1) / MP;
+#pragma omp for schedule(static)
+                for (int p = 0; p < np; p++) pack_panel(x + (size_t)c0 * K, rows, K, xp, p);
+                /* (the workshare's barrier: the chunk is packed before any tile reads it) */
+            }
+            for (int g = lo; g < hi; g++) {
+                int j, n0, nr;
+                locate(jobs, first, n_jobs, nt, g, &j, &n0, &nr);
+                const xl_half_job *jb = &jobs[j];
+                size_t elt = xl_dtype_size(jb->dt);
+                const char *pf = NULL;
+                size_t pf_n = 0;
+                if (g + 1 < hi) {
+                    int j2, n2, nr2;
+                    locate(jobs, first, n_jobs, nt, g + 1, &j2, &n2, &nr2);
+                    pf = (const char *)jobs[j2].W + (size_t)n2 * K * xl_dtype_size(jobs[j2].dt);
+                    pf_n = (size_t)nr2 * K * xl_dtype_size(jobs[j2].dt);
+                }
+                xl_convert_to_f32(jb->dt, (const char *)jb->W + (size_t)n0 * K * elt, wt, (size_t)nr * K);
+                const float *b = jb->b ? jb->b + n0 : NULL;
+                if (packed)
+                    tile_packed(xp, rows, K, wt, nr, jb->y + (size_t)c0 * jb->N + n0, (size_t)jb->N, b, pf, pf_n);
+                else
+                    tile_dot(x, M, K, wt, nr, jb->y + n0, (size_t)jb->N, b, pf, pf_n);
+            }
+            if (packed) {
+#pragma omp barrier
+                /* (every tile is done before the next chunk replaces the panels) */
+            }
+        }
+    }
+}
+
+void xl_linear_half_multi(const float *x, int M, int K, const xl_half_job *jobs, int n_jobs, float *work,
+                          int threads) {
+    if (M <= 0 || n_jobs <= 0) return;
+    /* Float32 weights go to the shared sgemm; empty products are just the bias. */
+    xl_half_job half[MAX_JOBS];
+    int nh = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const xl_half_job *jb = &jobs[j];
+        if (jb->N <= 0) continue;
+        if (jb->dt == XL_DT_F32) {
+            xl_linear_f32(x, M, K, (const float *)jb->W, jb->N, jb->b, jb->y, threads);
+        } else if (K <= 0) {
+            for (int m = 0; m < M; m++)
+                for (int n = 0; n < jb->N; n++) jb->y[(size_t)m * jb->N + n] = jb->b ? jb->b[n] : 0.0f;
+        } else {
+            if (nh == MAX_JOBS) {
+                run_half(x, M, K, half, nh, work, threads);
+                nh = 0;
+            }
+            half[nh++] = *jb;
+        }
+    }
+    if (nh) run_half(x, M, K, half, nh, work, threads);
 }
 
 void xl_linear_half(const float *x, int M, int K, const void *W, xl_dtype dt, int N, const float *b, float *y,
                     float *work, int threads) {
-    if (M <= 0 || N <= 0) return;
-    if (dt == XL_DT_F32) {
-        xl_linear_f32(x, M, K, (const float *)W, N, b, y, threads);
-        return;
-    }
-    if (K <= 0) {
-        for (int m = 0; m < M; m++)
-            for (int n = 0; n < N; n++) y[(size_t)m * N + n] = b ? b[n] : 0.0f;
-        return;
-    }
-    const size_t elt = xl_dtype_size(dt);
-    const int nt = tile_rows(K), ntiles = (N + nt - 1) / nt;
-    threads = used_threads(N, K, threads);
-#pragma omp parallel num_threads(threads) if (threads > 1 && (double)M * N * K >= PAR_MIN_MACS)
-    {
-        int me = 0;
-#ifdef _OPENMP
-        me = omp_get_thread_num();
-#endif
-        float *wt = work + (size_t)me * nt * K;
-#pragma omp for schedule(static)
-        for (int t = 0; t < ntiles; t++) {
-            int n0 = t * nt, nr = N - n0 < nt ? N - n0 : nt;
-            xl_convert_to_f32(dt, (const char *)W + (size_t)n0 * K * elt, wt, (size_t)nr * K);
-            tile_product(x, M, K, wt, nr, y + n0, (size_t)N);
-            if (b)
-                for (int m = 0; m < M; m++)
-                    for (int j = 0; j < nr; j++) y[(size_t)m * N + n0 + j] += b[n0 + j];
-        }
-    }
+    xl_half_job job = {.W = W, .dt = dt, .N = N, .b = b, .y = y};
+    xl_linear_half_multi(x, M, K, &job, 1, work, threads);
 }

@@ -7,13 +7,28 @@
 #include <stddef.h>
 #include "io/safetensors.h"
 
-/* Floats of workspace xl_linear_half needs for N outputs, K inputs and `threads`
- * threads (a converted tile per thread; 0 for F32 weights). Independent of M. */
-size_t xl_linear_half_work(xl_dtype dt, int N, int K, int threads);
+/* One product of a batch of products sharing the input x: y[M][N] = x · Wᵀ (+ b). */
+typedef struct {
+    const void *W;  /* [N][K] stored as dt: F16 or BF16 (F32 also accepted) */
+    xl_dtype dt;
+    int N;
+    const float *b; /* [N] or NULL */
+    float *y;       /* [M][N] */
+} xl_half_job;
 
-/* y[M][N] = x[M][K] · W[N][K]^T (+ b[N] if b), W stored as dt (F32, F16 or BF16).
- * work holds xl_linear_half_work(dt, N, K, threads) floats (may be NULL for F32). */
+/* Floats of workspace xl_linear_half and xl_linear_half_multi need for M rows of K
+ * inputs and `threads` threads (a converted tile per thread, and a packed copy of at
+ * most a bounded chunk of x: a few MB whatever M is). */
+size_t xl_linear_half_work(int M, int K, int threads);
+
+/* y[M][N] = x[M][K] · W[N][K]^T (+ b[N] if b), W stored as dt (F32, F16 or BF16; F32
+ * goes to xl_linear_f32). work holds xl_linear_half_work(M, K, threads) floats. */
 void xl_linear_half(const float *x, int M, int K, const void *W, xl_dtype dt, int N, const float *b, float *y,
                     float *work, int threads);
+
+/* Several products of the same x (q / k / v, gate / up) in one pass: x is packed once
+ * and the tiles of every job are shared among the threads in one parallel region. */
+void xl_linear_half_multi(const float *x, int M, int K, const xl_half_job *jobs, int n_jobs, float *work,
+                          int threads);
 
 #endif

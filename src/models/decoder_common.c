@@ -256,15 +256,32 @@ void xl_dec_linear_free(xl_dec_linear *l) {
 }
 
 size_t xl_dec_linear_work(const xl_dec_linear *l, int M, int threads) {
-    if (l->q8) return (xl_q8_work(M, l->K) + sizeof(float) - 1) / sizeof(float);
-    return xl_linear_half_work(l->dtype, l->N, l->K, threads);
+    if (l->q8) return (xl_q8_work(M, l->K, threads) + sizeof(float) - 1) / sizeof(float);
+    return xl_linear_half_work(M, l->K, threads);
 }
 
 void xl_dec_linear_apply(const xl_dec_linear *l, const float *x, int M, float *y, float *work, int threads) {
-    if (l->q8)
-        xl_q8_linear(x, M, l->K, l->q8, l->bias, y, work, threads);
-    else
-        xl_linear_half(x, M, l->K, l->w, l->dtype, l->N, l->bias, y, work, threads);
+    xl_dec_linear_apply_multi(&l, &y, 1, x, M, work, threads);
+}
+
+void xl_dec_linear_apply_multi(const xl_dec_linear *const *ls, float *const *ys, int n, const float *x, int M,
+                               float *work, int threads) {
+    /* Runs of the same kind share one pass over x (one packing, one parallel region). */
+    for (int i = 0; i < n;) {
+        int q8 = ls[i]->q8 != NULL, e = i + 1;
+        while (e < n && (ls[e]->q8 != NULL) == q8 && ls[e]->K == ls[i]->K && e - i < XL_DEC_MAX_MULTI) e++;
+        if (q8) {
+            xl_q8_job jobs[XL_DEC_MAX_MULTI];
+            for (int j = i; j < e; j++) jobs[j - i] = (xl_q8_job){.W = ls[j]->q8, .b = ls[j]->bias, .y = ys[j]};
+            xl_q8_linear_multi(x, M, ls[i]->K, jobs, e - i, work, threads);
+        } else {
+            xl_half_job jobs[XL_DEC_MAX_MULTI];
+            for (int j = i; j < e; j++)
+                jobs[j - i] = (xl_half_job){.W = ls[j]->w, .dt = ls[j]->dtype, .N = ls[j]->N, .b = ls[j]->bias, .y = ys[j]};
+            xl_linear_half_multi(x, M, ls[i]->K, jobs, e - i, work, threads);
+        }
+        i = e;
+    }
 }
 
 xl_status xl_dec_embed_load(const xl_weights *w, const xl_dec_dims *d, const xl_tensor **out) {
@@ -370,9 +387,11 @@ xl_status xl_dec_scratch_alloc(xl_dec_scratch *s, const xl_dec_dims *d, int rows
     s->k = alloc_floats(rows, kd, &fail);
     s->v = alloc_floats(rows, kd, &fail);
     s->ctx = alloc_floats(rows, qd, &fail);
-    s->gate = alloc_floats(rows, d->intermediate, &fail);
-    s->up = alloc_floats(rows, d->intermediate, &fail);
+    int mlp_rows = xl_dec_mlp_rows(d, rows);
+    s->gate = alloc_floats(mlp_rows, d->intermediate, &fail);
+    s->up = alloc_floats(mlp_rows, d->intermediate, &fail);
     s->work = alloc_floats(work_floats, 1, &fail);
+    s->mlp_rows = mlp_rows;
     s->cos_t = alloc_floats(T, d->head_dim / 2, &fail);
     s->sin_t = alloc_floats(T, d->head_dim / 2, &fail);
     if (fail) {
@@ -416,9 +435,9 @@ xl_status xl_dec_attention(const xl_dec_attn *a, const xl_dec_attn_cfg *c, const
                       xl_dec_scratch *s, int threads) {
     int rows = b->B * b->T;
     int qd = c->n_heads * c->head_dim, kd = c->n_kv_heads * c->head_dim;
-    xl_dec_linear_apply(&a->q, x, rows, s->q, s->work, threads);
-    xl_dec_linear_apply(&a->k, x, rows, s->k, s->work, threads);
-    xl_dec_linear_apply(&a->v, x, rows, s->v, s->work, threads);
+    const xl_dec_linear *qkv[3] = {&a->q, &a->k, &a->v};
+    float *const qkv_out[3] = {s->q, s->k, s->v};
+    xl_dec_linear_apply_multi(qkv, qkv_out, 3, x, rows, s->work, threads);
     /* q/k norms act on each head's head_dim values: [rows][heads*D] is rows*heads rows of D. */
     if (a->q_norm) xl_rmsnorm(s->q, rows * c->n_heads, c->head_dim, a->q_norm, c->qk_norm_offset, c->qk_norm_eps, threads);
     if (a->k_norm) xl_rmsnorm(s->k, rows * c->n_kv_heads, c->head_dim, a->k_norm, c->qk_norm_offset, c->qk_norm_eps, threads);
@@ -441,12 +460,28 @@ xl_status xl_dec_attention(const xl_dec_attn *a, const xl_dec_attn_cfg *c, const
     return XL_OK;
 }
 
+int xl_dec_mlp_rows(const xl_dec_dims *d, int rows) {
+    /* A multiple of 48 (the linear kernels' micro-tile), at least 48. */
+    long long r = (long long)XL_DEC_MLP_BYTES / ((long long)d->intermediate * 2 * (long long)sizeof(float));
+    r -= r % 48;
+    if (r < 48) r = 48;
+    return rows < r ? rows : (int)r;
+}
+
 void xl_dec_mlp_forward(const xl_dec_mlp *m, xl_kact act, const float *x, int rows, xl_dec_scratch *s,
                         int threads) {
-    xl_dec_linear_apply(&m->gate, x, rows, s->gate, s->work, threads);
-    xl_dec_linear_apply(&m->up, x, rows, s->up, s->work, threads);
-    xl_gated_act(s->gate, s->gate, s->up, rows, m->gate.N, m->gate.N, act, threads);
-    xl_dec_linear_apply(&m->down, s->gate, rows, s->out, s->work, threads);
+    /* Rows are independent here: a long batch goes through in chunks, so gate / up
+     * hold a bounded number of rows (an 8B model's 14336-wide MLP over 8192 positions
+     * would otherwise need 0.9 GB for them). */
+    const int F = m->gate.N, H = m->down.N, K = m->gate.K, chunk = s->mlp_rows > 0 ? s->mlp_rows : rows;
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+        int n = rows - r0 < chunk ? rows - r0 : chunk;
+        const xl_dec_linear *gu[2] = {&m->gate, &m->up};
+        float *const gu_out[2] = {s->gate, s->up};
+        xl_dec_linear_apply_multi(gu, gu_out, 2, x + (size_t)r0 * K, n, s->work, threads);
+        xl_gated_act(s->gate, s->gate, s->up, n, F, F, act, threads);
+        xl_dec_linear_apply(&m->down, s->gate, n, s->out + (size_t)r0 * H, s->work, threads);
+    }
 }
 
 /* ------------------------------------------------------------ batch, embeddings */

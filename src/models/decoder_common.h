@@ -115,6 +115,11 @@ xl_status xl_dec_linear_load(const xl_weights *w, const char *base, int N, int K
 void xl_dec_linear_free(xl_dec_linear *l);
 /* y[M][N] = x[M][K] · Wᵀ + b. work: xl_dec_linear_work(l, M, threads) floats. */
 void xl_dec_linear_apply(const xl_dec_linear *l, const float *x, int M, float *y, float *work, int threads);
+/* ys[i] = x · ls[i].Wᵀ + b for n linears with the same K (q / k / v, gate / up): one
+ * pass over x for each run of linears of the same kind (quantized or not). */
+#define XL_DEC_MAX_MULTI 4
+void xl_dec_linear_apply_multi(const xl_dec_linear *const *ls, float *const *ys, int n, const float *x, int M,
+                               float *work, int threads);
 size_t xl_dec_linear_work(const xl_dec_linear *l, int M, int threads);
 
 /* embed_tokens.weight, shape [vocab][hidden], F32 / F16 / BF16. */
@@ -149,7 +154,8 @@ typedef struct {
     float *out;       /* [rows][hidden] block output */
     float *q, *k, *v; /* [rows][heads*head_dim], [rows][kv_heads*head_dim] x2 */
     float *ctx;       /* [rows][heads*head_dim] attention output before o_proj */
-    float *gate, *up; /* [rows][intermediate] */
+    float *gate, *up; /* [mlp_rows][intermediate] */
+    int mlp_rows;     /* rows the MLP takes at a time (xl_dec_mlp_rows) */
     float *work;      /* linear_half workspace */
     float *cos_t, *sin_t;
 } xl_dec_scratch;
@@ -165,7 +171,13 @@ size_t xl_dec_layer_work(const xl_dec_attn *a, const xl_dec_mlp *m, int M, int t
 xl_status xl_dec_attention(const xl_dec_attn *a, const xl_dec_attn_cfg *c, const xl_batch *b, const float *x,
                       xl_dec_scratch *s, int threads);
 
-/* s->out = down(act(gate(x)) * up(x)); act is XL_KACT_SILU or XL_KACT_GELU_TANH. */
+/* Rows the MLP processes at a time for a batch of `rows`: gate and up then hold at most
+ * XL_DEC_MLP_BYTES together. */
+#define XL_DEC_MLP_BYTES (64u << 20)
+int xl_dec_mlp_rows(const xl_dec_dims *d, int rows);
+
+/* s->out = down(act(gate(x)) * up(x)); act is XL_KACT_SILU or XL_KACT_GELU_TANH; in
+ * chunks of s->mlp_rows rows. */
 void xl_dec_mlp_forward(const xl_dec_mlp *m, xl_kact act, const float *x, int rows, xl_dec_scratch *s,
                         int threads);
 

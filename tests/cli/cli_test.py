@@ -253,6 +253,10 @@ if os.path.isdir(os.path.join(dec, "llama-bi-tiny")):
         full = r3["embeddings"][1][:8]
         nrm = math.sqrt(sum(x * x for x in full))
         check(len(v) == 8 and maxdiff(v, [x / nrm for x in full]) <= TOL, "--dim truncates and renormalizes")
+    rc, out, err = run(["bench-embed", "-m", lb, "--batch", "2", "--seq", "8", "--reps", "1", "--quantize", "q8"])
+    check(rc == 0 and json.loads(out)["tokens_per_s"] > 0, f"bench-embed --quantize q8 {err}")
+    rc, out, err = run(["bench-embed", "-m", bert, "--reps", "1", "--quantize", "q8"])
+    check(rc == 1 and "decoder" in err, f"bench-embed --quantize q8 on an encoder: {err!r}")
     bad_args = ["embed", "-m", bert, "--causal"]
     rc, _, err = run(bad_args, stdin=b"x\n")
     check(rc == 1 and "decoder" in err, f"--causal on an encoder: {err!r}")
@@ -277,6 +281,9 @@ cfg["model_type"] = "foo"
 with open(os.path.join(weird, "config.json"), "w") as f:
     json.dump(cfg, f)
 bad(["embed", "-m", weird], b"x\n", 1, "FooModel", "unknown architecture")
+# A folder too big for memory is refused before mapping, with the size it needs.
+rc, out, err = run(["embed", "-m", xlmr], stdin=b"x\n", env={"XLING_MEMORY_LIMIT": "100000000"})
+check(rc == 1 and "needs about" in err and "GiB" in err and len(err.strip().splitlines()) == 1, f"memory check: {err!r}")
 trunc = tpath("trunc")
 shutil.copytree(bert, trunc)
 st = os.path.join(trunc, "model.safetensors")
