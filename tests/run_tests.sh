@@ -5,7 +5,11 @@ BUILD=${BUILD:-build}
 export XLING_ROOT=${XLING_ROOT:-$(pwd)}
 export XLING_BIN=${XLING_BIN:-$XLING_ROOT/$BUILD/xling}
 pass=0; fail=0; skip=0; broken=""
-log=$(mktemp); trap 'rm -f "$log"' EXIT
+log=$(mktemp)
+# Tokenizer caches of this run go to a temporary folder, not next to the fixtures or
+# into $HOME (the suite tests the cache itself in test_tok_cache).
+XLING_TOKENIZER_CACHE=$(mktemp -d); export XLING_TOKENIZER_CACHE
+trap 'rm -rf "$log" "$XLING_TOKENIZER_CACHE"' EXIT
 run_one() {
     name=$1; shift
     start=$(date +%s)

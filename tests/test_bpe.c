@@ -4,7 +4,8 @@
  *     reason is given next to each case);
  *   - the real Llama 3.1, Qwen3 and Gemma 3 models on corpus lines whose pre-tokens
  *     are easy to derive without the pipeline, against the reference ids in
- *     expected/<name>.nospecial.jsonl (exact match: ids are integers). */
+ *     expected/<name>.nospecial.jsonl (exact match: ids are integers);
+ *   - long pre-tokens cut into pieces against merging them whole. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,7 +185,7 @@ static void test_unk(void) {
     CHECK(load_text(json, &m) == XL_OK);
     EXPECT(&m, "ab", "unused bad unk", 3);
     CHECK(m.ops->encode(m.impl, "x", 1, &v) == XL_ERR_FORMAT);
-    CHECK(strstr(xl_last_error(), "[UNK]") != NULL);
+    CHECK(strstr(xl_last_error(), "[UNK]") != NULL && strstr(xl_last_error(), "test.json") != NULL);
     xl_ivec_free(&v);
     m.ops->free(m.impl);
 }
@@ -376,6 +377,82 @@ static void test_random_vocabularies(void) {
         m.ops->free(m.impl);
     }
     CHECK_MSG(bad == 0, "%d of %d random words differ", bad, words);
+}
+
+/* Long pre-tokens are cut into pieces where no merge can join the two sides (bpe.c):
+ * the ids must be those of merging the whole pre-token with one heap. Random
+ * vocabularies over a, b, c and the separator "_" (tokens may hold "_" inside, which
+ * forbids some cuts), with a character outside the vocabulary ("z": byte fallback or
+ * unk, fused or not, which merges with "_") that must never be cut after; every allowed cut is taken
+ * (segment_min 1), and the cuts must really happen. */
+static void test_long_pretokens(void) {
+    unsigned seed = 777;
+    int bad = 0, words = 0;
+    size_t pieces = 0, uncut = 0;
+    for (int round = 0; round < 24; round++) {
+        const char *alpha[] = {"a", "b", "c", "_"};
+        char tok[64][8];
+        int n_tok = 0;
+        for (int i = 0; i < 4; i++) snprintf(tok[n_tok++], sizeof tok[0], "%s", alpha[i]);
+        json_t *vocab = json_object(), *merges = json_array();
+        for (int tries = 0; tries < 300 && n_tok < 60; tries++) {
+            int a = (int)(rv_next(&seed) % (unsigned)n_tok), b = (int)(rv_next(&seed) % (unsigned)n_tok);
+            char cat[16];
+            if (strlen(tok[a]) + strlen(tok[b]) > 6) continue;
+            snprintf(cat, sizeof cat, "%s%s", tok[a], tok[b]);
+            if (strchr(cat + 1, '_') && rv_next(&seed) % 4) continue; /* "_" inside: rarer */
+            int have = 0;
+            for (int k = 0; k < n_tok; k++) have |= strcmp(tok[k], cat) == 0;
+            if (!have) memcpy(tok[n_tok++], cat, strlen(cat) + 1); /* at most 6 characters */
+            json_array_append_new(merges, json_pack("[ss]", tok[a], tok[b]));
+        }
+        for (int i = 0; i < n_tok; i++) json_object_set_new(vocab, tok[i], json_integer(i));
+        int fallback = round % 3 == 0, fuse = round % 2;
+        json_object_set_new(vocab, "<unk>", json_integer(n_tok));
+        if (fallback) json_object_set_new(vocab, "<0x7A>", json_integer(n_tok + 1));
+        /* a merge of the stand-in for "z" with the separator: never cut after a "z" */
+        const char *zs = fallback ? "<0x7A>" : "<unk>";
+        char zcat[16];
+        snprintf(zcat, sizeof zcat, "%s_", zs);
+        json_object_set_new(vocab, zcat, json_integer(n_tok + 2));
+        json_array_insert_new(merges, 0, json_pack("[ss]", zs, "_"));
+        if (round == 5) json_object_set_new(vocab, "dup", json_integer(3)); /* two tokens with id 3: no cuts */
+        json_t *model = json_pack("{s:s, s:b, s:b, s:o, s:o}", "unk_token", "<unk>", "fuse_unk", fuse, "byte_fallback",
+                                  fallback, "vocab", vocab, "merges", merges);
+        xl_tok_model m;
+        xl_status st = xl_bpe_load(model, "long", &m);
+        json_decref(model);
+        CHECK_MSG(st == XL_OK, "long pre-token vocabulary %d: %s", round, xl_last_error());
+        if (st) continue;
+        for (int w = 0; w < 12; w++) {
+            size_t len = 50 + rv_next(&seed) % 3000;
+            char *s = malloc(len + 1);
+            for (size_t i = 0; i < len; i++) {
+                unsigned r = rv_next(&seed) % 100;
+                s[i] = r < 25 ? '_' : r < 28 ? 'z' : (char)('a' + r % 3);
+            }
+            s[len] = '\0';
+            xl_ivec whole = {0}, cut = {0};
+            size_t np = 0;
+            xl_status a = xl_bpe_encode_segmented(&m, s, len, 0, &whole, NULL);
+            xl_status b = xl_bpe_encode_segmented(&m, s, len, 1, &cut, &np);
+            words++;
+            pieces += np;
+            uncut += np == 1;
+            if (round == 5) CHECK_MSG(np == 1, "a vocabulary with a shared id was cut into %zu pieces", np);
+            if (a || b || whole.n != cut.n || memcmp(whole.v, cut.v, whole.n * sizeof *whole.v) != 0) {
+                if (bad++ < 3) fprintf(stderr, "  long pre-token %d/%d (%zu bytes, %zu pieces) differs when cut\n", round, w, len, np);
+            }
+            xl_ivec_free(&whole);
+            xl_ivec_free(&cut);
+            free(s);
+        }
+        m.ops->free(m.impl);
+    }
+    CHECK_MSG(bad == 0, "%d of %d long pre-tokens differ when cut", bad, words);
+    CHECK_MSG(pieces > 20 * (size_t)words, "only %zu pieces for %d long pre-tokens", pieces, words);
+    CHECK(uncut >= 12); /* the shared-id vocabulary at least */
+    printf("long pre-tokens: %d words, %zu pieces, %zu not cut\n", words, pieces, uncut);
 }
 
 /* ------------------------------------------------------------ real models */
@@ -591,6 +668,32 @@ static void test_gemma_fixture(const char *dir) {
         free(pre);
     }
     CHECK_EQ_INT(bad, 0);
+
+    /* Many lines joined by "▁" make one long pre-token (as a paragraph does): cut into
+     * pieces (ops->encode) it must give the ids of merging it whole. */
+    {
+        xl_buf para = {0};
+        for (int k = 0; k < tried && para.n < 65536; k++) {
+            size_t nl;
+            char *pre = gemma_normalize(refs[pick[k]].text, refs[pick[k]].len, &nl);
+            if (k) xl_buf_append(&para, "\xE2\x96\x81", 3);
+            xl_buf_append(&para, pre, nl);
+            free(pre);
+        }
+        xl_ivec whole = {0}, cut = {0};
+        size_t np = 0;
+        CHECK(xl_bpe_encode_segmented(&m, para.s, para.n, 0, &whole, NULL) == XL_OK);
+        CHECK(m.ops->encode(m.impl, para.s, para.n, &cut) == XL_OK);
+        CHECK(whole.n > 10000 && whole.n == cut.n && memcmp(whole.v, cut.v, whole.n * sizeof *whole.v) == 0);
+        xl_ivec_free(&cut);
+        CHECK(xl_bpe_encode_segmented(&m, para.s, para.n, 1, &cut, &np) == XL_OK);
+        CHECK_MSG(np > 2000 && whole.n == cut.n && memcmp(whole.v, cut.v, whole.n * sizeof *whole.v) == 0,
+                  "gemma3: a %zu-byte pre-token in %zu pieces", para.n, np);
+        printf("gemma3: a %zu-byte pre-token: %zu ids, cut into %zu pieces\n", para.n, whole.n, np);
+        xl_ivec_free(&whole);
+        xl_ivec_free(&cut);
+        xl_buf_free(&para);
+    }
     free(pick);
     free_refs(refs, n);
     m.ops->free(m.impl);
@@ -608,6 +711,7 @@ int main(void) {
     test_load_errors();
     test_sparse_ids();
     test_random_vocabularies();
+    test_long_pretokens();
 
     const char *shared = t_shared_dir();
     if (!shared) {

@@ -4,13 +4,17 @@
  * known_divergences.jsonl also passes when it equals that entry's alt_ids (the Rust
  * crate's value where the JS reference is believed wrong; for the nospecial run, the
  * alt_ids without the special tokens the post-processor added). Prints the first
- * mismatches (text, expected, got), the load time of each tokenizer and its speed. */
+ * mismatches (text, expected, got), the load time of each tokenizer and its speed.
+ * Each tokenizer is checked twice: loaded from JSON (which writes the compiled cache,
+ * into a temporary folder) and then loaded from that cache. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testlib.h"
+#include "tokenizer/tok_cache.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "xling.h"
@@ -141,25 +145,9 @@ static ids_t strip_specials(const ids_t *alt, const ids_t *with, const ids_t *wi
     return r;
 }
 
-static void run_tokenizer(const char *dir, const char *name, const corpus_t *corpus, const divs_t *divs) {
-    char path[8192];
-    snprintf(path, sizeof path, "%.4000s/models/%.100s", dir, name);
-    double t0 = now_s();
-    xl_tokenizer *tok = NULL;
-    xl_status st = xl_tokenizer_load(path, &tok);
-    double load_s = now_s() - t0;
-    if (st != XL_OK) {
-        CHECK_MSG(st == XL_OK, "%s: load failed: %s", name, xl_last_error());
-        return;
-    }
-    expected_t exp[2];
-    for (int k = 0; k < 2; k++) {
-        exp[k].v = calloc(corpus->n, sizeof *exp[k].v);
-        exp[k].n = 0;
-        snprintf(path, sizeof path, "%.4000s/expected/%.100s%s.jsonl", dir, name, k ? ".nospecial" : "");
-        long got = for_each_line(path, add_expected, &exp[k]);
-        CHECK_MSG(got == (long)corpus->n, "%s: %ld expected lines, corpus has %zu", path, got, corpus->n);
-    }
+/* The corpus through tok, with or without special tokens, against the expected ids. */
+static void check_corpus(const xl_tokenizer *tok, const char *name, const char *how, const corpus_t *corpus,
+                         const expected_t exp[2], const divs_t *divs) {
     size_t n_tokens = 0;
     double run_s = 0;
     for (int k = 0; k < 2; k++) {
@@ -168,7 +156,7 @@ static void run_tokenizer(const char *dir, const char *name, const corpus_t *cor
         double t1 = now_s();
         for (size_t i = 0; i < corpus->n && i < exp[k].n; i++) {
             xl_encoding enc;
-            st = xl_tokenize(tok, corpus->v[i].text, corpus->v[i].len, add_special, &enc);
+            xl_status st = xl_tokenize(tok, corpus->v[i].text, corpus->v[i].len, add_special, &enc);
             if (st != XL_OK) {
                 if (shown++ < SHOW_MISMATCHES) fprintf(stderr, "  %s line %zu: error %s\n", name, i, xl_last_error());
                 continue;
@@ -193,18 +181,52 @@ static void run_tokenizer(const char *dir, const char *name, const corpus_t *cor
             xl_encoding_free(&enc);
         }
         if (add_special) run_s = now_s() - t1;
-        printf("%-15s %-10s %s: %zu/%zu lines match (%zu of them the alt_ids of a known divergence)\n", name,
-               xl_tokenizer_type(tok), add_special ? "special  " : "nospecial", match, corpus->n, via_alt);
-        CHECK_MSG(match == corpus->n, "%s (%s): %zu of %zu lines differ", name, add_special ? "special" : "nospecial",
-                  corpus->n - match, corpus->n);
+        printf("%-15s %-10s %-6s %s: %zu/%zu lines match (%zu of them the alt_ids of a known divergence)\n", name,
+               xl_tokenizer_type(tok), how, add_special ? "special  " : "nospecial", match, corpus->n, via_alt);
+        CHECK_MSG(match == corpus->n, "%s %s (%s): %zu of %zu lines differ", name, how,
+                  add_special ? "special" : "nospecial", corpus->n - match, corpus->n);
     }
-    printf("%-15s load %.3f s, %.0f tokens/s (%zu tokens in %.3f s)\n", name, load_s,
-           run_s > 0 ? n_tokens / run_s : 0.0, n_tokens, run_s);
+    printf("%-15s %-6s %.0f tokens/s (%zu tokens in %.3f s)\n", name, how, run_s > 0 ? n_tokens / run_s : 0.0,
+           n_tokens, run_s);
+}
+
+static void run_tokenizer(const char *dir, const char *name, const corpus_t *corpus, const divs_t *divs) {
+    char path[8192];
+    expected_t exp[2];
+    for (int k = 0; k < 2; k++) {
+        exp[k].v = calloc(corpus->n, sizeof *exp[k].v);
+        exp[k].n = 0;
+        snprintf(path, sizeof path, "%.4000s/expected/%.100s%s.jsonl", dir, name, k ? ".nospecial" : "");
+        long got = for_each_line(path, add_expected, &exp[k]);
+        CHECK_MSG(got == (long)corpus->n, "%s: %ld expected lines, corpus has %zu", path, got, corpus->n);
+    }
+    snprintf(path, sizeof path, "%.4000s/models/%.100s", dir, name);
+    double load_s[2] = {0, 0};
+    /* pass 0 parses the JSON and writes the cache, pass 1 loads from the cache */
+    for (int pass = 0; pass < 2; pass++) {
+        double t0 = now_s();
+        xl_tokenizer *tok = NULL;
+        xl_status st = xl_tokenizer_load(path, &tok);
+        load_s[pass] = now_s() - t0;
+        if (st != XL_OK) {
+            CHECK_MSG(st == XL_OK, "%s: load failed: %s", name, xl_last_error());
+            break;
+        }
+        const tk_cache_report *rep = tk_cache_last();
+        if (pass == 0)
+            CHECK_MSG(rep->outcome == TK_CACHE_ABSENT && rep->written, "%s: the first load wrote no cache (outcome %d)",
+                      name, (int)rep->outcome);
+        else
+            CHECK_MSG(rep->outcome == TK_CACHE_HIT, "%s: the second load did not use the cache (outcome %d)", name,
+                      (int)rep->outcome);
+        check_corpus(tok, name, pass ? "cached" : "json", corpus, exp, divs);
+        xl_tokenizer_free(tok);
+    }
+    printf("%-15s load %.3f s from JSON, %.3f s from the cache\n", name, load_s[0], load_s[1]);
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < exp[k].n; i++) free(exp[k].v[i].v);
         free(exp[k].v);
     }
-    xl_tokenizer_free(tok);
 }
 
 int main(int argc, char **argv) {
@@ -222,6 +244,14 @@ int main(int argc, char **argv) {
     for_each_line(t_path(dir, "known_divergences.jsonl"), add_divergence, &divs);
     CHECK(divs.n > 0);
 
+    /* the caches go to a temporary folder (never next to the shared fixtures) */
+    static char cache_dir[] = "/tmp/xl_test_tokenizer_XXXXXX";
+    if (!mkdtemp(cache_dir)) {
+        t_skip_case("tokenizer corpus", "cannot create a temporary folder");
+        return test_summary("test_tokenizer");
+    }
+    setenv("XLING_TOKENIZER_CACHE", cache_dir, 1);
+
     static const char *const names[] = {"bert-wordpiece", "bert-cased", "xlmr-unigram", "llama3_1", "qwen3", "gemma3"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         /* a name on the command line restricts the run to it */
@@ -230,6 +260,9 @@ int main(int argc, char **argv) {
         if (wanted) run_tokenizer(dir, names[k], &corpus, &divs);
     }
 
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache_dir);
+    if (system(cmd) != 0) fprintf(stderr, "test_tokenizer: could not remove %s\n", cache_dir);
     for (size_t i = 0; i < corpus.n; i++) free(corpus.v[i].text);
     free(corpus.v);
     for (size_t i = 0; i < divs.n; i++) free(divs.v[i].alt.v);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -76,7 +77,14 @@ typedef struct {
 
     cache_slot *cache;
     pthread_mutex_t locks[CACHE_LOCKS];
-    int locks_ready;
+    int locks_ready;               /* locks and sep_lock are initialized */
+
+    /* Cutting long pre-tokens (encode_in_pieces), worked out on first use: */
+    pthread_mutex_t sep_lock;
+    int ids_unique;                /* -1 unknown; 1: no two tokens share an id */
+    int32_t sep_id;                /* -1: none yet; the separator sep_before is for */
+    uint8_t sep_before[32];        /* bit set: a byte that precedes an inner sep in some token */
+    char *what;                    /* the file, for errors while encoding */
 } bpe_model;
 
 /* ------------------------------------------------------------------ hashing */
@@ -170,8 +178,11 @@ static void bpe_free(void *impl) {
     free(m->unk);
     free(m->char_ids);
     free(m->cache);
-    if (m->locks_ready)
+    free(m->what);
+    if (m->locks_ready) {
         for (int i = 0; i < CACHE_LOCKS; i++) pthread_mutex_destroy(&m->locks[i]);
+        pthread_mutex_destroy(&m->sep_lock);
+    }
     free(m);
 }
 
@@ -495,8 +506,136 @@ static xl_status build_lookup_tables(bpe_model *m, const char *what) {
     m->cache = calloc(CACHE_SLOTS, sizeof *m->cache);
     if (!m->cache) return xl_err(XL_ERR_NOMEM, "%s: out of memory for the BPE cache", what);
     for (int i = 0; i < CACHE_LOCKS; i++) pthread_mutex_init(&m->locks[i], NULL);
+    pthread_mutex_init(&m->sep_lock, NULL);
     m->locks_ready = 1;
+    m->ids_unique = -1;
+    m->sep_id = -1;
     return XL_OK;
+}
+
+/* ------------------------------------------------------------ compiled cache */
+
+/* The tables are cached as they are in memory (tok_cache.h): the next load reads them
+ * back without rebuilding, then checks every slot before trusting it. */
+#define SEC_META TK_TAG('B', 'M', 'E', 'T')
+#define SEC_ARENA TK_TAG('B', 'A', 'R', 'N')
+#define SEC_VOCAB TK_TAG('B', 'V', 'O', 'C')
+#define SEC_BY_ID TK_TAG('B', 'B', 'I', 'D')
+#define SEC_MERGES TK_TAG('B', 'M', 'R', 'G')
+
+typedef struct {
+    uint64_t layout;   /* bpe_layout() of the build that wrote it */
+    uint64_t arena_len, vcap, n_vocab, n_by_id, mcap, n_merges;
+    uint32_t ids_dense, pad;
+} bpe_cache_meta;
+
+/* Fingerprint of everything the cached tables depend on: slot layouts, the hash
+ * functions (by their values on fixed inputs) and the build. */
+static uint64_t bpe_layout(void) {
+    struct {
+        uint64_t sizes[4], str_h, pair_h;
+        char build[64];
+    } x;
+    memset(&x, 0, sizeof x);
+    x.sizes[0] = sizeof(vocab_slot);
+    x.sizes[1] = sizeof(merge_slot);
+    x.sizes[2] = sizeof(id_entry);
+    x.sizes[3] = sizeof(bpe_cache_meta);
+    x.str_h = str_hash("xling bpe table layout", 22);
+    x.pair_h = pair_slot(pair_key(123456, 7890), ~(size_t)0);
+    snprintf(x.build, sizeof x.build, "%s", TK_CACHE_BUILD_TAG);
+    return tk_checksum(&x, sizeof x);
+}
+
+static void bpe_cache_save(const void *impl, tk_cache_writer *w) {
+    const bpe_model *m = impl;
+    bpe_cache_meta meta = {bpe_layout(), m->arena_len, m->vmask + 1, m->n_vocab, m->n_by_id,
+                           m->mslots ? m->mmask + 1 : 0, m->n_merges, (uint32_t)m->ids_dense, 0};
+    tk_cache_put_copy(w, SEC_META, &meta, sizeof meta);
+    tk_cache_put_ref(w, SEC_ARENA, m->arena, m->arena_len);
+    tk_cache_put_ref(w, SEC_VOCAB, m->vslots, (size_t)meta.vcap * sizeof *m->vslots);
+    tk_cache_put_ref(w, SEC_BY_ID, m->by_id, m->n_by_id * sizeof *m->by_id);
+    tk_cache_put_ref(w, SEC_MERGES, m->mslots, (size_t)meta.mcap * sizeof *m->mslots);
+}
+
+static int is_pow2_cap(uint64_t n) { return n >= 16 && n <= ((uint64_t)1 << 31) && (n & (n - 1)) == 0; }
+
+/* 1 when the string at off (len bytes and a NUL) lies inside the arena. Whether a
+ * NUL is really there does not matter to the lookups, which compare len bytes; the
+ * id -> string table relies on the arena's last byte being one. */
+static int arena_string_ok(const bpe_model *m, uint64_t off, uint64_t len) {
+    return off < m->arena_len && len < m->arena_len - off;
+}
+
+/* Checks every table entry read from a cache: offsets and lengths inside the arena,
+ * ids inside the id table, probe sequences that end (an empty slot exists), counts
+ * that agree. A table that passes cannot make a lookup read outside memory or loop. */
+static int bpe_tables_valid(const bpe_model *m) {
+    if (m->arena_len && m->arena[m->arena_len - 1] != '\0') return 0; /* every offset meets a NUL */
+    /* id limit: one past the largest id of the id -> string table */
+    int64_t id_limit = 0;
+    if (m->ids_dense) {
+        id_limit = (int64_t)m->n_by_id;
+        for (size_t i = 0; i < m->n_by_id; i++) {
+            const id_entry *e = &m->by_id[i];
+            if (e->id != -1 && (e->id != (int32_t)i || e->off >= m->arena_len)) return 0;
+        }
+    } else {
+        for (size_t i = 0; i < m->n_by_id; i++) {
+            const id_entry *e = &m->by_id[i];
+            if (e->id < 0 || (i && e->id <= m->by_id[i - 1].id) || e->off >= m->arena_len) return 0;
+        }
+        if (m->n_by_id) id_limit = (int64_t)m->by_id[m->n_by_id - 1].id + 1;
+    }
+    size_t filled = 0;
+    for (size_t i = 0; i <= m->vmask; i++) {
+        const vocab_slot *e = &m->vslots[i];
+        if (e->hash == 0) continue;
+        if (!arena_string_ok(m, e->off, e->len) || e->id < 0 || e->id >= id_limit) return 0;
+        filled++;
+    }
+    if (filled != m->n_vocab || filled > m->vmask) return 0;
+    if (!m->mslots) return 1;
+    size_t merges = 0;
+    for (size_t i = 0; i <= m->mmask; i++) {
+        const merge_slot *e = &m->mslots[i];
+        if (e->rank == UINT32_MAX) continue;
+        if (e->rank >= m->n_merges || e->new_id < 0 || e->new_id >= id_limit) return 0;
+        merges++;
+    }
+    return merges <= m->n_merges && merges <= m->mmask;
+}
+
+static int load_tables_cached(bpe_model *m, tk_cache_reader *r) {
+    bpe_cache_meta meta;
+    if (!tk_cache_read(r, SEC_META, &meta, sizeof meta) || meta.layout != bpe_layout()) return 0;
+    if (!is_pow2_cap(meta.vcap) || (meta.mcap && !is_pow2_cap(meta.mcap)) || meta.arena_len >= UINT32_MAX ||
+        meta.n_by_id > INT32_MAX || meta.n_vocab >= meta.vcap || meta.n_merges >= UINT32_MAX || meta.ids_dense > 1)
+        return 0;
+    /* the sections must have the sizes the counts imply before anything is allocated */
+    if (!tk_cache_len_is(r, SEC_ARENA, meta.arena_len) || !tk_cache_len_is(r, SEC_VOCAB, meta.vcap * sizeof(vocab_slot)) ||
+        !tk_cache_len_is(r, SEC_BY_ID, meta.n_by_id * sizeof(id_entry)) ||
+        !tk_cache_len_is(r, SEC_MERGES, meta.mcap * sizeof(merge_slot)))
+        return 0;
+    m->arena_len = (size_t)meta.arena_len;
+    m->n_vocab = (size_t)meta.n_vocab;
+    m->n_by_id = (size_t)meta.n_by_id;
+    m->n_merges = (size_t)meta.n_merges;
+    m->ids_dense = (int)meta.ids_dense;
+    m->vmask = (size_t)meta.vcap - 1;
+    m->arena = malloc(m->arena_len ? m->arena_len : 1);
+    m->vslots = table_alloc((size_t)meta.vcap * sizeof *m->vslots);
+    m->by_id = malloc((m->n_by_id ? m->n_by_id : 1) * sizeof *m->by_id);
+    if (!m->arena || !m->vslots || !m->by_id) return 0;
+    if (meta.mcap) {
+        m->mmask = (size_t)meta.mcap - 1;
+        if (!(m->mslots = table_alloc((size_t)meta.mcap * sizeof *m->mslots))) return 0;
+    }
+    return tk_cache_read(r, SEC_ARENA, m->arena, m->arena_len) &&
+           tk_cache_read(r, SEC_VOCAB, m->vslots, (size_t)meta.vcap * sizeof *m->vslots) &&
+           tk_cache_read(r, SEC_BY_ID, m->by_id, m->n_by_id * sizeof *m->by_id) &&
+           tk_cache_read(r, SEC_MERGES, m->mslots, (size_t)meta.mcap * sizeof *m->mslots) &&
+           bpe_tables_valid(m);
 }
 
 /* ----------------------------------------------------------------- encoding */
@@ -592,7 +731,7 @@ static xl_status add_char(const bpe_model *m, word *w, const char *s, size_t n, 
     }
     if (!m->unk) return XL_OK; /* no unk_token: the character is dropped */
     if (m->unk_id < 0)
-        return xl_err(XL_ERR_FORMAT, "BPE: unk_token \"%s\" is not in the vocabulary", m->unk);
+        return xl_err(XL_ERR_FORMAT, "%s: BPE unk_token \"%s\" is not in the vocabulary", m->what, m->unk);
     if (*unk_pending && !m->fuse_unk) word_add(w, m->unk_id);
     *unk_pending = 1;
     return XL_OK;
@@ -716,30 +855,20 @@ static void cache_put(bpe_model *m, uint64_t h, const char *s, size_t len, const
     pthread_mutex_unlock(lock);
 }
 
-static xl_status bpe_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
-    bpe_model *m = (bpe_model *)impl; /* only the cache (behind its locks) is written */
-    if (len == 0) return XL_OK;
-    int cacheable = len <= CACHE_KEY_MAX;
-    uint64_t h = (m->ignore_merges || cacheable) ? str_hash(s, len) : 0;
-    if (m->ignore_merges) {
-        int32_t id = vocab_find_h(m, s, len, h);
-        if (id >= 0) return xl_ivec_push(out, id);
-    }
-    xl_status st = XL_OK;
-    h |= 1; /* the cache's hash is never 0, the empty mark */
-    if (cacheable && cache_get(m, h, s, len, out, &st)) return st;
-
+/* Splits and merges one pre-token, appending its ids. */
+static xl_status encode_word(const bpe_model *m, const char *s, size_t len, xl_ivec *out) {
     /* At most one symbol per byte of each character with its prefix/suffix; positions
      * must fit the heap key's 32 bits. */
     size_t max_sym;
     if (!xl_mul_ok(len, 1 + m->prefix_len, &max_sym) || max_sym + m->suffix_len > INT32_MAX / 2)
-        return xl_err(XL_ERR_INPUT, "BPE: pre-token of %zu bytes is too long", len);
+        return xl_err(XL_ERR_INPUT, "%s: BPE: pre-token of %zu bytes is too long", m->what, len);
     max_sym += m->suffix_len;
     symbol sym_small[SMALL_WORD];
     heap_item heap_small[SMALL_WORD];
     char tmp_small[64];
     word w = {sym_small, 0, heap_small, 0, SMALL_WORD, 0};
     char *tmp = tmp_small;
+    xl_status st = XL_OK;
     if (max_sym > SMALL_WORD) {
         w.sym = malloc(max_sym * sizeof *w.sym);
         if (!w.sym) return xl_err(XL_ERR_NOMEM, "BPE: out of memory for a pre-token of %zu bytes", len);
@@ -753,16 +882,172 @@ static xl_status bpe_encode(const void *impl, const char *s, size_t len, xl_ivec
     }
     if ((st = split_chars(m, s, len, &w, tmp))) goto done;
     if ((st = merge_all(m, &w))) goto done;
-    size_t first_out = out->n;
     for (int32_t i = w.n ? 0 : -1; i >= 0; i = w.sym[i].next)
         if ((st = xl_ivec_push(out, w.sym[i].c))) goto done;
-    size_t n_ids = out->n - first_out;
-    if (cacheable && n_ids <= CACHE_IDS_MAX) cache_put(m, h, s, len, out->v + first_out, n_ids);
 done:
     if (w.sym != sym_small) free(w.sym);
     if (w.heap_owned) free(w.heap);
     if (tmp != tmp_small) free(tmp);
     return st;
+}
+
+/* encode_word behind the cache of short pre-tokens. */
+static xl_status encode_cached(bpe_model *m, const char *s, size_t len, xl_ivec *out) {
+    int cacheable = len <= CACHE_KEY_MAX;
+    if (!cacheable) return encode_word(m, s, len, out);
+    uint64_t h = str_hash(s, len) | 1; /* the cache's hash is never 0, the empty mark */
+    xl_status st = XL_OK;
+    if (cache_get(m, h, s, len, out, &st)) return st;
+    size_t first_out = out->n;
+    if ((st = encode_word(m, s, len, out))) return st;
+    size_t n_ids = out->n - first_out;
+    if (n_ids <= CACHE_IDS_MAX) cache_put(m, h, s, len, out->v + first_out, n_ids);
+    return XL_OK;
+}
+
+/* ------------------------------------------------------ long pre-tokens */
+
+/* A pre-token can be a whole paragraph (Gemma: the normalizer turns spaces into U+2581
+ * and the pre-tokenizer splits on spaces, so nothing splits), and merging n symbols
+ * with one heap makes every step a cache miss once the heap and the probed merges
+ * outgrow the caches (10 MB of text: several seconds). Such a pre-token is cut into
+ * pieces that are encoded on their own (through the cache of short pre-tokens), only
+ * where no merge can ever join the two sides, so that the ids are the ones merging the
+ * whole pre-token gives:
+ *
+ * Without continuing_subword_prefix / end_of_word_suffix, and when no two tokens share
+ * an id, every symbol ever formed is a vocabulary token whose string is the
+ * concatenation of the strings of the characters it covers (a merge's result is looked
+ * up as the concatenation of its pair). A merge across a cut would thus form a token
+ * containing the text across the cut. Cuts are made just before the separator (the
+ * most frequent character of the pre-token's start), after a character that is a
+ * token itself (no byte fallback, no unk) and whose last byte precedes no inner
+ * occurrence of the separator in any token: no token contains the text across such a
+ * cut, no pair across it ever has a merge (a stale heap entry only fires when the
+ * current pair has one too), the merges on each side are popped in the same order as
+ * in the whole pre-token's heap, and the characters split the same way on each side.
+ * (ignore_merges looks the whole pre-token up first: such models are not cut.) */
+#define SEGMENT_MIN 8192 /* bytes: shorter pre-tokens are merged whole */
+#define SEP_SAMPLE 1024  /* characters sampled to pick the separator */
+
+/* Vocabulary id of the character at s[0..n) (n: its valid length), or -1. */
+static int32_t char_id(const bpe_model *m, const char *s, size_t n) {
+    size_t cl = n;
+    int32_t cp = xl_utf8_decode((const unsigned char *)s, &cl);
+    if (cp >= 0 && cp < FAST_CHARS && m->char_ids) return m->char_ids[cp];
+    return vocab_find(m, s, n);
+}
+
+/* The most frequent character of the first SEP_SAMPLE that is a token itself (bytes in
+ * sep, *sl of them); its id, or -1. A small open-addressing count by code point. */
+static int32_t pick_separator(const bpe_model *m, const char *s, size_t len, char sep[4], size_t *sl) {
+    enum { SLOTS = 2048 }; /* power of two, > SEP_SAMPLE */
+    uint32_t key[SLOTS], count[SLOTS], at[SLOTS];
+    memset(count, 0, sizeof count);
+    size_t best = SLOTS;
+    for (size_t i = 0, k = 0; i < len && k < SEP_SAMPLE; k++) {
+        size_t cl = xl_utf8_valid_len((const unsigned char *)s + i, len - i);
+        if (cl == 0) {
+            i++;
+            continue;
+        }
+        uint32_t cp = 0;
+        for (size_t j = 0; j < cl; j++) cp = cp << 8 | (uint8_t)s[i + j]; /* the bytes, as a key */
+        size_t h = (size_t)mix64(cp, 0x9E3779B97F4A7C15ull) & (SLOTS - 1);
+        while (count[h] && key[h] != cp) h = (h + 1) & (SLOTS - 1);
+        if (!count[h]) at[h] = (uint32_t)i;
+        key[h] = cp;
+        count[h]++;
+        if ((best == SLOTS || count[h] > count[best]) && char_id(m, s + i, cl) >= 0) best = h;
+        i += cl;
+    }
+    if (best == SLOTS) return -1;
+    size_t i = at[best], cl = xl_utf8_valid_len((const unsigned char *)s + i, len - i);
+    memcpy(sep, s + i, cl);
+    *sl = cl;
+    return char_id(m, s + i, cl);
+}
+
+/* 1 when no two vocabulary entries share an id. */
+static int vocab_ids_unique(const bpe_model *m) {
+    size_t n_ids = 0;
+    for (size_t i = 0; i <= m->vmask; i++)
+        if (m->vslots[i].hash && (size_t)m->vslots[i].id + 1 > n_ids) n_ids = (size_t)m->vslots[i].id + 1;
+    uint8_t *seen = calloc(n_ids / 8 + 1, 1);
+    if (!seen) return 0;
+    int unique = 1;
+    for (size_t i = 0; i <= m->vmask && unique; i++) {
+        if (!m->vslots[i].hash) continue;
+        uint32_t id = (uint32_t)m->vslots[i].id;
+        unique = !(seen[id >> 3] & (1u << (id & 7)));
+        seen[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
+    free(seen);
+    return unique;
+}
+
+/* Fills before[] for the separator sep_id (string sep[0..sl)): the bytes that precede
+ * an occurrence of sep anywhere in the token arena (a token's first byte included,
+ * which only adds the NUL ending the token before). 0 when pre-tokens cannot be cut.
+ * Worked out once per separator and kept in the model (behind sep_lock). */
+static int separator_context(bpe_model *m, int32_t sep_id, const char *sep, size_t sl, uint8_t before[32]) {
+    pthread_mutex_lock(&m->sep_lock);
+    if (m->ids_unique < 0) m->ids_unique = vocab_ids_unique(m);
+    int ok = m->ids_unique;
+    if (ok && m->sep_id != sep_id) {
+        memset(m->sep_before, 0, sizeof m->sep_before);
+        const char *a = m->arena, *end = m->arena + m->arena_len;
+        for (const char *p = a; p < end && (p = memmem(p, (size_t)(end - p), sep, sl)) != NULL; p++)
+            if (p > a) m->sep_before[(uint8_t)p[-1] >> 3] |= (uint8_t)(1u << ((uint8_t)p[-1] & 7));
+        m->sep_id = sep_id;
+    }
+    if (ok) memcpy(before, m->sep_before, 32);
+    pthread_mutex_unlock(&m->sep_lock);
+    return ok;
+}
+
+/* 1 when a cut is allowed at byte b (where the separator starts): the character
+ * before is a token itself and its last byte is not in before[]. */
+static int cut_allowed(const bpe_model *m, const char *s, size_t b, const uint8_t before[32]) {
+    uint8_t last = (uint8_t)s[b - 1];
+    if (before[last >> 3] & (1u << (last & 7))) return 0;
+    size_t k = b - 1;
+    while (k > 0 && b - k < 4 && ((uint8_t)s[k] & 0xC0) == 0x80) k--;
+    size_t cl = xl_utf8_valid_len((const unsigned char *)s + k, b - k);
+    return cl == b - k && char_id(m, s + k, cl) >= 0;
+}
+
+/* Encodes a long pre-token piece by piece (see above); *n_pieces: how many. */
+static xl_status encode_in_pieces(bpe_model *m, const char *s, size_t len, xl_ivec *out, size_t *n_pieces) {
+    char sep[4];
+    size_t sl = 0, start = 0;
+    uint8_t before[32];
+    *n_pieces = 1;
+    int32_t sep_id = pick_separator(m, s, len, sep, &sl);
+    if (sep_id < 0 || !separator_context(m, sep_id, sep, sl, before)) return encode_cached(m, s, len, out);
+    for (const char *p = s + 1; p < s + len && (p = memmem(p, (size_t)(s + len - p), sep, sl)) != NULL; p += sl) {
+        size_t b = (size_t)(p - s);
+        if (!cut_allowed(m, s, b, before)) continue;
+        xl_status st = encode_cached(m, s + start, b - start, out);
+        if (st) return st;
+        ++*n_pieces;
+        start = b;
+    }
+    return encode_cached(m, s + start, len - start, out);
+}
+
+static int can_cut(const bpe_model *m) { return !m->prefix && !m->suffix && !m->ignore_merges && m->char_ids; }
+
+static xl_status bpe_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
+    bpe_model *m = (bpe_model *)impl; /* only the caches (behind their locks) are written */
+    if (len == 0) return XL_OK;
+    if (m->ignore_merges) {
+        int32_t id = vocab_find(m, s, len);
+        if (id >= 0) return xl_ivec_push(out, id);
+    }
+    size_t n_pieces;
+    if (len >= SEGMENT_MIN && can_cut(m)) return encode_in_pieces(m, s, len, out, &n_pieces);
+    return encode_cached(m, s, len, out);
 }
 
 static int32_t bpe_token_to_id(const void *impl, const char *s, size_t len) {
@@ -794,6 +1079,7 @@ static const xl_tok_model_ops bpe_ops = {
     .token_to_id = bpe_token_to_id,
     .id_to_token = bpe_id_to_token,
     .vocab_size = bpe_vocab_size,
+    .cache_save = bpe_cache_save,
 };
 
 xl_status xl_bpe_load(const json_t *model, const char *what, xl_tok_model *out) {
@@ -804,7 +1090,11 @@ xl_status xl_bpe_load(const json_t *model, const char *what, xl_tok_model *out) 
     if (!json_is_object(vocab)) return xl_err(XL_ERR_FORMAT, "%s: model.vocab must be an object token -> id", what);
     if (!json_is_array(merges)) return xl_err(XL_ERR_FORMAT, "%s: model.merges must be an array", what);
     bpe_model *m = calloc(1, sizeof *m);
-    if (!m) return xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+    if (m) m->what = strdup(what ? what : "tokenizer.json");
+    if (!m || !m->what) {
+        free(m);
+        return xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+    }
     xl_status st = load_options(m, model, what);
     if (!st) st = load_vocab(m, vocab, what);
     if (!st) st = load_merges(m, merges, what);
@@ -816,4 +1106,37 @@ xl_status xl_bpe_load(const json_t *model, const char *what, xl_tok_model *out) 
     out->ops = &bpe_ops;
     out->impl = m;
     return XL_OK;
+}
+
+int xl_bpe_load_cached(const json_t *model, tk_cache_reader *r, const char *what, xl_tok_model *out) {
+    out->ops = NULL;
+    out->impl = NULL;
+    if (!json_is_object(model)) return 0;
+    bpe_model *m = calloc(1, sizeof *m);
+    if (m) m->what = strdup(what ? what : "tokenizer.json");
+    if (!m || !m->what || load_options(m, model, what) || !load_tables_cached(m, r) || build_lookup_tables(m, what)) {
+        bpe_free(m);
+        return 0;
+    }
+    out->ops = &bpe_ops;
+    out->impl = m;
+    return 1;
+}
+
+xl_status xl_bpe_encode_segmented(const xl_tok_model *model, const char *s, size_t len, size_t segment_min,
+                                  xl_ivec *out, size_t *n_pieces) {
+    size_t n = 0;
+    if (n_pieces) *n_pieces = 0;
+    if (!model || model->ops != &bpe_ops) return xl_err(XL_ERR_ARG, "xl_bpe_encode_segmented: not a BPE model");
+    bpe_model *m = model->impl;
+    if (len == 0) return XL_OK;
+    xl_status st;
+    if (segment_min && len >= segment_min && can_cut(m)) {
+        st = encode_in_pieces(m, s, len, out, &n);
+    } else {
+        st = encode_word(m, s, len, out);
+        n = 1;
+    }
+    if (n_pieces) *n_pieces = n;
+    return st;
 }

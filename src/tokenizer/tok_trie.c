@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_cache.h"
 #include "util/error.h"
 
 /* Nodes with at least this many children get a dense 256-entry row: the root and
@@ -137,4 +138,34 @@ int32_t tk_trie_get(const tk_trie *t, const char *s, size_t len) {
     if (!t->node) return -1;
     uint32_t nd = tk_trie_walk(t, 0, s, len);
     return nd == TK_TRIE_NONE ? -1 : t->node[nd].value;
+}
+
+void tk_trie_cache_save(const tk_trie *t, tk_cache_writer *w, uint32_t tag_nodes, uint32_t tag_dense) {
+    tk_cache_put_ref(w, tag_nodes, t->node, (size_t)t->n_nodes * sizeof *t->node);
+    tk_cache_put_ref(w, tag_dense, t->dense, (size_t)t->n_dense * 256 * sizeof *t->dense);
+}
+
+int tk_trie_cache_load(tk_trie *t, tk_cache_reader *r, uint32_t tag_nodes, uint32_t tag_dense, uint32_t n_nodes,
+                       uint32_t n_dense, uint32_t max_depth, int64_t value_limit) {
+    memset(t, 0, sizeof *t);
+    if (n_nodes == 0 || n_nodes >= UINT32_MAX / 2 || n_dense > n_nodes ||
+        !tk_cache_len_is(r, tag_nodes, (uint64_t)n_nodes * sizeof *t->node) ||
+        !tk_cache_len_is(r, tag_dense, (uint64_t)n_dense * 256 * sizeof *t->dense))
+        return 0;
+    t->node = malloc((size_t)n_nodes * sizeof *t->node);
+    t->dense = malloc((size_t)(n_dense ? n_dense : 1) * 256 * sizeof *t->dense);
+    t->n_nodes = n_nodes;
+    t->n_dense = n_dense;
+    t->max_depth = max_depth;
+    int ok = t->node && t->dense && tk_cache_read(r, tag_nodes, t->node, (size_t)n_nodes * sizeof *t->node) &&
+             tk_cache_read(r, tag_dense, t->dense, (size_t)n_dense * 256 * sizeof *t->dense);
+    for (uint32_t k = 0; ok && k < n_nodes; k++) {
+        const tk_trie_node *nd = &t->node[k];
+        if (nd->n & TK_DENSE) ok = (nd->n & ~TK_DENSE) < n_dense;
+        else ok = (uint64_t)nd->first + nd->n <= n_nodes;
+        ok = ok && nd->value >= -1 && nd->value < value_limit && nd->label < 256;
+    }
+    for (size_t i = 0; ok && i < (size_t)n_dense * 256; i++) ok = t->dense[i] == TK_TRIE_NONE || t->dense[i] < n_nodes;
+    if (!ok) tk_trie_free(t);
+    return ok;
 }

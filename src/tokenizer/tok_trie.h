@@ -50,6 +50,15 @@ static inline uint32_t tk_trie_child(const tk_trie *t, uint32_t node, uint8_t b)
     return TK_TRIE_NONE;
 }
 
+/* The compiled cache (tok_cache.h): the node and dense tables are stored as they are.
+ * Loading checks every child link, dense row and value (values must be -1 or in
+ * 0..value_limit-1), so that no walk can leave the tables; 1 on success. */
+typedef struct tk_cache_writer tk_cache_writer;
+typedef struct tk_cache_reader tk_cache_reader;
+void tk_trie_cache_save(const tk_trie *t, tk_cache_writer *w, uint32_t tag_nodes, uint32_t tag_dense);
+int tk_trie_cache_load(tk_trie *t, tk_cache_reader *r, uint32_t tag_nodes, uint32_t tag_dense, uint32_t n_nodes,
+                       uint32_t n_dense, uint32_t max_depth, int64_t value_limit);
+
 /* Walks s[0..len) from node; returns the node reached or TK_TRIE_NONE. */
 uint32_t tk_trie_walk(const tk_trie *t, uint32_t node, const char *s, size_t len);
 /* Value of the exact key s[0..len), or -1. */

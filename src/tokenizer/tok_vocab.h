@@ -20,6 +20,11 @@ xl_status tk_vocab_build(tk_vocab *v, const char *const *strs, const uint32_t *l
                          const char *what);
 void tk_vocab_free(tk_vocab *v);
 
+/* The compiled cache (tok_cache.h): the pool, offsets and trie as they are; loading
+ * checks every offset and trie entry. 1 on success (else v is left empty). */
+void tk_vocab_cache_save(const tk_vocab *v, tk_cache_writer *w);
+int tk_vocab_cache_load(tk_vocab *v, tk_cache_reader *r);
+
 static inline int32_t tk_vocab_id(const tk_vocab *v, const char *s, size_t len) { return tk_trie_get(&v->trie, s, len); }
 static inline const char *tk_vocab_token(const tk_vocab *v, int32_t id) {
     return id < 0 || (size_t)id >= v->n_ids || v->off[id] == UINT32_MAX ? NULL : v->pool + v->off[id];

@@ -7,12 +7,15 @@
  *   4. the model turns each text piece into ids (added tokens keep their id);
  *   5. the post-processor adds the special tokens (when asked).
  * Invalid UTF-8 input is first repaired as Python's errors="replace" does. The
- * handle is read-only after load, so one tokenizer can serve many threads. */
+ * handle is read-only after load, so one tokenizer can serve many threads.
+ * Loading goes through the compiled cache (tok_cache.h) when it is valid: the model's
+ * tables come from it, everything else from the small rest of the JSON it holds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer/tok_added.h"
+#include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
 #include "tokenizer/tok_normalizer.h"
 #include "tokenizer/tok_pieces.h"
@@ -38,27 +41,48 @@ struct xl_tokenizer {
     size_t n_ids;
 };
 
-void xl_tokenizer_free(xl_tokenizer *tok) {
-    if (!tok) return;
+/* Frees what the tokenizer holds and empties it. */
+static void release(xl_tokenizer *tok) {
     if (tok->model.ops) tok->model.ops->free(tok->model.impl);
     tk_normalizer_free(tok->normalizer);
     tk_pretok_free(tok->pretok);
     tk_postproc_free(tok->post);
     tk_added_free(&tok->added);
+    memset(tok, 0, sizeof *tok);
+}
+
+void xl_tokenizer_free(xl_tokenizer *tok) {
+    if (!tok) return;
+    release(tok);
     free(tok);
 }
 
-static xl_status load_model(const json_t *model, const char *file, xl_tok_model *out) {
+/* The model type: "type", or for files written before it existed, told apart by the fields. */
+static xl_status model_type(const json_t *model, const char *file, const char *what, const char **type) {
+    if (!json_is_object(model)) return xl_err(XL_ERR_FORMAT, "%s: missing \"model\" object", file);
+    xl_status st = xl_json_get_str(model, "type", NULL, type, what);
+    if (st) return st;
+    if (!*type) {
+        json_t *vocab = json_object_get(model, "vocab");
+        *type = json_object_get(model, "merges") ? "BPE" : json_is_array(vocab) ? "Unigram" : "WordPiece";
+    }
+    return XL_OK;
+}
+
+/* The model from JSON, or from the cache reader r when r is not NULL (a failure is
+ * then a miss: XL_ERR_FORMAT without a message). */
+static xl_status load_model(const json_t *model, const char *file, tk_cache_reader *r, xl_tok_model *out) {
     char what[1100];
     snprintf(what, sizeof what, "%s: model", file);
-    if (!json_is_object(model)) return xl_err(XL_ERR_FORMAT, "%s: missing \"model\" object", file);
     const char *type;
-    xl_status st = xl_json_get_str(model, "type", NULL, &type, what);
+    xl_status st = model_type(model, file, what, &type);
     if (st) return st;
-    if (!type) {
-        /* files written before "type" existed: tell the models apart by their fields */
-        json_t *vocab = json_object_get(model, "vocab");
-        type = json_object_get(model, "merges") ? "BPE" : json_is_array(vocab) ? "Unigram" : "WordPiece";
+    if (r) {
+        int ok = !strcmp(type, "WordPiece") ? xl_wordpiece_load_cached(model, r, what, out)
+                 : !strcmp(type, "Unigram") ? xl_unigram_load_cached(model, r, what, out)
+                 : !strcmp(type, "BPE")     ? xl_bpe_load_cached(model, r, what, out)
+                                            : 0;
+        return ok ? XL_OK : XL_ERR_FORMAT;
     }
     if (!strcmp(type, "WordPiece")) return xl_wordpiece_load(model, what, out);
     if (!strcmp(type, "Unigram")) return xl_unigram_load(model, what, out);
@@ -66,17 +90,18 @@ static xl_status load_model(const json_t *model, const char *file, xl_tok_model 
     return xl_err(XL_ERR_UNSUPPORTED, "%s: unknown model type \"%s\"", what, type);
 }
 
-/* model_max_length from tokenizer_config.json (absent file or key: 0). */
-static xl_status load_config(xl_tokenizer *tok, const char *dir) {
+/* tokenizer_config.json of the folder, text links resolved (NULL: out of memory). */
+static char *config_path(const char *dir) {
     char *path = xl_path_join(dir, "tokenizer_config.json");
-    if (!path) return xl_err(XL_ERR_NOMEM, "out of memory");
-    char *real = xl_resolve_text_link(path);
+    char *real = path ? xl_resolve_text_link(path) : NULL;
     free(path);
+    return real;
+}
+
+/* model_max_length from tokenizer_config.json `real` (absent file or key: 0). */
+static xl_status load_config(xl_tokenizer *tok, const char *real) {
     if (!real) return xl_err(XL_ERR_NOMEM, "out of memory");
-    if (!xl_file_exists(real)) {
-        free(real);
-        return XL_OK;
-    }
+    if (!xl_file_exists(real)) return XL_OK;
     /* transformers writes model_max_length = 1e30 as a 31-digit integer, which
      * only parses as a real */
     char *text;
@@ -101,17 +126,17 @@ static xl_status load_config(xl_tokenizer *tok, const char *dir) {
         }
         json_decref(cfg);
     }
-    free(real);
     return st;
 }
 
-static xl_status load_json(xl_tokenizer *tok, const json_t *root, const char *file) {
+/* Everything tokenizer.json describes; the model from the cache reader r when not NULL. */
+static xl_status load_json(xl_tokenizer *tok, const json_t *root, const char *file, tk_cache_reader *r) {
     char what[1100];
     if (!json_is_object(root)) return xl_err(XL_ERR_FORMAT, "%s: not a JSON object", file);
     json_t *ver = json_object_get(root, "version");
     if (json_is_string(ver) && strcmp(json_string_value(ver), "1.0") != 0)
         return xl_err(XL_ERR_UNSUPPORTED, "%s: unknown tokenizer version \"%s\"", file, json_string_value(ver));
-    xl_status st = load_model(json_object_get(root, "model"), file, &tok->model);
+    xl_status st = load_model(json_object_get(root, "model"), file, r, &tok->model);
     if (st) return st;
     json_t *j = json_object_get(root, "normalizer");
     if (j && !json_is_null(j)) {
@@ -136,7 +161,65 @@ static xl_status load_json(xl_tokenizer *tok, const json_t *root, const char *fi
     return XL_OK;
 }
 
+/* Pipeline scalars kept in the cache next to the JSON. */
+typedef struct {
+    uint64_t max_length;
+} cached_scalars;
+
+/* Loads tok from a valid cache file; 1 on success, else 0 with tok emptied. */
+static int load_cached(xl_tokenizer *tok, const tk_cache_ctx *c, const char *file) {
+    tk_cache_reader *r = tk_cache_open(c);
+    if (!r) return 0;
+    size_t len;
+    char *text = tk_cache_read_alloc(r, TK_SEC_JSON, &len);
+    json_error_t e;
+    json_t *root = text ? xl_json_loadb(text, len, &e) : NULL;
+    cached_scalars sc;
+    int ok = root && tk_cache_read(r, TK_SEC_PIPE, &sc, sizeof sc) && load_json(tok, root, file, r) == XL_OK;
+    json_decref(root);
+    free(text);
+    tk_cache_close(r);
+    if (ok) {
+        tok->max_length = (size_t)sc.max_length;
+        tk_cache_note(TK_CACHE_HIT, c->file);
+        return 1;
+    }
+    release(tok);
+    xl_err_clear(); /* a bad cache is a miss, not an error */
+    tk_cache_note_invalid();
+    return 0;
+}
+
+/* Writes the cache of a tokenizer just loaded from root: root without the model's
+ * "vocab" / "merges" (and with its "type" spelled out), the model's tables and the
+ * scalars. Silent on failure. */
+static void save_cached(const xl_tokenizer *tok, const json_t *root, const tk_cache_ctx *c) {
+    if (!tok->model.ops->cache_save) return;
+    json_t *small = json_copy((json_t *)root); /* shallow: the values are shared */
+    json_t *model = json_copy(json_object_get(root, "model"));
+    char *text = NULL;
+    if (small && model) {
+        json_object_del(model, "vocab"); /* absent is fine */
+        json_object_del(model, "merges");
+        if ((json_object_get(model, "type") || json_object_set_new(model, "type", json_string(tok->model.ops->type)) == 0) &&
+            json_object_set(small, "model", model) == 0)
+            text = json_dumps(small, JSON_COMPACT);
+    }
+    json_decref(model);
+    json_decref(small);
+    if (!text) return;
+    tk_cache_writer *w = tk_cache_writer_new();
+    cached_scalars sc = {tok->max_length};
+    tk_cache_put_ref(w, TK_SEC_PATH, c->source, strlen(c->source));
+    tk_cache_put_ref(w, TK_SEC_JSON, text, strlen(text));
+    tk_cache_put_copy(w, TK_SEC_PIPE, &sc, sizeof sc);
+    tok->model.ops->cache_save(tok->model.impl, w);
+    tk_cache_commit(c, w);
+    free(text);
+}
+
 xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
+    tk_cache_note(TK_CACHE_OFF, NULL);
     if (!out) return xl_err(XL_ERR_ARG, "xl_tokenizer_load: out is NULL");
     *out = NULL;
     if (!path || !*path) return xl_err(XL_ERR_ARG, "xl_tokenizer_load: no path");
@@ -150,18 +233,26 @@ xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
         file = strdup(path);
     }
     char *real = file ? xl_resolve_text_link(file) : NULL;
+    char *cfg = dir ? config_path(dir) : NULL;
     xl_tokenizer *tok = calloc(1, sizeof *tok);
     xl_status st = XL_OK;
-    if (!dir || !file || !real || !tok) st = xl_err(XL_ERR_NOMEM, "out of memory");
+    if (!dir || !file || !real || !cfg || !tok) st = xl_err(XL_ERR_NOMEM, "out of memory");
     if (!st && !xl_file_exists(real)) st = xl_err(XL_ERR_IO, "%s: no such tokenizer file", file);
-    json_t *root = NULL;
-    if (!st) st = xl_json_load_file(real, &root);
-    if (!st) st = load_json(tok, root, file);
-    json_decref(root);
-    if (!st) st = load_config(tok, dir);
+    tk_cache_ctx cache;
+    int use_cache = !st && tk_cache_begin(&cache, real, cfg);
+    if (!st && !(use_cache && load_cached(tok, &cache, file))) {
+        json_t *root = NULL;
+        st = xl_json_load_file(real, &root);
+        if (!st) st = load_json(tok, root, file, NULL);
+        if (!st) st = load_config(tok, cfg);
+        if (!st && use_cache) save_cached(tok, root, &cache);
+        json_decref(root);
+    }
+    if (use_cache) tk_cache_end(&cache);
     free(dir);
     free(file);
     free(real);
+    free(cfg);
     if (st) {
         xl_tokenizer_free(tok);
         return st;

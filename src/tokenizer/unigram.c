@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
 #include "tokenizer/tok_unicode.h"
 #include "tokenizer/tok_vocab.h"
@@ -147,23 +148,83 @@ static const char *ug_id_to_token(const void *impl, int32_t id) {
 
 static size_t ug_vocab_size(const void *impl) { return ((const unigram *)impl)->vocab.n_ids; }
 
+#define SEC_SCORES TK_TAG('U', 'S', 'C', 'R')
+
+static void ug_cache_save(const void *impl, tk_cache_writer *w) {
+    const unigram *m = impl;
+    tk_vocab_cache_save(&m->vocab, w);
+    tk_cache_put_ref(w, SEC_SCORES, m->score, m->vocab.n_ids * sizeof *m->score);
+}
+
 static const xl_tok_model_ops unigram_ops = {
-    "Unigram", ug_free, ug_encode, ug_token_to_id, ug_id_to_token, ug_vocab_size,
+    "Unigram", ug_free, ug_encode, ug_token_to_id, ug_id_to_token, ug_vocab_size, ug_cache_save,
 };
+
+typedef struct {
+    long long unk_id;
+    int byte_fallback;
+} ug_options;
+
+static xl_status load_options(const json_t *model, const char *what, ug_options *o) {
+    xl_status st;
+    if ((st = xl_json_get_int(model, "unk_id", -1, &o->unk_id, what)) ||
+        (st = xl_json_get_bool(model, "byte_fallback", 0, &o->byte_fallback, what)))
+        return st;
+    return XL_OK;
+}
+
+/* The checks of unk_id against the n pieces of the vocabulary. */
+static xl_status check_unk(const ug_options *o, size_t n, const char *what) {
+    if (n >= INT32_MAX) return xl_err(XL_ERR_UNSUPPORTED, "%s: vocabulary too large", what);
+    if (o->unk_id >= 0 && n == 0) return xl_err(XL_ERR_FORMAT, "%s: Unigram vocabulary is empty", what);
+    if (o->unk_id >= (long long)n)
+        return xl_err(XL_ERR_FORMAT, "%s: unk_id %lld is not in the vocabulary (%zu pieces)", what, o->unk_id, n);
+    return XL_OK;
+}
+
+/* What follows from the vocabulary, its n scores and the options. */
+static void finish(unigram *m, const ug_options *o, size_t n, xl_tok_model *out) {
+    double min_score = INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (m->score[i] < min_score) min_score = m->score[i];
+    m->unk_id = (int32_t)o->unk_id;
+    m->unk_score = min_score - UNK_PENALTY;
+    m->byte_fallback = o->byte_fallback;
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        m->byte_ids[b] = tk_vocab_id(&m->vocab, name, 6);
+    }
+    out->ops = &unigram_ops;
+    out->impl = m;
+}
+
+int xl_unigram_load_cached(const json_t *model, tk_cache_reader *r, const char *what, xl_tok_model *out) {
+    ug_options o;
+    if (load_options(model, what, &o)) return 0;
+    unigram *m = calloc(1, sizeof *m);
+    if (!m) return 0;
+    /* the pieces are numbered 0..n-1 as in the file: every id has a score */
+    int ok = tk_vocab_cache_load(&m->vocab, r) && check_unk(&o, m->vocab.n_ids, what) == XL_OK &&
+             tk_cache_len_is(r, SEC_SCORES, m->vocab.n_ids * sizeof *m->score) &&
+             (m->score = malloc((m->vocab.n_ids ? m->vocab.n_ids : 1) * sizeof *m->score)) != NULL &&
+             tk_cache_read(r, SEC_SCORES, m->score, m->vocab.n_ids * sizeof *m->score);
+    if (!ok) {
+        ug_free(m);
+        return 0;
+    }
+    finish(m, &o, m->vocab.n_ids, out);
+    return 1;
+}
 
 xl_status xl_unigram_load(const json_t *model, const char *what, xl_tok_model *out) {
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_array(vocab)) return xl_err(XL_ERR_FORMAT, "%s: Unigram model has no \"vocab\" list", what);
-    long long unk_id;
-    int byte_fallback;
-    xl_status st;
-    if ((st = xl_json_get_int(model, "unk_id", -1, &unk_id, what)) ||
-        (st = xl_json_get_bool(model, "byte_fallback", 0, &byte_fallback, what)))
-        return st;
+    ug_options o;
+    xl_status st = load_options(model, what, &o);
+    if (st) return st;
     size_t n = json_array_size(vocab);
-    if (n >= INT32_MAX) return xl_err(XL_ERR_UNSUPPORTED, "%s: vocabulary too large", what);
-    if (unk_id >= 0 && n == 0) return xl_err(XL_ERR_FORMAT, "%s: Unigram vocabulary is empty", what);
-    if (unk_id >= (long long)n) return xl_err(XL_ERR_FORMAT, "%s: unk_id %lld is not in the vocabulary (%zu pieces)", what, unk_id, n);
+    if ((st = check_unk(&o, n, what))) return st;
 
     unigram *m = calloc(1, sizeof *m);
     const char **strs = malloc((n ? n : 1) * sizeof *strs);
@@ -171,7 +232,6 @@ xl_status xl_unigram_load(const json_t *model, const char *what, xl_tok_model *o
     int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     if (m) m->score = malloc((n ? n : 1) * sizeof *m->score);
     if (!m || !strs || !lens || !ids || !m->score) st = xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
-    double min_score = INFINITY;
     for (size_t i = 0; i < n && !st; i++) {
         json_t *e = json_array_get(vocab, i);
         json_t *p = json_array_get(e, 0), *sc = json_array_get(e, 1);
@@ -183,7 +243,6 @@ xl_status xl_unigram_load(const json_t *model, const char *what, xl_tok_model *o
         lens[i] = (uint32_t)json_string_length(p);
         ids[i] = (int32_t)i;
         m->score[i] = json_number_value(sc);
-        if (m->score[i] < min_score) min_score = m->score[i];
     }
     if (!st) st = tk_vocab_build(&m->vocab, strs, lens, ids, n, what);
     free(strs);
@@ -193,15 +252,6 @@ xl_status xl_unigram_load(const json_t *model, const char *what, xl_tok_model *o
         ug_free(m);
         return st;
     }
-    m->unk_id = (int32_t)unk_id;
-    m->unk_score = min_score - UNK_PENALTY;
-    m->byte_fallback = byte_fallback;
-    for (int b = 0; b < 256; b++) {
-        char name[8];
-        snprintf(name, sizeof name, "<0x%02X>", b);
-        m->byte_ids[b] = tk_vocab_id(&m->vocab, name, 6);
-    }
-    out->ops = &unigram_ops;
-    out->impl = m;
+    finish(m, &o, n, out);
     return XL_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
 #include "tokenizer/tok_unicode.h"
 #include "tokenizer/tok_vocab.h"
@@ -72,19 +73,58 @@ static const char *wp_id_to_token(const void *impl, int32_t id) {
 
 static size_t wp_vocab_size(const void *impl) { return ((const wordpiece *)impl)->vocab.n_ids; }
 
+static void wp_cache_save(const void *impl, tk_cache_writer *w) {
+    tk_vocab_cache_save(&((const wordpiece *)impl)->vocab, w);
+}
+
 static const xl_tok_model_ops wordpiece_ops = {
-    "WordPiece", wp_free, wp_encode, wp_token_to_id, wp_id_to_token, wp_vocab_size,
+    "WordPiece", wp_free, wp_encode, wp_token_to_id, wp_id_to_token, wp_vocab_size, wp_cache_save,
 };
 
-xl_status xl_wordpiece_load(const json_t *model, const char *what, xl_tok_model *out) {
+typedef struct {
     const char *unk, *prefix;
     long long max_chars;
+} wp_options;
+
+static xl_status load_options(const json_t *model, const char *what, wp_options *o) {
     xl_status st;
-    if ((st = xl_json_get_str(model, "unk_token", "[UNK]", &unk, what)) ||
-        (st = xl_json_get_str(model, "continuing_subword_prefix", "##", &prefix, what)) ||
-        (st = xl_json_get_int(model, "max_input_chars_per_word", 100, &max_chars, what)))
+    if ((st = xl_json_get_str(model, "unk_token", "[UNK]", &o->unk, what)) ||
+        (st = xl_json_get_str(model, "continuing_subword_prefix", "##", &o->prefix, what)) ||
+        (st = xl_json_get_int(model, "max_input_chars_per_word", 100, &o->max_chars, what)))
         return st;
-    if (max_chars < 0) return xl_err(XL_ERR_FORMAT, "%s: max_input_chars_per_word must not be negative", what);
+    if (o->max_chars < 0) return xl_err(XL_ERR_FORMAT, "%s: max_input_chars_per_word must not be negative", what);
+    return XL_OK;
+}
+
+/* The lookups that follow from the vocabulary and the options. */
+static xl_status finish(wordpiece *m, const wp_options *o, const char *what, xl_tok_model *out) {
+    if (!(m->unk_token = strdup(o->unk))) {
+        wp_free(m);
+        return xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
+    }
+    m->unk_id = tk_vocab_id(&m->vocab, o->unk, strlen(o->unk));
+    m->prefix_node = tk_trie_walk(&m->vocab.trie, 0, o->prefix, strlen(o->prefix));
+    m->max_chars = (size_t)o->max_chars;
+    out->ops = &wordpiece_ops;
+    out->impl = m;
+    return XL_OK;
+}
+
+int xl_wordpiece_load_cached(const json_t *model, tk_cache_reader *r, const char *what, xl_tok_model *out) {
+    wp_options o;
+    if (load_options(model, what, &o)) return 0;
+    wordpiece *m = calloc(1, sizeof *m);
+    if (!m || !tk_vocab_cache_load(&m->vocab, r)) {
+        free(m);
+        return 0;
+    }
+    return finish(m, &o, what, out) == XL_OK;
+}
+
+xl_status xl_wordpiece_load(const json_t *model, const char *what, xl_tok_model *out) {
+    wp_options o;
+    xl_status st = load_options(model, what, &o);
+    if (st) return st;
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab)) return xl_err(XL_ERR_FORMAT, "%s: WordPiece model has no \"vocab\" object", what);
 
@@ -109,15 +149,9 @@ xl_status xl_wordpiece_load(const json_t *model, const char *what, xl_tok_model 
     free(strs);
     free(lens);
     free(ids);
-    if (!st && !(m->unk_token = strdup(unk))) st = xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
     if (st) {
         wp_free(m);
         return st;
     }
-    m->unk_id = tk_vocab_id(&m->vocab, unk, strlen(unk));
-    m->prefix_node = tk_trie_walk(&m->vocab.trie, 0, prefix, strlen(prefix));
-    m->max_chars = (size_t)max_chars;
-    out->ops = &wordpiece_ops;
-    out->impl = m;
-    return XL_OK;
+    return finish(m, &o, what, out);
 }
