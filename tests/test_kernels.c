@@ -335,10 +335,34 @@ int main(void) {
     test_linear(13, 300, 70, 1, 2);   /* few rows: the dot-product path, threaded */
     test_linear(37, 1000, 45, 1, 2);  /* several K blocks, ragged N */
     test_linear(400, 130, 300, 0, 2); /* several row blocks and panel groups */
+    test_linear(30, 2048, 40, 1, 2);  /* K a multiple of 1024: rows of x copied before use */
     test_linear_packed(1, 5, 3, XL_KACT_NONE, 1);
     test_linear_packed(16, 384, 96, XL_KACT_GELU_ERF, 2);
     test_linear_packed(205, 777, 70, XL_KACT_RELU, 2);
     test_linear_packed(13, 64, 1000, XL_KACT_GELU_ERF, 2);
+    test_linear_packed(41, 3072, 50, XL_KACT_NONE, 2); /* copied rows of x, ragged last slab */
+    {
+        /* a packed weight of megabytes takes the huge-page-aligned allocation */
+        int N = 1100, K = 512;
+        float *W = rand_vec((size_t)N * K, -1, 1), *x = rand_vec(3 * (size_t)K, -1, 1), y[3 * 1100];
+        xl_packed_w P;
+        CHECK_EQ_INT(xl_pack_w(W, N, K, &P), XL_OK);
+        xl_linear_packed(x, 3, &P, NULL, XL_KACT_NONE, y, 1);
+        double worst = 0;
+        for (int m = 0; m < 3; m++)
+            for (int n = 0; n < N; n += 37) {
+                double s = 0, a = 0;
+                for (int k = 0; k < K; k++) {
+                    s += (double)x[m * K + k] * W[(size_t)n * K + k];
+                    a += fabs((double)x[m * K + k] * W[(size_t)n * K + k]);
+                }
+                double e = fabs(y[m * N + n] - s) / a;
+                worst = e > worst ? e : worst;
+            }
+        CHECK_MSG(worst < 1e-5, "linear_packed 3x512x1100: relative error %g", worst);
+        xl_packed_w_free(&P);
+        free(W); free(x);
+    }
     {
         xl_packed_w P;
         float w1 = 1.0f;
@@ -372,6 +396,8 @@ int main(void) {
         {2, 30, 2, 2, 16, 5, 0, 3},      /* causal sliding window, scattered mask */
         {2, 29, 2, 1, 160, -1, -1, 3},   /* head dim > 128 (chunked), scattered mask */
         {1, 130, 2, 2, 32, -1, -1, 0},   /* > 64 keys: the 64-key blocks + tails */
+        {3, 128, 12, 12, 64, -1, -1, 1}, /* BERT-base heads, right padding: full query blocks */
+        {2, 40, 3, 3, 48, -1, -1, 3},    /* head dim 48: output columns 32 + 16, scattered mask */
         {1, 130, 4, 2, 128, 50, 50, 1},
         {1, 520, 2, 2, 256, -1, 0, 1},   /* long: each task packs one kv head (scratch cap) */
     };

@@ -6,7 +6,10 @@
  *   - W is cut into panels of 32 output columns, each stored [K][32] contiguously:
  *     packed once at load (xl_pack_w) or panel by panel per call (xl_linear_f32);
  *   - 12 rows of x are read in place, each element broadcast against the panel:
- *     a 12 x 32 tile is 24 zmm accumulators, one FMA per cycle with loads to spare;
+ *     a 12 x 32 tile is 24 zmm accumulators, one FMA per cycle with loads to spare
+ *     (when K is a multiple of 1024 the 12 rows would share one L1 set, so each 12-row
+ *     slab is first copied to a buffer whose rows are spread over the sets);
+ *   - weights of megabytes are 2 MB aligned and advised for huge pages (TLB misses);
  *   - the output is cut into tasks of 192 rows x 8 panels (the panels stay in L2 while
  *     the rows stream by; K is cut into blocks of <= 384 so a tile's rows stay in L1),
  *     handed to the threads dynamically;
@@ -17,6 +20,7 @@
  * Without AVX-512, OpenBLAS's sgemm does the multiply. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "kernels/kernels.h"
 #include "util/error.h"
 #ifdef _OPENMP
@@ -40,6 +44,20 @@
 /* aligned_alloc wants a size that is a multiple of the alignment. */
 static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
+/* A weight of megabytes, aligned to 2 MB and offered to the kernel for huge pages: the
+ * GEMM sweeps panels spread over the whole matrix, and with 4 KB pages the TLB misses
+ * cost a few percent. */
+static void *alloc_big(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge) return alloc64(bytes);
+    size_t n = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, n);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, n, MADV_HUGEPAGE); /* advice only: without it, 4 KB pages */
+#endif
+    return p;
+}
+
 static int k_block(int K) {
     int nb = (K + KC_MAX - 1) / KC_MAX;
     return (K + nb - 1) / nb;
@@ -50,7 +68,7 @@ xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out) {
     if (N <= 0 || K <= 0) return xl_err(XL_ERR_ARG, "xl_pack_w: empty weight %d x %d", N, K);
     int np = (N + NR - 1) / NR;
     size_t n = (size_t)np * NR * (size_t)K;
-    float *d = alloc64(sizeof(float) * n);
+    float *d = alloc_big(sizeof(float) * n);
     if (!d) return xl_err(XL_ERR_NOMEM, "out of memory packing a %d x %d weight", N, K);
     for (int p = 0; p < np; p++) {
         float *dp = d + (size_t)p * NR * K;
@@ -171,10 +189,16 @@ static gemm_plan plan(int M, int N, int K, int threads) {
     return g;
 }
 
+/* Leading dimension of a copied 12-row slab of x: kc rounded up to 16 floats plus 16, so
+ * the 12 rows start in 12 different L1 sets (rows of x itself are K floats apart: with
+ * K a multiple of 1024 they would all share one set, more rows than it has ways). */
+static int slab_ld(int kc) { return (kc + 15) / 16 * 16 + 16; }
+
 /* One task: rows [m0, m1) x panels [p0, p1), all of K. Exactly one of W (plain,
- * packed per K block into wbuf) and P (prepacked) is set. */
+ * packed per K block into wbuf) and P (prepacked) is set. With abuf, each 12-row slab of
+ * x is first copied there (see slab_ld); it is then read by every panel of the task. */
 static void gemm_task(const gemm_plan *g, const float *x, const float *W, const xl_packed_w *P, const float *b,
-                      xl_kact act, float *y, int m0, int m1, int p0, int p1, float *wbuf) {
+                      xl_kact act, float *y, int m0, int m1, int p0, int p1, float *wbuf, float *abuf) {
     const int N = g->N, K = g->K;
     const int ncols = (p1 * NR < N ? p1 * NR : N) - p0 * NR;
     for (int k0 = 0; k0 < K; k0 += g->kcb) {
@@ -184,12 +208,28 @@ static void gemm_task(const gemm_plan *g, const float *x, const float *W, const 
         for (int r0 = m0; r0 < m1; r0 += MR) {
             int mr = m1 - r0 < MR ? m1 - r0 : MR;
             const float *a = x + (size_t)r0 * K + k0;
+            size_t lda = (size_t)K;
+            if (abuf) {
+                const int ald = slab_ld(kc);
+                for (int i = 0; i < mr; i++) {
+                    const float *src = a + (size_t)i * K;
+                    float *dst = abuf + (size_t)i * ald;
+                    int k = 0;
+                    for (; k + 16 <= kc; k += 16) _mm512_storeu_ps(dst + k, _mm512_loadu_ps(src + k));
+                    if (k < kc) {
+                        __mmask16 m = (__mmask16)((1u << (kc - k)) - 1u);
+                        _mm512_mask_storeu_ps(dst + k, m, _mm512_maskz_loadu_ps(m, src + k));
+                    }
+                }
+                a = abuf;
+                lda = (size_t)ald;
+            }
             for (int p = p0; p < p1; p++) {
                 int cols = N - p * NR;
                 __mmask16 mk0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1u);
                 __mmask16 mk1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
                 const float *bp = W ? wbuf + (size_t)(p - p0) * kc * NR : P->data + (size_t)p * NR * K + (size_t)k0 * NR;
-                tile_any(mr, kc, a, (size_t)K, bp, y + (size_t)r0 * N + (size_t)p * NR, (size_t)N, mk0, mk1, first,
+                tile_any(mr, kc, a, lda, bp, y + (size_t)r0 * N + (size_t)p * NR, (size_t)N, mk0, mk1, first,
                          b ? b + (size_t)p * NR : NULL);
             }
             if (last && act != XL_KACT_NONE) xl_act_block(y + (size_t)r0 * N + (size_t)p0 * NR, mr, ncols, N, NULL, act);
@@ -221,9 +261,12 @@ static void gemm(const float *x, int M, int K, const float *W, const xl_packed_w
     const int ntasks = g.n_mb * g.n_pg;
     int nt = threads < ntasks ? threads : ntasks;
     if ((long)M * N * K < 100000) nt = 1; /* waking threads costs more than it saves */
+    /* rows of x 4 KB apart or a multiple: a tile's 12 rows fall in one L1 set */
+    const int copy_a = K % 1024 == 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *wbuf = W ? alloc64(sizeof(float) * (size_t)g.pg * NR * g.kcb) : NULL;
+        float *abuf = copy_a ? alloc64(sizeof(float) * (size_t)MR * slab_ld(g.kcb)) : NULL;
         /* tasks handed out one at a time: a thread that loses its core (shared
          * machines) delays only its current task, not a fixed share */
 #pragma omp for schedule(dynamic, 1)
@@ -232,11 +275,12 @@ static void gemm(const float *x, int M, int K, const float *W, const xl_packed_w
             int m0 = mbi * g.mb, m1 = m0 + g.mb < M ? m0 + g.mb : M;
             int p0 = pgi * g.pg, p1 = p0 + g.pg < g.np ? p0 + g.pg : g.np;
             if (!W || wbuf)
-                gemm_task(&g, x, W, P, b, act, y, m0, m1, p0, p1, wbuf);
+                gemm_task(&g, x, W, P, b, act, y, m0, m1, p0, p1, wbuf, abuf);
             else
                 gemm_task_plain(&g, x, W, P, b, act, y, m0, m1, p0, p1);
         }
         free(wbuf);
+        free(abuf);
     }
 }
 
