@@ -1,5 +1,6 @@
 /* Memory fit check before loading a checkpoint: see memcheck.h. */
 #include "io/memcheck.h"
+#include "io/safetensors.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +34,6 @@ static xl_status file_size(const char *dir, const char *name, const char *listed
     return st;
 }
 
-/* A shard name must stay inside the folder (the rule the safetensors loader applies). */
-static int shard_name_ok(const char *s) {
-    if (!*s || s[0] == '/') return 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20) return 0;
-    for (const char *p = s; (p = strstr(p, "..")) != NULL; p += 2)
-        if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) return 0;
-    return 1;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static xl_status sharded_bytes(const char *dir, const char *index_path, uint64_t *bytes) {
@@ -65,7 +56,7 @@ static xl_status sharded_bytes(const char *dir, const char *index_path, uint64_t
     json_t *v;
     json_object_foreach((json_t *)map, key, v) {
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-            !shard_name_ok(json_string_value(v))) {
+            !xl_shard_name_ok(json_string_value(v))) {
             st = xl_err(XL_ERR_FORMAT, "%s: weight_map entry of tensor '%s' is not a file name in the folder", index_path,
                         key);
             goto done;

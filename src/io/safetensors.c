@@ -353,8 +353,7 @@ xl_status xl_weights_open_file(const char *path_in, xl_weights **out) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* A shard name must stay inside the model folder. */
-static int shard_name_ok(const char *s) {
+int xl_shard_name_ok(const char *s) {
     if (!*s || s[0] == '/') return 0;
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < 0x20) return 0;
@@ -382,7 +381,7 @@ static xl_status open_sharded(xl_weights *w, const char *dir, const char *index_
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)map, name, v) {
-        if (!json_is_string(v) || !shard_name_ok(json_string_value(v)) ||
+        if (!json_is_string(v) || !xl_shard_name_ok(json_string_value(v)) ||
             strlen(json_string_value(v)) != json_string_length(v)) {
             st = xl_err(XL_ERR_FORMAT, "%s: weight_map entry of tensor '%s' is not a file name in the folder",
                         index_path, name);

@@ -65,6 +65,10 @@ xl_status xl_weights_get(const xl_weights *w, const char *name, int ndim, const 
 xl_status xl_weights_get_f32(const xl_weights *w, const char *name, int ndim, const int64_t *shape,
                              float **out);
 
+/* 1 if a shard file name of model.safetensors.index.json stays inside the model folder
+ * (relative, no ".." component, no control characters). */
+int xl_shard_name_ok(const char *name);
+
 const char *xl_dtype_name(xl_dtype dt);
 size_t xl_dtype_size(xl_dtype dt);
 /* 1 for F32, F16, BF16, F64. */

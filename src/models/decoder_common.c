@@ -522,3 +522,23 @@ void xl_dec_embed(const xl_tensor *table, int hidden, const xl_batch *b, float s
             for (int i = 0; i < hidden; i++) o[i] *= scale;
     }
 }
+
+void xl_dec_fill_info(const xl_dec_header *h, const xl_dec_dims *d, const char *architecture, const char *model_type,
+                      xl_dtype weight_dtype, uint64_t n_params, xl_arch_info *info) {
+    memset(info, 0, sizeof *info);
+    info->architecture = architecture;
+    info->model_type = model_type;
+    info->hidden_size = d->hidden;
+    info->num_layers = d->layers;
+    info->num_heads = d->heads;
+    info->num_kv_heads = d->kv_heads;
+    info->head_dim = d->head_dim;
+    info->intermediate_size = d->intermediate;
+    info->vocab_size = d->vocab;
+    info->max_position_embeddings = d->max_pos;
+    info->max_tokens = d->max_pos;
+    info->causal = xl_dec_is_causal(h);
+    info->has_final_norm = 1;
+    info->dtype = xl_dtype_name(weight_dtype);
+    info->n_params = n_params;
+}

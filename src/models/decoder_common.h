@@ -76,6 +76,10 @@ typedef struct {
     double eps; /* rms_norm_eps */
 } xl_dec_dims;
 
+/* Fills the xl_arch_info of a decoder (both families report the same facts). */
+void xl_dec_fill_info(const xl_dec_header *h, const xl_dec_dims *d, const char *architecture, const char *model_type,
+                      xl_dtype weight_dtype, uint64_t n_params, xl_arch_info *info);
+
 /* `what` names the file in errors (e.g. "dir/config.json"). */
 xl_status xl_dec_read_dims(const json_t *cfg, const char *what, double eps_default, int head_dim_default,
                            xl_dec_dims *d);

@@ -337,22 +337,7 @@ static xl_status llama_forward(void *mp, const xl_batch *b, float *hidden, xl_la
 
 static void llama_info(const void *mp, xl_arch_info *info) {
     const llama_model *m = mp;
-    memset(info, 0, sizeof *info);
-    info->architecture = m->architecture;
-    info->model_type = m->model_type;
-    info->hidden_size = m->d.hidden;
-    info->num_layers = m->d.layers;
-    info->num_heads = m->d.heads;
-    info->num_kv_heads = m->d.kv_heads;
-    info->head_dim = m->d.head_dim;
-    info->intermediate_size = m->d.intermediate;
-    info->vocab_size = m->d.vocab;
-    info->max_position_embeddings = m->d.max_pos;
-    info->max_tokens = m->d.max_pos;
-    info->causal = xl_dec_is_causal(&m->hdr);
-    info->has_final_norm = 1;
-    info->dtype = xl_dtype_name(m->layers[0].attn.q.dtype);
-    info->n_params = m->n_params;
+    xl_dec_fill_info(&m->hdr, &m->d, m->architecture, m->model_type, m->layers[0].attn.q.dtype, m->n_params, info);
 }
 
 const xl_arch xl_arch_llama = {
