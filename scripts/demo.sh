@@ -7,6 +7,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-tests/fixtures/models/xlmr-tiny}
+[ "$MODEL" = tests/fixtures/models/xlmr-tiny ] &&
+    echo "demo: $MODEL has random weights (real XLM-R tokenizer): the similarities show the pipeline, not meaning; MODEL=/path/to/model for real ones" >&2
 printf '%s\n' \
     "The cat is sleeping on the sofa." \
     "Die Katze schläft auf dem Sofa." \
