@@ -20,8 +20,8 @@
  * Without AVX-512, OpenBLAS's sgemm does the multiply. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "kernels/kernels.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -42,21 +42,6 @@
 #define XL_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* aligned_alloc wants a size that is a multiple of the alignment. */
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
-/* A weight of megabytes, aligned to 2 MB and offered to the kernel for huge pages: the
- * GEMM sweeps panels spread over the whole matrix, and with 4 KB pages the TLB misses
- * cost a few percent. */
-static void *alloc_big(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < huge) return alloc64(bytes);
-    size_t n = (bytes + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, n);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, n, MADV_HUGEPAGE); /* advice only: without it, 4 KB pages */
-#endif
-    return p;
-}
 
 static int k_block(int K) {
     int nb = (K + KC_MAX - 1) / KC_MAX;
@@ -68,7 +53,7 @@ xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out) {
     if (N <= 0 || K <= 0) return xl_err(XL_ERR_ARG, "xl_pack_w: empty weight %d x %d", N, K);
     int np = (N + NR - 1) / NR;
     size_t n = (size_t)np * NR * (size_t)K;
-    float *d = alloc_big(sizeof(float) * n);
+    float *d = xl_alloc_huge(sizeof(float) * n);
     if (!d) return xl_err(XL_ERR_NOMEM, "out of memory packing a %d x %d weight", N, K);
     for (int p = 0; p < np; p++) {
         float *dp = d + (size_t)p * NR * K;
@@ -265,8 +250,8 @@ static void gemm(const float *x, int M, int K, const float *W, const xl_packed_w
     const int copy_a = K % 1024 == 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        float *wbuf = W ? alloc64(sizeof(float) * (size_t)g.pg * NR * g.kcb) : NULL;
-        float *abuf = copy_a ? alloc64(sizeof(float) * (size_t)MR * slab_ld(g.kcb)) : NULL;
+        float *wbuf = W ? xl_alloc64(sizeof(float) * (size_t)g.pg * NR * g.kcb) : NULL;
+        float *abuf = copy_a ? xl_alloc64(sizeof(float) * (size_t)MR * slab_ld(g.kcb)) : NULL;
         /* tasks handed out one at a time: a thread that loses its core (shared
          * machines) delays only its current task, not a fixed share */
 #pragma omp for schedule(dynamic, 1)

@@ -18,9 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "kernels/kernels.h"
 #include "models/arch.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/vec.h"
@@ -371,19 +371,6 @@ typedef struct {
     int cached;  /* block is the model's scratch (lock held) */
 } bert_run;
 
-/* Scratch of megabytes, aligned to 2 MB and offered to the kernel for huge pages: the
- * GEMMs and attention sweep it with strides of kilobytes, and with 4 KB pages TLB
- * misses cost a few percent. Freed with free(). */
-static void *alloc_scratch(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < huge) return malloc(bytes);
-    size_t n = (bytes + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, n);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, n, MADV_HUGEPAGE); /* advice only: without it, 4 KB pages */
-#endif
-    return p;
-}
 
 /* Takes the model's cached scratch when it is free and large enough (grown if not),
  * else a private block; run_release gives it back. */
@@ -396,13 +383,13 @@ static xl_status run_alloc(bert_model *m, bert_run *r, size_t R) {
     if (r->cached) {
         if (m->scratch_bytes < n) {
             free(m->scratch);
-            m->scratch = alloc_scratch(n);
+            m->scratch = xl_alloc_huge(n);
             m->scratch_bytes = m->scratch ? n : 0;
         }
         r->block = m->scratch;
         if (!r->block) pthread_mutex_unlock(&m->scratch_lock);
     } else {
-        r->block = alloc_scratch(n);
+        r->block = xl_alloc_huge(n);
     }
     if (!r->block) return xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu positions", R);
     r->qkv = r->block;
