@@ -292,6 +292,18 @@ static void test_attention(attn_case c) {
      * padded query rows must be exactly 0. */
     close_all(what, out, ref, sc, on, 1e-5, 1e-7);
     CHECK_MSG(memcmp(out, out1, sizeof(float) * on) == 0, "%s: 1 and 2 threads differ", what);
+    /* on the caller's scratch, sized for this T and for a longer one: the same bits */
+    for (int extra = 0; extra <= 9; extra += 9) {
+        xl_attn_params pl = p;
+        pl.T = T + extra;
+        size_t sb = xl_attention_scratch_bytes(&pl);
+        void *scratch = aligned_alloc(64, (sb + 63) / 64 * 64);
+        for (size_t i = 0; i < on; i++) out1[i] = NAN;
+        CHECK_EQ_INT(xl_attention_st(&p, q, qs, k, v, kvs, out1, scratch, sb), XL_OK);
+        CHECK_MSG(memcmp(out, out1, sizeof(float) * on) == 0, "%s: single-thread scratch variant (T + %d) differs", what,
+                  extra);
+        free(scratch);
+    }
     int zeros_ok = 1;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++)
@@ -322,8 +334,19 @@ static void test_attention_mask_isolation(void) {
                 for (int e = 0; e < H * hd; e++)
                     same &= o1[(size_t)(b * T + t) * H * hd + e] == o2[(size_t)(b * T + t) * H * hd + e];
     CHECK_MSG(same, "masked keys influence the output");
+    /* too little scratch, or misaligned: refused */
+    {
+        size_t sb = xl_attention_scratch_bytes(&p);
+        unsigned char *scratch = aligned_alloc(64, (sb + 64 + 63) / 64 * 64);
+        CHECK(sb > 0);
+        CHECK_EQ_INT(xl_attention_st(&p, x, st, x + H * hd, x + 2 * H * hd, st, o2, scratch, 64), XL_ERR_ARG);
+        CHECK_EQ_INT(xl_attention_st(&p, x, st, x + H * hd, x + 2 * H * hd, st, o2, scratch + 4, sb), XL_ERR_ARG);
+        free(scratch);
+    }
     p.n_kv_heads = 3; /* 2 heads cannot share 3 kv heads */
     CHECK_EQ_INT(xl_attention(&p, x, st, x + H * hd, x + 2 * H * hd, st, o2, 1), XL_ERR_ARG);
+    CHECK(xl_attention_scratch_bytes(&p) == 0);
+    CHECK_EQ_INT(xl_attention_st(&p, x, st, x + H * hd, x + 2 * H * hd, st, o2, NULL, 0), XL_ERR_ARG);
     free(x); free(o1); free(o2);
 }
 

@@ -20,6 +20,7 @@
  * Tasks run in parallel; each is computed the same way whatever the thread count. */
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kernels.h"
@@ -497,5 +498,41 @@ xl_status xl_attention(const xl_attn_params *p, const float *q, int q_stride, co
     }
     free(idx);
     if (failed) return xl_err(XL_ERR_NOMEM, "attention: out of memory for the scratch of %d positions", T);
+    return XL_OK;
+}
+
+size_t xl_attention_scratch_bytes(const xl_attn_params *p) {
+    if (p->B <= 0 || p->T <= 0 || p->n_heads <= 0 || check_heads(p)) return 0;
+    attn_plan pl = make_plan(p, 1);
+    size_t b = plan_bytes(&pl);
+    /* a shorter T may put more kv heads in a group: up to SCRATCH_MAX of them */
+    attn_plan one = pl;
+    plan_set_ng(&one, p->head_dim, 1);
+    size_t fixed = plan_bytes(&one) - up64(sizeof(float) * one.kt_f) - up64(sizeof(float) * one.vp_f) -
+                   up64(sizeof(float) * one.qp_f);
+    if (b < SCRATCH_MAX + fixed + 3 * 64) b = SCRATCH_MAX + fixed + 3 * 64;
+    return b + up64(sizeof(int) * ((size_t)p->B * p->T + (size_t)p->B));
+}
+
+xl_status xl_attention_st(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
+                          int kv_stride, float *out, void *scratch, size_t scratch_bytes) {
+    const int B = p->B, T = p->T;
+    if (B <= 0 || T <= 0 || p->n_heads <= 0) return XL_OK;
+    xl_status st = check_heads(p);
+    if (st) return st;
+    const size_t idx_bytes = up64(sizeof(int) * ((size_t)B * T + (size_t)B));
+    const attn_plan pl = make_plan(p, 1);
+    if (!scratch || ((uintptr_t)scratch & 63u) || scratch_bytes < idx_bytes + plan_bytes(&pl))
+        return xl_err(XL_ERR_ARG, "attention: scratch of %zu bytes (64-byte aligned: %s) is short of the %zu that %d x %d positions need",
+                      scratch_bytes, scratch && !((uintptr_t)scratch & 63u) ? "yes" : "no", idx_bytes + plan_bytes(&pl), B, T);
+    int *idx = scratch, *nkeys = idx + (size_t)B * T;
+    list_keys(p, idx, nkeys);
+    attn_scratch w;
+    carve(&w, &pl, (char *)scratch + idx_bytes);
+    for (int b = 0; b < B; b++)
+        for (int g0 = 0; g0 < p->n_kv_heads; g0 += pl.ng) {
+            int cnt = p->n_kv_heads - g0 < pl.ng ? p->n_kv_heads - g0 : pl.ng;
+            attend_task(p, q, q_stride, k, v, kv_stride, out, idx + (size_t)b * T, nkeys[b], b, g0, cnt, &w);
+        }
     return XL_OK;
 }

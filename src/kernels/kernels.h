@@ -58,6 +58,14 @@ typedef struct {
  * per-thread scratch (a few KB x T) cannot be allocated (XL_ERR_NOMEM). */
 xl_status xl_attention(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
                        int kv_stride, float *out, int threads);
+/* xl_attention on the calling thread alone, on scratch the caller provides (no
+ * allocation: for callers that run sequences side by side on their own threads).
+ * scratch is 64-byte aligned and holds scratch_bytes >= xl_attention_scratch_bytes(p),
+ * which also serves any call with the same B and heads and a shorter T. Fails on bad
+ * head counts or too little scratch (XL_ERR_ARG). Same results as xl_attention. */
+size_t xl_attention_scratch_bytes(const xl_attn_params *p);
+xl_status xl_attention_st(const xl_attn_params *p, const float *q, int q_stride, const float *k, const float *v,
+                          int kv_stride, float *out, void *scratch, size_t scratch_bytes);
 
 /* ---- fused passes used by the model files (one sweep over the data each) ---- */
 
