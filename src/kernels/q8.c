@@ -27,21 +27,29 @@ static int padded(int K) { return (K + QB - 1) / QB * QB; }
 
 /* ------------------------------------------------------------ block quantization */
 
+/* max |v[k]| over a block of n <= QB values. */
+static float block_amax(const float *v, int n) {
+#ifdef __AVX512F__
+    __m512 a = _mm512_setzero_ps();
+    for (int k = 0; k < n; k += 16) {
+        int left = n - k;
+        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        a = _mm512_max_ps(a, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + k)));
+    }
+    return _mm512_reduce_max_ps(a);
+#else
+    float amax = 0.0f;
+    for (int k = 0; k < n; k++) amax = fmaxf(amax, fabsf(v[k]));
+    return amax;
+#endif
+}
+
 /* q[0..QB) = round(v[k] / s) clamped to [-qmax, qmax] (zeros past n), s = max|v| / qmax;
  * returns s. Rounding is to nearest even (lrintf under the default mode, and the
  * vector conversion under the default MXCSR), so both paths give the same integers. */
 static float quantize_block_i8(const float *v, int n, int8_t *q) {
-    float amax = 0.0f;
+    float amax = block_amax(v, n);
 #ifdef __AVX512F__
-    {
-        __m512 a = _mm512_setzero_ps();
-        for (int k = 0; k < n; k += 16) {
-            int left = n - k;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            a = _mm512_max_ps(a, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + k)));
-        }
-        amax = _mm512_reduce_max_ps(a);
-    }
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     const __m512 vinv = _mm512_set1_ps(inv);
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
@@ -53,7 +61,6 @@ static float quantize_block_i8(const float *v, int n, int8_t *q) {
         _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtepi32_epi8(r));
     }
 #else
-    for (int k = 0; k < n; k++) amax = fmaxf(amax, fabsf(v[k]));
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     for (int k = 0; k < n; k++) {
         long r = lrintf(v[k] * inv);
@@ -66,17 +73,8 @@ static float quantize_block_i8(const float *v, int n, int8_t *q) {
 
 /* The same with int16 values in [-32767, 32767] (activations). */
 static float quantize_block_i16(const float *v, int n, int16_t *q) {
-    float amax = 0.0f;
+    float amax = block_amax(v, n);
 #ifdef __AVX512F__
-    {
-        __m512 a = _mm512_setzero_ps();
-        for (int k = 0; k < n; k += 16) {
-            int left = n - k;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            a = _mm512_max_ps(a, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + k)));
-        }
-        amax = _mm512_reduce_max_ps(a);
-    }
     float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
     const __m512 vinv = _mm512_set1_ps(inv);
     const __m512i lo = _mm512_set1_epi32(-32767), hi = _mm512_set1_epi32(32767);
@@ -88,7 +86,6 @@ static float quantize_block_i16(const float *v, int n, int16_t *q) {
         _mm256_storeu_si256((__m256i *)(q + k), _mm512_cvtepi32_epi16(r));
     }
 #else
-    for (int k = 0; k < n; k++) amax = fmaxf(amax, fabsf(v[k]));
     float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
     for (int k = 0; k < n; k++) {
         long r = lrintf(v[k] * inv);
