@@ -46,6 +46,8 @@ void xl_tokenizer_free(xl_tokenizer *tok);
 typedef struct {
     int32_t *ids;       /* token ids */
     uint8_t *special;   /* 1 where the token was added by the post-processor */
+    int32_t *type_ids;  /* token type (segment) ids: 0 for a single text; for a pair as
+                           the post-processor's pair template says (BERT: 0 then 1) */
     size_t n;
 } xl_encoding;
 
@@ -55,6 +57,18 @@ typedef struct {
 xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len,
                       int add_special, xl_encoding *out);
 void xl_encoding_free(xl_encoding *enc);
+
+/* Encodes a text pair (a query and a document, a premise and a hypothesis) with the
+ * post-processor's pair template, as the Hugging Face crate's encode(a, b) does:
+ * BERT `[CLS] a [SEP] b [SEP]` with type ids 0 then 1, XLM-R `<s> a </s></s> b </s>`,
+ * Llama 3 / Gemma 3 `<bos> a <bos> b`, Qwen3 `a b`. max_len > 0 truncates the two
+ * texts "longest_first" as the crate does so that the result, special tokens
+ * included, has at most max_len tokens; below the pair's special tokens it is an
+ * error (XL_ERR_ARG). */
+xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen,
+                           int add_special, size_t max_len, xl_encoding *out);
+/* Special tokens the post-processor adds to one text (pair = 0) or to a pair. */
+size_t xl_tokenizer_num_special(const xl_tokenizer *tok, int pair);
 
 /* Truncates to at most max_len tokens, keeping the special tokens the
  * post-processor added (content is cut from the end). Returns 1 if it cut. */
