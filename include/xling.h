@@ -191,6 +191,41 @@ xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size
 /* out[i][j] = cosine(a[i], b[j]) for a[na][dim], b[nb][dim] (0 where a norm is 0). */
 void xl_cosine_similarity(const float *a, size_t na, const float *b, size_t nb, size_t dim, float *out);
 
+/* ----------------------------------------------------------------- metrics */
+/* Computed as the tools published scores come from compute them: scikit-learn
+ * (classification, v_measure_score), scipy (pearsonr, spearmanr), trec_eval /
+ * pytrec_eval (retrieval, what mteb reports). */
+
+/* Accuracy; precision, recall, F1 averaged "macro" (mean over the labels) and
+ * "weighted" (by each label's support); labels = every value in y_true or y_pred;
+ * a ratio with a zero denominator counts 0 (zero_division=0). */
+typedef struct {
+    double accuracy;
+    double precision_macro, recall_macro, f1_macro;
+    double precision_weighted, recall_weighted, f1_weighted;
+} xl_cls_metrics;
+xl_status xl_metrics_classification(const int *y_true, const int *y_pred, size_t n, xl_cls_metrics *out);
+
+/* Pearson's r; Spearman's rho (Pearson of the ranks, ties ranked by their average).
+ * NaN for n < 2 or a constant input, as scipy. */
+double xl_metric_pearson(const double *x, const double *y, size_t n);
+double xl_metric_spearman(const double *x, const double *y, size_t n);
+
+/* One query's ranking: rel_ranked[i] = relevance grade of the i-th retrieved document
+ * (0 = not relevant), best first; k = cut-off (<= 0: none). nDCG uses the grades as
+ * gains and log2(rank + 1) discounts, the ideal ranking being rels[n_rels] (the grades
+ * of every relevant document) sorted; MRR = 1 / rank of the first relevant one;
+ * recall = relevant retrieved / n_relevant; MAP = mean over the n_relevant documents
+ * of the precision at each one's rank (0 for the ones not retrieved). */
+double xl_metric_ndcg(const double *rel_ranked, size_t n_ranked, const double *rels, size_t n_rels, int k);
+double xl_metric_mrr(const double *rel_ranked, size_t n_ranked, int k);
+double xl_metric_recall(const double *rel_ranked, size_t n_ranked, size_t n_relevant, int k);
+double xl_metric_map(const double *rel_ranked, size_t n_ranked, size_t n_relevant, int k);
+
+/* V-measure of a clustering against gold classes (harmonic mean of homogeneity and
+ * completeness, scikit-learn's v_measure_score with beta = 1). */
+xl_status xl_metric_v_measure(const int *labels_true, const int *labels_pred, size_t n, double *v);
+
 /* ------------------------------------------------------------------- utils */
 
 /* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
