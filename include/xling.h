@@ -191,6 +191,46 @@ xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size
 /* out[i][j] = cosine(a[i], b[j]) for a[na][dim], b[nb][dim] (0 where a norm is 0). */
 void xl_cosine_similarity(const float *a, size_t na, const float *b, size_t nb, size_t dim, float *out);
 
+/* Progress of a long computation: done in [0, 1]. */
+typedef void (*xl_progress_fn)(void *ctx, double done);
+
+/* Exact k nearest neighbours by inner product (cosine on L2-normalised rows): for each
+ * of q[nq][dim], the k rows of d[nd][dim] with the largest dot products, best first,
+ * into idx[nq][k] and sim[nq][k]. Blocked GEMMs with a running top-k: memory is a
+ * fixed score block plus the results. 1 <= k <= nd. progress may be NULL. */
+xl_status xl_knn(const float *q, size_t nq, const float *d, size_t nd, size_t dim, int k, int64_t *idx, float *sim,
+                 int threads, xl_progress_fn progress, void *progress_ctx);
+/* Scales each row to unit L2 norm (zero rows stay zero). */
+void xl_l2_normalize_rows(float *x, size_t n, size_t dim);
+
+/* Bitext mining with margin scoring, exactly LASER's mine_bitexts.py: k-NN both ways
+ * (k capped at the other side's size), fwd_mean / bwd_mean = mean cosine to the k
+ * neighbours, margin(cos(x, y), (fwd_mean[x] + bwd_mean[y]) / 2), each side's best
+ * candidate by margin. Modes: MINE = forward and backward best pairs together, by
+ * score, kept greedily when neither side was kept before; INTERSECT = pairs that are
+ * each other's best; FORWARD / BACKWARD = one direction. Every mode keeps pairs with
+ * score > threshold (default -inf) and returns them by score, best first. Inputs must
+ * be L2-normalised (xl_l2_normalize_rows); a NaN or inf is an error naming the row. */
+typedef enum { XL_MARGIN_RATIO = 0, XL_MARGIN_DISTANCE, XL_MARGIN_ABSOLUTE } xl_margin;
+typedef enum { XL_MINE_MINE = 0, XL_MINE_INTERSECT, XL_MINE_FORWARD, XL_MINE_BACKWARD } xl_mine_mode;
+typedef struct {
+    int k;              /* neighbours (default 4) */
+    xl_margin margin;   /* ratio: cos / mean; distance: cos - mean; absolute: cos */
+    xl_mine_mode mode;
+    double threshold;   /* keep score > threshold (default -inf) */
+    int threads;
+    xl_progress_fn progress;
+    void *progress_ctx;
+} xl_mine_options;
+typedef struct {
+    double score;
+    int64_t src, tgt;   /* 0-based rows of x and y */
+} xl_mine_pair;
+void xl_mine_options_init(xl_mine_options *o);
+/* *pairs is malloc'd (free it). */
+xl_status xl_mine(const float *x, size_t nx, const float *y, size_t ny, size_t dim, const xl_mine_options *o,
+                  xl_mine_pair **pairs, size_t *n_pairs);
+
 /* ----------------------------------------------------------------- metrics */
 /* Computed as the tools published scores come from compute them: scikit-learn
  * (classification, v_measure_score), scipy (pearsonr, spearmanr), trec_eval /
