@@ -268,6 +268,12 @@ xl_status xl_metric_v_measure(const int *labels_true, const int *labels_pred, si
 
 /* ------------------------------------------------------------------- utils */
 
+/* Reads a NumPy .npy array of shape [rows, cols] (or [rows]: cols = 1), little-endian
+ * float16 / float32 / float64 in C order, into a malloc'd float32 array. Anything
+ * else (another dtype, Fortran order, a size that does not match the file) is an
+ * error naming the file. */
+xl_status xl_npy_load(const char *path, float **data, size_t *rows, size_t *cols);
+
 /* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
  * bytes.decode("utf-8", errors="replace") does. Returns a malloc'd NUL-terminated
  * copy and its length in *out_len; *n_bad receives how many replacements were made. */
