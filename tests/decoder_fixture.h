@@ -8,6 +8,7 @@
 #ifndef XL_TEST_DECODER_FIXTURE_H
 #define XL_TEST_DECODER_FIXTURE_H
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/safetensors.h"
@@ -335,6 +336,126 @@ static void dfx_layer1_row(const dfx *f, const int32_t *ids, int n, int at, floa
     dfx_capture_free(&cap);
     free(mask);
     free(hidden);
+}
+
+/* A batch of inputs [0, B) of the reference, right-padded, with its own buffers. */
+typedef struct {
+    int32_t *ids;
+    uint8_t *mask;
+    int *lens;
+    xl_batch b;
+} dfx_inputs;
+
+static void dfx_inputs_make(const dfx *f, int B, dfx_inputs *in) {
+    int T = 0;
+    for (int i = 0; i < B; i++) {
+        int n = (int)json_array_size(dfx_input_ids(f, i));
+        if (n > T) T = n;
+    }
+    in->ids = calloc((size_t)B * T, sizeof(int32_t));
+    in->mask = calloc((size_t)B * T, 1);
+    in->lens = calloc((size_t)B, sizeof(int));
+    for (int i = 0; i < B; i++) {
+        const json_t *ids = dfx_input_ids(f, i);
+        in->lens[i] = (int)json_array_size(ids);
+        for (int t = 0; t < in->lens[i]; t++) {
+            in->ids[(size_t)i * T + t] = (int32_t)json_integer_value(json_array_get(ids, (size_t)t));
+            in->mask[(size_t)i * T + t] = 1;
+        }
+    }
+    in->b = (xl_batch){.B = B, .T = T, .ids = in->ids, .mask = in->mask, .lens = in->lens};
+}
+
+static void dfx_inputs_free(dfx_inputs *in) {
+    free(in->ids);
+    free(in->mask);
+    free(in->lens);
+}
+
+static float *dfx_forward_with(const dfx *f, void *state, const xl_batch *b, int threads) {
+    float *h = malloc(sizeof(float) * (size_t)b->B * b->T * f->info.hidden_size);
+    xl_status st = f->arch->forward(f->model, state, b, h, NULL, NULL, threads);
+    CHECK_MSG(st == XL_OK, "%s: %s", f->dir, xl_last_error());
+    if (st) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+typedef struct {
+    const dfx *f;
+    const xl_batch *b;
+    const float *want;
+    int same; /* every repetition equal to want, bit for bit */
+} dfx_thread_job;
+
+static void *dfx_thread(void *arg) {
+    dfx_thread_job *j = arg;
+    void *state = NULL;
+    j->same = j->f->arch->state_new(j->f->model, &state) == XL_OK;
+    size_t n = (size_t)j->b->B * j->b->T * j->f->info.hidden_size;
+    for (int rep = 0; rep < 3 && j->same; rep++) {
+        float *h = malloc(sizeof(float) * n);
+        j->same = j->f->arch->forward(j->f->model, state, j->b, h, NULL, NULL, 1) == XL_OK &&
+                  memcmp(h, j->want, n * sizeof(float)) == 0;
+        free(h);
+    }
+    j->f->arch->state_free(state);
+    return NULL;
+}
+
+/* The run state: one warmed by a larger batch gives a smaller one bit for bit what a
+ * fresh state gives, and grows again for the larger one (same results); threads
+ * sharing the model, each with its own state, get the single-threaded result bit for
+ * bit (each thread runs its forward on 1 thread: a fixed order of additions). */
+static void dfx_check_state(const dfx *f) {
+    dfx_inputs big, small;
+    int B = f->n_inputs < 4 ? f->n_inputs : 4;
+    dfx_inputs_make(f, B, &big);
+    dfx_inputs_make(f, 1, &small);
+    void *s1 = NULL, *s2 = NULL;
+    CHECK(f->arch->state_new(f->model, &s1) == XL_OK);
+    CHECK(f->arch->state_new(f->model, &s2) == XL_OK);
+    float *a = dfx_forward_with(f, s1, &big.b, 2), *b = dfx_forward_with(f, s1, &small.b, 2);
+    float *b2 = dfx_forward_with(f, s2, &small.b, 2), *a2 = dfx_forward_with(f, s2, &big.b, 2);
+    size_t nb = (size_t)small.b.T * f->info.hidden_size;
+    if (a && b && a2 && b2) {
+        /* Padded rows are unspecified: compare each sequence's real rows. */
+        int same = 1;
+        for (int i = 0; i < B; i++) {
+            size_t at = (size_t)i * big.b.T * f->info.hidden_size, len = (size_t)big.lens[i] * f->info.hidden_size;
+            same &= memcmp(a + at, a2 + at, len * sizeof(float)) == 0;
+        }
+        CHECK_MSG(same, "%s: the batch after a grown state differs", f->dir);
+        CHECK_MSG(memcmp(b, b2, nb * sizeof(float)) == 0, "%s: a warmed state differs from a fresh one", f->dir);
+    }
+    f->arch->state_free(s1);
+    f->arch->state_free(s2);
+    free(a);
+    free(a2);
+    free(b2);
+
+    void *s3 = NULL;
+    CHECK(f->arch->state_new(f->model, &s3) == XL_OK);
+    float *one = dfx_forward_with(f, s3, &small.b, 1);
+    f->arch->state_free(s3);
+    if (one) {
+        pthread_t th[3];
+        dfx_thread_job jobs[3];
+        for (int t = 0; t < 3; t++) {
+            jobs[t] = (dfx_thread_job){.f = f, .b = &small.b, .want = one, .same = 0};
+            CHECK(pthread_create(&th[t], NULL, dfx_thread, &jobs[t]) == 0);
+        }
+        for (int t = 0; t < 3; t++) {
+            pthread_join(th[t], NULL);
+            CHECK_MSG(jobs[t].same, "%s: thread %d differs from the single-threaded run", f->dir, t);
+        }
+    }
+    free(one);
+    free(b);
+    dfx_inputs_free(&big);
+    dfx_inputs_free(&small);
 }
 
 /* Hidden states of input i from the fixture loaded with the given attention option

@@ -190,6 +190,7 @@ int main(void) {
         CHECK_EQ_INT(f.info.num_layers, 3);
         dfx_check_single(&f, TOL);
         dfx_check_batch(&f, TOL);
+        dfx_check_state(&f);
         dfx_check_q8(&f, 0.999, TOL); /* q8: cosine >= 0.999 to float32 per input */
         test_windows(&f);
         test_layer_kinds(&f);

@@ -29,6 +29,7 @@ static void check_fixture(const char *name, int causal, int head_dim) {
         CHECK(f.info.n_params > 0);
         dfx_check_single(&f, TOL);
         dfx_check_batch(&f, TOL);
+        dfx_check_state(&f);
         dfx_check_q8(&f, Q8_MIN_COS, TOL);
     }
     dfx_close(&f);

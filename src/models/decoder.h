@@ -14,7 +14,8 @@
  *
  * Key windows (xl_attention's window_left / window_right): a layer with window w
  * sees i - w < j <= i when causal and |i - j| <= w / 2 when bidirectional (the rule
- * Hugging Face applies to Gemma 3's bidirectional sliding layers); w = 0: no window. */
+ * Hugging Face applies to Gemma 3's bidirectional sliding layers); w = 0: no window.
+ * A batch's type_ids are ignored: these models have no token types. */
 #ifndef XL_DECODER_H
 #define XL_DECODER_H
 #include <jansson.h>
