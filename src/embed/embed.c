@@ -109,7 +109,10 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
     float *pooled = malloc((size_t)H * sizeof *pooled);
     float *scratch = malloc(2 * (size_t)max_dense * sizeof *scratch);
     float *full = malloc((size_t)max_dense * sizeof *full);
-    xl_status st = XL_OK;
+    /* One run state for the batches of this call. */
+    void *state = NULL;
+    xl_status st = m->arch->state_new(m->impl, &state);
+    if (st) goto done;
     if (!bids || !bmask || !blens || !bskip || !hidden || !pooled || !scratch || !full) {
         st = xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu tokens", cap);
         goto done;
@@ -132,7 +135,7 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
         }
         xl_batch batch = {.B = (int)B, .T = (int)T, .ids = bids, .mask = bmask, .lens = blens};
         layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last};
-        st = m->arch->forward(m->impl, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, threads);
+        st = m->arch->forward(m->impl, state, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, threads);
         if (st) goto done;
         for (size_t b = 0; out && b < B; b++) {
             size_t i = order[start + b];
@@ -143,6 +146,7 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
         if (o && o->progress) o->progress(o->progress_ctx, start, n);
     }
 done:
+    if (state) m->arch->state_free(state);
     free(order); free(bids); free(bmask); free(blens); free(bskip); free(hidden); free(pooled); free(scratch); free(full);
     return st;
 }

@@ -21,6 +21,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "io/memcheck.h"
 #include "kernels/kernels.h"
 #include "models/arch.h"
 #include "util/alloc.h"
@@ -304,10 +305,26 @@ static char *dup_or_null(const char *s) {
     return d;
 }
 
-static xl_status bert_load(const json_t *config, const xl_weights *w, const char *dir, void **out) {
+/* Encoders have no attention switch and no int8 weights. */
+static xl_status check_options(const json_t *config, const char *dir, const xl_model_options *o) {
+    if (!o) return XL_OK;
+    const char *arch = json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
+    if (o->attention != XL_ATTN_DEFAULT)
+        return xl_err(XL_ERR_ARG, "%s: forcing the attention direction applies to decoder models only (this is %s)", dir,
+                      arch ? arch : "an encoder");
+    if (o->quantize != XL_QUANTIZE_NONE)
+        return xl_err(XL_ERR_UNSUPPORTED, "%s: --quantize q8 is implemented for decoder models only (this is %s)", dir,
+                      arch ? arch : "an encoder");
+    return XL_OK;
+}
+
+static xl_status bert_load(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
+                           void **out) {
     *out = NULL;
     char what[1024];
     snprintf(what, sizeof what, "%s/config.json", dir ? dir : ".");
+    xl_status ost = check_options(config, dir ? dir : ".", opts);
+    if (ost) return ost;
     bert_model *m = calloc(1, sizeof *m);
     if (!m) return xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
     pthread_mutex_init(&m->scratch_lock, NULL);
@@ -562,9 +579,12 @@ static xl_status check_batch(const bert_model *m, const xl_batch *bt) {
     return XL_OK;
 }
 
-static xl_status bert_forward(void *model, const xl_batch *bt, float *hidden, xl_layer_cb cb, void *cb_ctx,
-                              int threads) {
-    bert_model *m = model;
+static xl_status bert_forward(const void *model, void *state, const xl_batch *bt, float *hidden, xl_layer_cb cb,
+                              void *cb_ctx, int threads) {
+    /* The scratch still lives in the model under its lock; the run state takes it over
+     * with the context work (branch api). */
+    bert_model *m = (bert_model *)model;
+    (void)state;
     if (threads < 1) threads = 1;
     xl_status st = check_batch(m, bt);
     if (st) return st;
@@ -592,10 +612,36 @@ static xl_status bert_forward(void *model, const xl_batch *bt, float *hidden, xl
     return st;
 }
 
+/* A placeholder run state until the scratch moves into it (branch api). */
+static xl_status bert_state_new(const void *model, void **state) {
+    (void)model;
+    *state = malloc(1);
+    return *state ? XL_OK : xl_err(XL_ERR_NOMEM, "out of memory");
+}
+
+static void bert_state_free(void *state) { free(state); }
+
+/* Weights converted to float32 at load (2x a half checkpoint, 1x an F32 one), the
+ * runtime, and one batch's activations including the whole MLP (6 hidden + 2
+ * intermediate floats per token). */
+static xl_status bert_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *opts,
+                                      uint64_t *bytes) {
+    (void)opts;
+    uint64_t wb = xl_weights_data_bytes(w), weights = xl_weights_mostly_half(w) ? 2 * wb : wb;
+    json_int_t h = json_integer_value(json_object_get(config, "hidden_size"));
+    json_int_t i = json_integer_value(json_object_get(config, "intermediate_size"));
+    uint64_t per_token = 6 * (uint64_t)(h > 0 ? h : 0) + 2 * (uint64_t)(i > 0 ? i : 0);
+    *bytes = weights + XL_MEM_RUNTIME_BYTES + (uint64_t)XL_MEM_BATCH_TOKENS * per_token * sizeof(float);
+    return XL_OK;
+}
+
 const xl_arch xl_arch_bert = {
     .name = "bert",
     .matches = bert_matches,
+    .estimate_memory = bert_estimate_memory,
     .load = bert_load,
+    .state_new = bert_state_new,
+    .state_free = bert_state_free,
     .forward = bert_forward,
     .get_info = bert_get_info,
     .free = bert_free,
