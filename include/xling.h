@@ -231,6 +231,18 @@ void xl_mine_options_init(xl_mine_options *o);
 xl_status xl_mine(const float *x, size_t nx, const float *y, size_t ny, size_t dim, const xl_mine_options *o,
                   xl_mine_pair **pairs, size_t *n_pairs);
 
+/* k-means with greedy k-means++ seeding (as scikit-learn's KMeans): labels[n] in
+ * 0..k-1, centroids[k][dim] (may be NULL), the inertia (sum of squared distances to
+ * the centres; may be NULL). The best of `restarts` runs; deterministic for a seed. */
+typedef struct {
+    uint64_t seed;
+    int restarts;   /* default 1 */
+    int max_iter;   /* default 300 */
+    int threads;
+} xl_kmeans_options;
+xl_status xl_kmeans(const float *x, size_t n, size_t dim, int k, const xl_kmeans_options *o, int *labels,
+                    float *centroids, double *inertia);
+
 /* ----------------------------------------------------------------- metrics */
 /* Computed as the tools published scores come from compute them: scikit-learn
  * (classification, v_measure_score), scipy (pearsonr, spearmanr), trec_eval /
