@@ -243,6 +243,22 @@ typedef struct {
 xl_status xl_kmeans(const float *x, size_t n, size_t dim, int k, const xl_kmeans_options *o, int *labels,
                     float *centroids, double *inertia);
 
+/* L2-regularised logistic regression trained by liblinear (one-vs-rest for several
+ * classes, as liblinear does it; an intercept learned as a bias feature). labels[c] are
+ * the class values; w holds n_weights rows of dim + 1 values (weights, then the bias):
+ * one row for two classes (the decision value of labels[0]), else one per class. */
+typedef struct {
+    int n_classes, n_weights, dim;
+    int *labels;
+    double *w;
+} xl_logreg;
+/* y[n] are class values (any ints). C: inverse regularisation strength (1.0 is usual). */
+xl_status xl_logreg_train(const float *x, size_t n, size_t dim, const int *y, double C, xl_logreg *out);
+/* prob[n_classes] (in the order of labels) for one row x[dim], as liblinear's
+ * predict_probability: sigmoid of the decision values, normalised to sum 1. */
+void xl_logreg_predict(const xl_logreg *c, const float *x, double *prob);
+void xl_logreg_free(xl_logreg *c);
+
 /* ----------------------------------------------------------------- metrics */
 /* Computed as the tools published scores come from compute them: scikit-learn
  * (classification, v_measure_score), scipy (pearsonr, spearmanr), trec_eval /
