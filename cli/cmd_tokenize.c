@@ -1,4 +1,5 @@
 /* xling tokenize: texts in, {"ids":[...],"tokens":[...]} per input out. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,7 @@ int cmd_tokenize(int argc, char **argv) {
         }
         in_records_clear(recs, got);
         if (!rc && (ferror(out.f) || (out.is_stdout && fflush(out.f) != 0))) {
-            cli_set_error("%s: write failed", out.name);
+            cli_set_error("%s: write failed: %s", out.name, strerror(errno ? errno : EIO));
             rc = 1;
         }
         if (!rc) written = lines;
