@@ -40,6 +40,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The CLI sees only the public header: its objects are built without -Isrc.
+$(CLI_OBJ): CFLAGS := $(filter-out -Isrc,$(CFLAGS))
+
 $(BUILD)/libxling.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

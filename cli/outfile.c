@@ -3,12 +3,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+
+/* Ctrl-C or a kill during a run must not leave the temporary file behind either: the
+ * handler removes it (unlink is async-signal-safe) and dies of the same signal. */
+static char *volatile g_pending;
+
+static void on_signal(int sig) {
+    char *p = g_pending;
+    if (p) unlink(p);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void watch(char *tmp) {
+    g_pending = tmp;
+    if (tmp) {
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+        for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_signal;
+            sigaction(sigs[k], &sa, NULL);
+        }
+    }
+}
 
 static int is_std(const char *p) { return !p || !strcmp(p, "-"); }
 
@@ -80,10 +105,12 @@ int outfile_open(outfile *o, const char *path) {
     }
     o->tmp = tmp;
     o->target = target;
+    watch(tmp);
     return 0;
 }
 
 static void release(outfile *o) {
+    if (o->tmp && g_pending == o->tmp) g_pending = NULL;
     free(o->tmp);
     free(o->target);
     memset(o, 0, sizeof *o);
