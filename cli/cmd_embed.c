@@ -221,9 +221,9 @@ int cmd_embed(int argc, char **argv) {
     if (keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
     if (calib_path && !prec_needs_ranges(prec)) return cli_usage(cmd, "--calibration needs --precision int8 or uint8");
     /* Refused before anything is opened for writing. */
-    if (out_path && strcmp(out_path, "-") && (cli_same_file(in_path, out_path) || (calib_path && cli_same_file(calib_path, out_path))))
-        return cli_usage(cmd, "-o %s is the %s file; choose another output", out_path,
-                         cli_same_file(in_path, out_path) ? "input" : "--calibration");
+    int same_in = !n_args && cli_same_file(in_path, out_path);
+    if (out_path && strcmp(out_path, "-") && (same_in || (calib_path && cli_same_file(calib_path, out_path))))
+        return cli_usage(cmd, "-o %s is the %s file; choose another output", out_path, same_in ? "input" : "--calibration");
 
     xl_model *m;
     if ((rc = model_opts_load(&mo, cmd, &m))) return rc;

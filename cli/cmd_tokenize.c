@@ -88,7 +88,7 @@ int cmd_tokenize(int argc, char **argv) {
     size_t n_args = (size_t)(argc - optind);
     if (!path) return cli_usage(cmd, "-m DIR is required");
     if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
-    if (out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
+    if (out_path && strcmp(out_path, "-") && !n_args && cli_same_file(in_path, out_path))
         return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
     xl_tokenizer *tok;
     if (xl_tokenizer_load(path, &tok)) return cli_fail(cmd);
