@@ -10,7 +10,7 @@ shape (exact equality), or as token ids from `xling tokenize`."""
 import json, os, shutil, stat, struct, subprocess, sys, tempfile, unicodedata
 
 ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
+XLING = os.path.abspath(os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling")))
 FIX = os.path.join(ROOT, "tests", "fixtures", "models")
 BERT = os.path.join(FIX, "bert-tiny")     # dim 16, [CLS] ... [SEP], no prompts
 XLMR = os.path.join(FIX, "xlmr-tiny")
