@@ -35,7 +35,7 @@ static int finish(const char *cmd, int rc) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fputs(usage, stderr);
+        fputs("xling: no command given (see `xling --help`)\n", stderr);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

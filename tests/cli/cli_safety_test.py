@@ -132,7 +132,25 @@ for args in [["embed", "-m", BERT, "-o", "/dev/full"], ["tokenize", "-m", BERT, 
 rc, out, err = run(["embed", "-m", BERT, "-o", "/dev/null"], stdin=b"a\n")
 check(rc == 0 and os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode), "-o /dev/null written directly")
 
+# Killed mid-run (SIGTERM, SIGINT): the temporary file goes too.
+import signal, time
+for sig in [signal.SIGTERM, signal.SIGINT]:
+    p = subprocess.Popen([XLING, "embed", "-m", BERT, "-o", T("killed.npy")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"a\n")
+    p.stdin.flush()
+    for _ in range(200):                # the temporary file exists once the model is loaded
+        if leftovers():
+            break
+        time.sleep(0.05)
+    seen = bool(leftovers())
+    p.send_signal(sig)
+    p.wait(timeout=60)
+    p.stdin.close(); p.stdout.close(); p.stderr.close()
+    check(seen and p.returncode == -sig and not leftovers() and not os.path.exists(T("killed.npy")), f"signal {sig}: no file left ({seen}, {p.returncode}, {leftovers()})")
+
 # ---------------------------------------------------------------- behaviour
+rc, _, err = run([])
+check(rc == 2 and one_line(err) and "xling --help" in err, f"no command: {err!r}")
 for args, names in [(["--instruct", "t", "--prefix", "p"], ["--instruct", "--prefix"]),
                     (["--instruct", "t", "--prompt", "query"], ["--instruct", "--prompt"]),
                     (["--layers", "--dim", "8"], ["--layers", "--dim"]),
