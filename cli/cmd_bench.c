@@ -50,7 +50,8 @@ int cmd_bench_embed(int argc, char **argv) {
     xl_attention_mode attention = XL_ATTN_DEFAULT;
     xl_quantize quantize = XL_QUANTIZE_NONE;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'b': if (cli_parse_int("bench-embed", "--batch", optarg, 1, 1 << 16, &batch)) return 2; break;
@@ -59,16 +60,16 @@ int cmd_bench_embed(int argc, char **argv) {
         case 't': if (cli_parse_int("bench-embed", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'j': break;
         case 'Q':
-            if (strcmp(optarg, "q8")) { fprintf(stderr, "xling bench-embed: --quantize accepts q8\n"); return 2; }
+            if (strcmp(optarg, "q8")) return cli_usage("bench-embed", "--quantize accepts q8, got \"%s\"", optarg);
             quantize = XL_QUANTIZE_Q8;
             break;
         case 'B': attention = XL_ATTN_FORCE_BIDIRECTIONAL; break;
         case 'C': attention = XL_ATTN_FORCE_CAUSAL; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_bad_option("bench-embed", c, argv);
         }
     }
-    if (!dir) { fprintf(stderr, "xling bench-embed: -m DIR is required\n%s", usage); return 2; }
+    if (!dir) return cli_usage("bench-embed", "-m DIR is required");
     xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
     xl_model *m;
     double t0 = now_ms();

@@ -165,7 +165,8 @@ int cmd_cluster(int argc, char **argv) {
     xl_embed_options eo;
     xl_embed_options_init(&eo);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:k:i:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:k:i:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'k': if (cli_parse_int("cluster", "-k", optarg, 1, 1 << 24, &k)) return 2; break;
@@ -173,7 +174,7 @@ int cmd_cluster(int argc, char **argv) {
         case 'I':
             if (!strcmp(optarg, "jsonl")) jsonl = 1;
             else if (!strcmp(optarg, "text")) jsonl = 0;
-            else { fprintf(stderr, "xling cluster: --input-format must be text or jsonl\n"); return 2; }
+            else return cli_usage("cluster", "--input-format must be text or jsonl");
             break;
         case 'S': if (cli_parse_int("cluster", "--seed", optarg, 0, 0x7fffffff, &seed)) return 2; break;
         case 'R': if (cli_parse_int("cluster", "--restarts", optarg, 1, 1000, &restarts)) return 2; break;
@@ -182,11 +183,11 @@ int cmd_cluster(int argc, char **argv) {
         case 'N': normalize = 0; break;
         case 't': if (cli_parse_int("cluster", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "see `xling cluster --help`\n"); return 2;
+        default: return cli_bad_option("cluster", c, argv);
         }
     }
-    if (optind < argc) { fprintf(stderr, "xling cluster: unexpected argument \"%s\"\nsee `xling cluster --help`\n", argv[optind]); return 2; }
-    if (!dir || !k) { fprintf(stderr, "xling cluster: -m DIR and -k K are required\nsee `xling cluster --help`\n"); return 2; }
+    if (optind < argc) { return cli_usage("cluster", "unexpected argument \"%s\"", argv[optind]); }
+    if (!dir || !k) { return cli_usage("cluster", "-m DIR and -k K are required"); }
     if (in_path && !strcmp(in_path, "-")) in_path = NULL;
     if (jsonl < 0) {
         const char *dot = in_path ? strrchr(in_path, '.') : NULL;
