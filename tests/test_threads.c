@@ -1,0 +1,133 @@
+/* Threads under a competing load: batches embedded at 2 threads while busy processes
+ * take the cores, compared with the same batches at 1 thread.
+ *
+ * A batch of 4 runs sequence by sequence at both thread counts (each sequence through
+ * the same kernels in the same shape), so its vectors must be bit-identical. Between
+ * batches a single text runs batch-wide at 2 threads (tolerance 1e-5 against 1 thread):
+ * that switches the BLAS thread count back and forth, which is what exposed the
+ * OpenBLAS buffer race (issue 9) on builds that multiply with OpenBLAS.
+ * XLING_STRESS_SECONDS (default 2) and XLING_STRESS_BUSY (busy processes, default 2)
+ * make it longer or heavier (tests/stress/threads.sh). */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+#include "xling.h"
+
+#define MAX_BUSY 16
+
+static const char *const k_texts[4] = {
+    "Prate jo Italiaansk?",
+    "Bonjour le monde, ceci est un test un peu plus long que le premier.",
+    "Hallo Welt",
+    "मी टोकी पोनाचा अभ्यास करतो आहे. Tom is niet heel jong.",
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int env_int(const char *name, int dflt, int lo, int hi) {
+    const char *s = getenv(name);
+    if (!s || !*s) return dflt;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || v < lo || v > hi ? dflt : (int)v;
+}
+
+/* Busy processes, started before the OpenMP runtime (fork copies no threads) and
+ * ended by their ids; they die with this process too. */
+static int start_busy(pid_t *pids, int n) {
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            volatile unsigned long x = 0;
+            for (;;) x++;
+        }
+        if (p < 0) break;
+        pids[started++] = p;
+    }
+    return started;
+}
+
+static void stop_busy(const pid_t *pids, int n) {
+    for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+    for (int i = 0; i < n; i++) waitpid(pids[i], NULL, 0);
+}
+
+static int embed(xl_model *m, const char *const *texts, size_t n, int threads, float *out) {
+    xl_embed_options o;
+    xl_embed_options_init(&o);
+    o.threads = threads;
+    return xl_embed_texts(m, texts, NULL, n, &o, out, NULL) == XL_OK;
+}
+
+static void stress(const char *name, int seconds, int busy) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/%s", t_repo_dir(), name);
+    pid_t pids[MAX_BUSY];
+    int nb = start_busy(pids, busy);
+    CHECK_MSG(nb == busy, "started %d of %d busy processes", nb, busy);
+    xl_model_options mo = {.threads = 2};
+    xl_model *m = NULL;
+    if (!CHECK_MSG(xl_model_load(dir, &mo, &m) == XL_OK, "%s: %s", dir, xl_last_error())) {
+        stop_busy(pids, nb);
+        return;
+    }
+    xl_model_info info;
+    xl_model_get_info(m, &info);
+    const size_t D = (size_t)info.dim;
+    float *ref4 = malloc(4 * D * sizeof *ref4), *got4 = malloc(4 * D * sizeof *got4);
+    float *ref1 = malloc(D * sizeof *ref1), *got1 = malloc(D * sizeof *got1);
+    int ok = ref4 && got4 && ref1 && got1 && embed(m, k_texts, 4, 1, ref4) && embed(m, k_texts + 1, 1, 1, ref1);
+    CHECK_MSG(ok, "%s: reference at 1 thread: %s", name, xl_last_error());
+    long runs = 0, bad4 = 0, bad1 = 0;
+    double worst4 = 0, worst1 = 0;
+    const double end = now() + seconds;
+    while (ok && now() < end) {
+        /* batch-wide at 2 threads, then 4 sequences side by side at 2 threads */
+        if (!embed(m, k_texts + 1, 1, 2, got1) || !embed(m, k_texts, 4, 2, got4)) {
+            ok = CHECK_MSG(0, "%s: embed at 2 threads: %s", name, xl_last_error());
+            break;
+        }
+        runs++;
+        if (memcmp(got4, ref4, 4 * D * sizeof *got4) != 0) {
+            double d = t_max_abs_diff(got4, ref4, 4 * D);
+            bad4++;
+            worst4 = d > worst4 ? d : worst4;
+        }
+        double d1 = t_max_abs_diff(got1, ref1, D);
+        if (d1 > 1e-5) bad1++;
+        worst1 = d1 > worst1 ? d1 : worst1;
+    }
+    stop_busy(pids, nb);
+    printf("%s: %ld rounds in %d s with %d busy processes; batch of 4 differs in %ld (max abs %.3g), single text in %ld (max abs %.3g)\n",
+           name, runs, seconds, nb, bad4, worst4, bad1, worst1);
+    CHECK_MSG(runs >= 3, "%s: only %ld rounds ran", name, runs);
+    CHECK_MSG(bad4 == 0, "%s: %ld of %ld batches of 4 at 2 threads differ from 1 thread (max abs %g)", name, bad4, runs,
+              worst4);
+    CHECK_MSG(bad1 == 0, "%s: %ld of %ld single texts at 2 threads differ from 1 thread by > 1e-5 (max abs %g)", name,
+              bad1, runs, worst1);
+    free(ref4);
+    free(got4);
+    free(ref1);
+    free(got1);
+    xl_model_free(m);
+}
+
+int main(void) {
+    int seconds = env_int("XLING_STRESS_SECONDS", 2, 1, 86400);
+    int busy = env_int("XLING_STRESS_BUSY", 2, 0, MAX_BUSY);
+    stress("xlmr-tiny", seconds, busy);
+    stress("bert-tiny", seconds, busy);
+    return test_summary("test_threads");
+}
