@@ -14,6 +14,8 @@ int cmd_similarity(int argc, char **argv);
 int cli_fail(const char *cmd);
 /* Parses a positive int option value; prints a usage error and returns -1 if invalid. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
+/* -t N: N, or the CPUs this process may use when N is more (one warning line). */
+int cli_threads(const char *cmd, int requested);
 int cli_parse_pooling(const char *s, xl_pooling *out);
 const char *cli_pooling_name(xl_pooling p);
 

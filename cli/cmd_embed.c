@@ -35,7 +35,7 @@ static const char *usage =
     "      --bidirectional      decoders: attend in both directions (as llama-embed-nemotron)\n"
     "      --causal             decoders: causal attention, whatever the folder says\n"
     "      --quantize q8        decoders: block int8 weights made at load (less memory, faster)\n"
-    "  -t, --threads N          threads (default: all cores)\n"
+    "  -t, --threads N          threads (default: the CPUs this process may use)\n"
     "  -h, --help               this help\n";
 
 typedef struct {
@@ -177,7 +177,7 @@ int cmd_embed(int argc, char **argv) {
     if (!model_dir) { fprintf(stderr, "xling embed: -m DIR is required\n%s", usage); return 2; }
 
     if (layers && ofmt == OUT_F32) { fprintf(stderr, "xling embed: --layers writes jsonl or npy\n"); return 2; }
-    xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
+    xl_model_options mo = {.threads = cli_threads("embed", threads), .attention = attention, .quantize = quantize};
     xl_model *m;
     if (xl_model_load(model_dir, &mo, &m)) return cli_fail("embed");
     xl_model_info info;

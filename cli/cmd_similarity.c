@@ -72,7 +72,7 @@ int cmd_similarity(int argc, char **argv) {
         if (recs[i].is_ids) { fprintf(stderr, "xling similarity: line %zu: texts only\n", recs[i].line); rc = 1; break; }
     if (n > MAX_TEXTS) { fprintf(stderr, "xling similarity: more than %d texts; use xling embed for large inputs\n", MAX_TEXTS); rc = 1; }
     xl_model *m = NULL;
-    xl_model_options mo = {.threads = threads};
+    xl_model_options mo = {.threads = cli_threads("similarity", threads)};
     if (!rc && xl_model_load(dir, &mo, &m)) rc = cli_fail("similarity");
     float *emb = NULL, *sim = NULL;
     const char **texts = NULL;

@@ -6,8 +6,11 @@
  * batches a single text runs batch-wide at 2 threads (tolerance 1e-5 against 1 thread):
  * that switches the BLAS thread count back and forth, which is what exposed the
  * OpenBLAS buffer race (issue 9) on builds that multiply with OpenBLAS.
+ * Then the thread counts (xl_usable_cpus, xl_default_threads) under a changed affinity
+ * and OMP_NUM_THREADS (the wait policy is checked in tests/cli/test_threads_cli.sh).
  * XLING_STRESS_SECONDS (default 2) and XLING_STRESS_BUSY (busy processes, default 2)
  * make it longer or heavier (tests/stress/threads.sh). */
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,10 +127,40 @@ static void stress(const char *name, int seconds, int busy) {
     xl_model_free(m);
 }
 
+static void counts(void) {
+    cpu_set_t all, one;
+    if (!CHECK(sched_getaffinity(0, sizeof all, &all) == 0)) return;
+    const int cpus = CPU_COUNT(&all);
+    CHECK_EQ_INT(xl_usable_cpus(), cpus);
+    unsetenv("OMP_NUM_THREADS");
+    CHECK_EQ_INT(xl_default_threads(), cpus);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    CHECK_EQ_INT(xl_default_threads(), 1);
+    setenv("OMP_NUM_THREADS", "1,1", 1); /* nested levels: the first counts */
+    CHECK_EQ_INT(xl_default_threads(), 1);
+    setenv("OMP_NUM_THREADS", "100000", 1); /* never above the usable CPUs */
+    CHECK_EQ_INT(xl_default_threads(), cpus);
+    setenv("OMP_NUM_THREADS", "zero", 1); /* not a number: ignored */
+    CHECK_EQ_INT(xl_default_threads(), cpus);
+    unsetenv("OMP_NUM_THREADS");
+    /* pinned to one CPU (as taskset -c does) */
+    int first = 0;
+    while (!CPU_ISSET(first, &all)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    if (CHECK(sched_setaffinity(0, sizeof one, &one) == 0)) {
+        CHECK_EQ_INT(xl_usable_cpus(), 1);
+        CHECK_EQ_INT(xl_default_threads(), 1);
+        CHECK(sched_setaffinity(0, sizeof all, &all) == 0);
+    }
+    CHECK_EQ_INT(xl_usable_cpus(), cpus);
+}
+
 int main(void) {
     int seconds = env_int("XLING_STRESS_SECONDS", 2, 1, 86400);
     int busy = env_int("XLING_STRESS_BUSY", 2, 0, MAX_BUSY);
     stress("xlmr-tiny", seconds, busy);
     stress("bert-tiny", seconds, busy);
+    counts();
     return test_summary("test_threads");
 }

@@ -4,6 +4,7 @@
 #include "embed/model_internal.h"
 #include "embed/pooling.h"
 #include "util/error.h"
+#include "util/threads.h"
 #include "util/utf8.h"
 
 #include <stdlib.h>
@@ -80,7 +81,7 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
                                  float *mean, float *last) {
     if (n == 0) return XL_OK;
     int H = m->ainfo.hidden_size, out_dim = xl_embed_dim(m, o);
-    int threads = o && o->threads > 0 ? o->threads : m->threads;
+    int threads = o && o->threads > 0 ? xl_threads_for(o->threads) : m->threads;
     size_t budget = o && o->batch_tokens > 0 ? (size_t)o->batch_tokens : DEFAULT_BATCH_TOKENS;
     size_t batch_size = o && o->batch_size > 0 ? (size_t)o->batch_size : DEFAULT_BATCH_SIZE;
     for (size_t i = 0; i < n; i++) {
