@@ -3,19 +3,20 @@
 # (issue 9, threads). Medians over REPS calls of `xling bench-embed` on MODEL (default:
 # the xlmr-tiny fixture) and of bench/encoder_speed on an e5-small-shaped random model.
 #   sh bench/wait_policy.sh [BUILD]   env: REPS=25, POLICIES="default passive spin10k ..."
-# "default" leaves the environment as xling finds it (xling sets its own policy when the
-# user has not: src/util/threads.c); the others set OMP_WAIT_POLICY / GOMP_SPINCOUNT
-# explicitly. On a shared machine the figures move with other people's load: repeat.
+# passive is what the xling CLI runs with unless told otherwise (cli/wait_policy.c);
+# libgomp-default is the runtime's own (spin ~300000 pauses); spinN sets GOMP_SPINCOUNT=N;
+# "none" leaves the environment alone. On a shared machine the figures move with other
+# people's load: repeat, and say so.
 BUILD=${1:-build}
 REPS=${REPS:-25}
 MODEL=${MODEL:-tests/fixtures/models/xlmr-tiny}
-POLICIES=${POLICIES:-"default libgomp-default passive spin10k spin100k"}
+POLICIES=${POLICIES:-"passive libgomp-default"}
 BUSY_CPU=${BUSY_CPU:-1}
 busy=""
 trap '[ -n "$busy" ] && kill $busy 2>/dev/null' EXIT INT TERM
 env_for() {
     case $1 in
-    default) echo "" ;;
+    none) echo "" ;;
     libgomp-default) echo "-u OMP_WAIT_POLICY GOMP_SPINCOUNT=300000" ;; # libgomp's own default spin
     passive) echo "OMP_WAIT_POLICY=passive" ;;
     active) echo "OMP_WAIT_POLICY=active" ;;

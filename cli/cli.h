@@ -10,6 +10,9 @@ int cmd_info(int argc, char **argv);
 int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 
+/* Sets OMP_WAIT_POLICY=passive and re-executes the program when the user set no
+ * OpenMP wait policy (wait_policy.c); returns only when nothing was done. */
+void cli_wait_policy(char **argv);
 /* Prints "xling <cmd>: <xl_last_error()>" and returns 1. */
 int cli_fail(const char *cmd);
 /* Parses a positive int option value; prints a usage error and returns -1 if invalid. */

@@ -22,6 +22,7 @@ static const char *usage =
     "Errors go to stderr with exit status 1 (2 for usage errors).\n";
 
 int main(int argc, char **argv) {
+    cli_wait_policy(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

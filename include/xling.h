@@ -97,8 +97,9 @@ typedef enum {
  * threads xling runs; larger requests in the options below are capped to it. */
 int xl_usable_cpus(void);
 /* The default thread count: xl_usable_cpus(), or OMP_NUM_THREADS when set and smaller.
- * Programs linking libxling also get OMP_WAIT_POLICY=passive at start-up unless
- * OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME is set (README, "Threads"). */
+ * Forwards of little work run on one thread whatever the count (README, "Threads"). On
+ * a machine shared with other work, run programs with OMP_WAIT_POLICY=passive (the
+ * xling CLI sets it for itself): spinning OpenMP threads collapse there. */
 int xl_default_threads(void);
 
 typedef struct {

@@ -133,7 +133,12 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
         }
         xl_batch batch = {.B = (int)B, .T = (int)T, .ids = bids, .mask = bmask, .lens = blens};
         layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last};
-        st = m->arch->forward(m->impl, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, threads);
+        /* multiply-adds of the batch's real tokens: ~4H² + 2HI per token and layer */
+        double tokens = 0;
+        for (size_t b = 0; b < B; b++) tokens += blens[b];
+        double per_token = 4.0 * H * H + 2.0 * H * m->ainfo.intermediate_size;
+        int bt_threads = xl_threads_for_work(threads, tokens * per_token * m->ainfo.num_layers);
+        st = m->arch->forward(m->impl, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, bt_threads);
         if (st) goto done;
         for (size_t b = 0; out && b < B; b++) {
             size_t i = order[start + b];

@@ -1,22 +1,10 @@
-/* How many threads xling runs, and how idle OpenMP threads wait.
+/* How many threads xling runs.
  *
- * Count: the CPUs this process may run on (sched_getaffinity: taskset, cpusets), not the
+ * The CPUs this process may run on (sched_getaffinity: taskset, cpusets), not the
  * machine's; OMP_NUM_THREADS, when set, lowers the default. More threads than CPUs only
- * makes threads wait for each other at every kernel's barrier.
- *
- * Waiting: libgomp's threads spin (~300000 pauses, milliseconds) before sleeping. When
- * another process holds one of the cores, a spinning thread keeps the core its partner
- * needs, or makes the scheduler treat it as a CPU hog, and every fork/join waits a
- * time slice: a 1 x 16 embed at 2 threads went 7-40x slower than at 1 thread. Threads
- * that sleep at once (OMP_WAIT_POLICY=passive) are woken promptly and cost a futex wake
- * per parallel region when the machine is idle (figures: bench/wait_policy.sh, README).
- * libgomp reads its environment in its own constructor, before main and before any
- * constructor of ours, so the policy is set from the executable's .preinit_array,
- * which the dynamic loader runs first — only when the user has set none of
- * OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME. glibc's start-up then points environ
- * back at the original block, so main, getenv and child processes see the environment
- * unchanged. LLVM's libomp reads its environment later, at the first parallel region:
- * with it (clang builds), set OMP_WAIT_POLICY=passive by hand. */
+ * makes threads wait for each other at every kernel's barrier, and so does a forward
+ * too small to share: it runs on one thread. (How idle threads wait is the OpenMP
+ * runtime's OMP_WAIT_POLICY, read before main: the CLI sets it, cli/wait_policy.c.) */
 #include "util/threads.h"
 
 #include <errno.h>
@@ -26,19 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-static void set_wait_policy(int argc, char **argv, char **envp) {
-    (void)argc;
-    (void)argv;
-    (void)envp;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("KMP_BLOCKTIME")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-}
-
-/* Only an executable's .preinit_array is run (a shared library's would be refused at
- * link time): libxling is a static library, linked into the program. */
-__attribute__((section(".preinit_array"), used)) static void (*const preinit_wait_policy)(int, char **, char **) =
-    set_wait_policy;
 
 int xl_usable_cpus(void) {
     int n = 0;
@@ -81,4 +56,20 @@ int xl_threads_for(int requested) {
     if (requested <= 0) return xl_default_threads();
     int cpus = xl_usable_cpus();
     return requested < cpus ? requested : cpus;
+}
+
+/* Below this many multiply-adds a forward runs on one thread: each parallel region
+ * costs a wake-up (tens of microseconds idle, a scheduler time slice when another
+ * process holds the core), more than such a batch's compute (~0.2 ms at 8M). */
+#define PAR_MIN_MACS 8e6
+
+int xl_threads_for_work(int threads, double macs) {
+    double min_macs = PAR_MIN_MACS;
+    const char *e = getenv("XLING_PAR_MIN_MACS"); /* an override (0: always threads; tests) */
+    if (e && *e) {
+        char *end;
+        double v = strtod(e, &end);
+        if (*end == '\0' && v >= 0.0) min_macs = v;
+    }
+    return threads > 1 && macs < min_macs ? 1 : threads;
 }
