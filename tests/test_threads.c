@@ -6,6 +6,7 @@
  * batches a single text runs batch-wide at 2 threads (tolerance 1e-5 against 1 thread):
  * that switches the BLAS thread count back and forth, which is what exposed the
  * OpenBLAS buffer race (issue 9) on builds that multiply with OpenBLAS.
+ * Then the encoder forward itself at 4 threads, more than the CPUs (oversubscribed).
  * Then the thread counts (xl_usable_cpus, xl_default_threads) under a changed affinity
  * and OMP_NUM_THREADS (the wait policy is checked in tests/cli/test_threads_cli.sh).
  * XLING_STRESS_SECONDS (default 2) and XLING_STRESS_BUSY (busy processes, default 2)
@@ -20,7 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "io/safetensors.h"
+#include "models/arch.h"
 #include "testlib.h"
+#include "util/json.h"
 #include "util/threads.h"
 #include "xling.h"
 
@@ -129,6 +135,81 @@ static void stress(const char *name, int seconds, int busy) {
     xl_model_free(m);
 }
 
+/* The encoder forward itself at 4 threads on 2 CPUs or fewer (the public API would cap the
+ * count): every parallel region then has threads waiting for a core, so each runs at
+ * preempted moments even without busy processes. 8 sequences go side by side (whole
+ * sequences per thread through the same kernels and shapes as at 1 thread: bit-identical), alternating
+ * with one sequence batch-wide at 4 threads, for `seconds`. */
+static void oversubscribed(const char *name, int seconds) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/%s", t_repo_dir(), name);
+    json_t *cfg = NULL;
+    xl_weights *w = NULL;
+    const xl_arch *arch = NULL;
+    void *model = NULL;
+    if (!CHECK_MSG(!xl_json_load_file(t_path(dir, "config.json"), &cfg) && !xl_weights_open_dir(dir, &w) &&
+                       !xl_arch_find(cfg, dir, &arch) && !arch->load(cfg, w, dir, &model),
+                   "%s: %s", dir, xl_last_error())) {
+        xl_weights_close(w);
+        json_decref(cfg);
+        return;
+    }
+    xl_arch_info info;
+    arch->get_info(model, &info);
+    enum { B = 8, T = 24 };
+    int32_t ids[B * T];
+    uint8_t mask[B * T];
+    int lens[B];
+    unsigned seed = 12345;
+    for (int b = 0; b < B; b++) {
+        lens[b] = T - 2 * b; /* right-padded, lengths 24 .. 10 */
+        for (int t = 0; t < T; t++) {
+            seed = seed * 1103515245u + 12345u;
+            ids[b * T + t] = t < lens[b] ? 3 + (int32_t)((seed >> 8) % (unsigned)(info.vocab_size - 3)) : 0;
+            mask[b * T + t] = t < lens[b];
+        }
+    }
+    const size_t n = (size_t)B * T * info.hidden_size, n1 = (size_t)T * info.hidden_size;
+    float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
+    float *ref1 = malloc(n1 * sizeof *ref1), *got1 = malloc(n1 * sizeof *got1);
+    xl_batch all = {B, T, ids, mask, lens}, one = {1, T, ids, mask, lens};
+    int ok = ref && got && ref1 && got1 && !arch->forward(model, &all, ref, NULL, NULL, 1) &&
+             !arch->forward(model, &one, ref1, NULL, NULL, 1);
+    CHECK_MSG(ok, "%s: forward at 1 thread: %s", name, xl_last_error());
+    long runs = 0, bad = 0, bad1 = 0;
+    double worst = 0;
+    const double end = now() + seconds;
+    while (ok && now() < end) {
+        if (arch->forward(model, &one, got1, NULL, NULL, 4) || arch->forward(model, &all, got, NULL, NULL, 4)) {
+            ok = CHECK_MSG(0, "%s: forward at 4 threads: %s", name, xl_last_error());
+            break;
+        }
+        runs++;
+        int differs = 0;
+        for (int b = 0; b < B; b++) { /* the real rows of each sequence */
+            size_t off = (size_t)b * T * info.hidden_size, len = (size_t)lens[b] * info.hidden_size;
+            if (memcmp(got + off, ref + off, len * sizeof *got) == 0) continue;
+            double d = t_max_abs_diff(got + off, ref + off, len);
+            differs = 1;
+            worst = d > worst ? d : worst;
+        }
+        bad += differs;
+        if (t_max_abs_diff(got1, ref1, (size_t)lens[0] * info.hidden_size) > 1e-5) bad1++;
+    }
+    printf("%s forward at 4 threads on %d CPUs: %ld rounds in %d s; batch of 8 differs in %ld (max abs %.3g), one sequence in %ld\n",
+           name, xl_usable_cpus(), runs, seconds, bad, worst, bad1);
+    CHECK_MSG(runs >= 1, "%s: no round ran", name);
+    CHECK_MSG(bad == 0, "%s: %ld of %ld batches of 8 at 4 threads differ from 1 thread (max abs %g)", name, bad, runs, worst);
+    CHECK_MSG(bad1 == 0, "%s: %ld of %ld single sequences at 4 threads differ from 1 thread by > 1e-5", name, bad1, runs);
+    free(ref);
+    free(got);
+    free(ref1);
+    free(got1);
+    arch->free(model);
+    xl_weights_close(w);
+    json_decref(cfg);
+}
+
 static void counts(void) {
     cpu_set_t all, one;
     if (!CHECK(sched_getaffinity(0, sizeof all, &all) == 0)) return;
@@ -176,6 +257,8 @@ int main(void) {
     int busy = env_int("XLING_STRESS_BUSY", 2, 0, MAX_BUSY);
     stress("xlmr-tiny", seconds, busy);
     stress("bert-tiny", seconds, busy);
+    oversubscribed("xlmr-tiny", (seconds + 1) / 2);
+    oversubscribed("bert-tiny", (seconds + 1) / 2);
     counts();
     return test_summary("test_threads");
 }
