@@ -20,6 +20,9 @@ void cli_take_lib_error(void);
 const char *cli_error(void);
 /* Prints "xling <cmd>: <cli_error()>" and returns 1. */
 int cli_report(const char *cmd);
+/* Sets OMP_WAIT_POLICY=passive and re-executes the program when the user set no
+ * OpenMP wait policy (wait_policy.c); returns only when nothing was done. */
+void cli_wait_policy(char **argv);
 /* Prints "xling <cmd>: <xl_last_error()>" and returns 1. */
 int cli_fail(const char *cmd);
 /* Prints "xling <cmd>: <message> (see `xling <cmd> --help`)" on one line and returns 2. */
@@ -28,6 +31,8 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_bad_option(const char *cmd, int c, char **argv);
 /* Parses an int option value in [min, max]; prints a usage error and returns -1 if invalid. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
+/* -t N: N, or the CPUs this process may use when N is more (one warning line). */
+int cli_threads(const char *cmd, int requested);
 int cli_parse_pooling(const char *s, xl_pooling *out);
 const char *cli_pooling_name(xl_pooling p);
 /* Case-insensitive: does name end with ext (".npy")? */

@@ -20,7 +20,7 @@ static const char *usage =
     "      --batch B     sequences per call (default 32)\n"
     "      --seq S       tokens per sequence (default 128)\n"
     "      --reps R      timed repetitions (default 5)\n"
-    "  -t, --threads T   threads (default: all cores)\n"
+    "  -t, --threads T   threads (default: the CPUs this process may use)\n"
     "      --quantize q8 decoders: block int8 weights made at load (load_ms includes it)\n"
     "      --bidirectional, --causal\n"
     "                    decoders: force the attention direction\n"
@@ -70,6 +70,7 @@ int cmd_bench_embed(int argc, char **argv) {
         }
     }
     if (!dir) return cli_usage("bench-embed", "-m DIR is required");
+    threads = threads > 0 ? cli_threads("bench-embed", threads) : xl_default_threads();
     xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
     xl_model *m;
     double t0 = now_ms();
@@ -125,8 +126,8 @@ int cmd_bench_embed(int argc, char **argv) {
         for (int r = 0; r < reps; r++) printf(r ? ",%.3f" : "%.3f", ms[r]);
         qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
         double med = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
-        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"emb_head\":[",
-               med, (double)(n * len) / (med / 1e3), load_ms, n, len);
+        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"threads\":%d,\"emb_head\":[",
+               med, (double)(n * len) / (med / 1e3), load_ms, n, len, threads);
         for (int j = 0; j < 8 && j < info.dim; j++) printf(j ? ",%.7g" : "%.7g", (double)out[j]);
         printf("]}\n");
     }

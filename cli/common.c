@@ -61,6 +61,14 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, in
     return 0;
 }
 
+int cli_threads(const char *cmd, int requested) {
+    int cpus = xl_usable_cpus();
+    if (requested <= cpus) return requested;
+    fprintf(stderr, "xling %s: warning: %d threads requested, but this process may use %d CPU%s; using %d\n", cmd,
+            requested, cpus, cpus == 1 ? "" : "s", cpus);
+    return cpus;
+}
+
 int cli_parse_pooling(const char *s, xl_pooling *out) {
     if (!strcmp(s, "cls")) *out = XL_POOL_CLS;
     else if (!strcmp(s, "mean")) *out = XL_POOL_MEAN;

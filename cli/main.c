@@ -36,6 +36,7 @@ static int finish(const char *cmd, int rc) {
 }
 
 int main(int argc, char **argv) {
+    cli_wait_policy(argv);
     if (argc < 2) {
         fputs("xling: no command given (see `xling --help`)\n", stderr);
         return 2;

@@ -54,7 +54,7 @@ int model_opts_check(const model_opts *o, const char *cmd) {
 static int is_instruct_prompt(const char *p) { return !strncmp(p, "Instruct:", 9) && strstr(p + 9, "\nQuery:"); }
 
 int model_opts_load(const model_opts *o, const char *cmd, xl_model **m) {
-    xl_model_options mo = {.threads = o->threads, .attention = o->attention, .quantize = o->quantize};
+    xl_model_options mo = {.threads = cli_threads(cmd, o->threads), .attention = o->attention, .quantize = o->quantize};
     if (xl_model_load(o->dir, &mo, m)) return cli_fail(cmd);
     xl_model_info info;
     xl_model_get_info(*m, &info);

@@ -38,7 +38,7 @@ enum {
     "      --bidirectional      decoders: attend in both directions (as llama-embed-nemotron)\n"      \
     "      --causal             decoders: causal attention, whatever the folder says\n"                \
     "      --quantize q8        decoders: block int8 weights made at load (less memory, faster)\n"    \
-    "  -t, --threads N          threads (default: all cores)\n"
+    "  -t, --threads N          threads (default: the CPUs this process may use)\n"
 
 typedef struct {
     const char *dir;

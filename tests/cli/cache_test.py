@@ -73,6 +73,7 @@ else:
         skip("valgrind cache write", "valgrind not installed")
     else:
         binary = vgbin if os.path.exists(vgbin) else XLING
+        os.environ["OMP_WAIT_POLICY"] = "passive"  # chosen: the CLI does not re-execute itself under valgrind
         p, data = build_cache(binary, tiny, 85, [vg, "-q"])
         err = p.stderr.decode("utf-8", "replace")
         if "Illegal opcode" in err or "unhandled instruction" in err:
