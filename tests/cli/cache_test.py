@@ -69,8 +69,11 @@ else:
             check(a == b, f"{tok}: two cache builds differ ({len(a)} vs {len(b)} bytes)")
     vg = shutil.which("valgrind")
     vgbin = os.path.join(ROOT, "build-vg", "xling")
+    asan = b"__asan_init" in open(XLING, "rb").read()
     if not vg:
         skip("valgrind cache write", "valgrind not installed")
+    elif asan and not os.path.exists(vgbin):
+        skip("valgrind cache write", "an AddressSanitizer build (valgrind cannot run it)")
     else:
         binary = vgbin if os.path.exists(vgbin) else XLING
         os.environ["OMP_WAIT_POLICY"] = "passive"  # chosen: the CLI does not re-execute itself under valgrind
