@@ -191,6 +191,8 @@ def config_seeds(dst, models_dst):
         "odd-heads": {"num_attention_heads": 5},
         "huge-positions": {"max_position_embeddings": 4611686018427387904},
         "float-hidden": {"hidden_size": 32.0},
+        "float-huge-layers": {"num_hidden_layers": 1e300},
+        "negative-eps": {"layer_norm_eps": -1.0},
         "string-eps": {"layer_norm_eps": "1e-12"},
         "no-arch": {"architectures": None},
         "unknown-arch": {"architectures": ["FooModel"], "model_type": "foo"},
