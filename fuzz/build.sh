@@ -43,7 +43,7 @@ ar rcs "$OUT/libxling-fuzz.a" "$OUT"/obj/*.o
 # through cli/input.c.
 extra_sources() {
     case "$1" in
-    fuzz_jsonl) echo cli/input.c ;;
+    fuzz_jsonl) echo cli/input.c cli/common.c ;;
     esac
 }
 

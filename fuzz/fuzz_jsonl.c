@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "input.h"
 #include "util/utf8.h"
 
@@ -64,12 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (in_open(&r, path, jsonl ? IN_JSONL : IN_TEXT) != 0) fail("in_open failed on an existing file", size);
     in_record recs[4];
     size_t got, total = 0, last_line = 0;
-    xl_status st;
+    int st;
     /* The reader warns on stderr about repaired UTF-8: keep millions of runs quiet
      * (sanitizer and fail() reports go to the real stderr, restored before them). */
     FILE *err = stderr;
     stderr = devnull;
-    while ((st = in_read_chunk(&r, recs, chunk, &got)) == XL_OK && got > 0) {
+    while ((st = in_read_chunk(&r, recs, chunk, &got)) == 0 && got > 0) {
         stderr = err;
         if (got > chunk) fail("more records than asked for", size);
         for (size_t k = 0; k < got; k++) {
@@ -92,14 +93,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         stderr = devnull;
     }
     stderr = err;
-    if (st != XL_OK) {
-        const char *msg = xl_last_error();
+    if (st != 0) {
+        const char *msg = cli_error();
         if (got != 0) fail("an error left records", size);
         if (!*msg || strchr(msg, '\n')) fail("the error message is empty or not one line", size);
         if (!strstr(msg, path)) fail("the error message does not name the file", size);
         const char *l = strstr(msg, " line ");
-        if (st == XL_ERR_INPUT) {
-            if (!l) fail("an input error without a line number", size);
+        if (l) {
             size_t n = strtoul(l + 6, NULL, 10);
             if (n == 0 || n > lines || n <= last_line) fail("the error names a line outside the file", size);
         }
