@@ -701,8 +701,8 @@ static inline __m256i bcast_pair(const int16_t *w) {
  * here one broadcast and one product register suffice: 12 + 2 + 2 = 16 ymm. */
 typedef int32_t q8_i32_alias __attribute__((may_alias));
 #ifdef __AVXVNNI__
-#define Q8_PAIR2 "vpbroadcastd %[w], %[b]\n\t{vex} vpdpwssd %[b], %[x0], %[a0]\n\t{vex} vpdpwssd %[b], %[x1], %[a1]"
-#define Q8_PAIR1 "vpbroadcastd %[w], %[b]\n\t{vex} vpdpwssd %[b], %[x0], %[a0]"
+#define Q8_PAIR2 "vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]\n\t%{vex%} vpdpwssd %[b], %[x1], %[a1]"
+#define Q8_PAIR1 "vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]"
 #else
 #define Q8_PAIR2                                                                                                   \
     "vpbroadcastd %[w], %[b]\n\tvpmaddwd %[b], %[x0], %[t]\n\tvpmaddwd %[b], %[x1], %[b]\n\t"                  \
