@@ -218,7 +218,7 @@ xl_status xl_q8_quantize(const void *W, xl_dtype dt, int N, int K, xl_q8_matrix 
 static int wtile_rows(int Kp) {
     size_t rows = WTILE_BYTES / ((size_t)Kp * sizeof(int16_t));
     if (rows > WTILE_MAX_ROWS) rows = WTILE_MAX_ROWS;
-    rows &= ~(size_t)(NRN - 1);
+    rows -= rows % NRN;
     return rows < NRN ? NRN : (int)rows;
 }
 
