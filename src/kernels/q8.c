@@ -637,6 +637,14 @@ static void rows_tile(const int16_t *xq, const float *sx, int M, const xl_q8_mat
         for (; n + 2 <= n1; n += 2) ymm_block(4, 2, xm, sm, nb, W, n, ym, (size_t)N, b);
         if (n < n1) ymm_block(4, 1, xm, sm, nb, W, n, ym, (size_t)N, b);
     }
+    for (; m + 2 <= M; m += 2) { /* each weight load serves two rows, not one */
+        const int16_t *xm = xq + (size_t)m * Kp;
+        const float *sm = sx + (size_t)m * nb;
+        float *ym = y + (size_t)m * N;
+        int n = n0;
+        for (; n + 2 <= n1; n += 2) ymm_block(2, 2, xm, sm, nb, W, n, ym, (size_t)N, b);
+        if (n < n1) ymm_block(2, 1, xm, sm, nb, W, n, ym, (size_t)N, b);
+    }
     for (; m < M; m++) {
         const int16_t *xm = xq + (size_t)m * Kp;
         const float *sm = sx + (size_t)m * nb;
