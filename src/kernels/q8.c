@@ -709,26 +709,35 @@ static inline __m256i bcast_pair(const int16_t *w) {
  * here one broadcast and one product register suffice: 12 + 2 + 2 = 16 ymm. */
 typedef int32_t q8_i32_alias __attribute__((may_alias));
 #ifdef __AVXVNNI__
-#define Q8_PAIR2 "vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]\n\t%{vex%} vpdpwssd %[b], %[x1], %[a1]"
-#define Q8_PAIR1 "vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]"
+static inline __attribute__((always_inline)) void pair2(__m256i *a0, __m256i *a1, __m256i x0, __m256i x1,
+                                                        const int16_t *w) {
+    __m256i b;
+    __asm__("vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]\n\t%{vex%} vpdpwssd %[b], %[x1], %[a1]"
+            : [a0] "+x"(*a0), [a1] "+x"(*a1), [b] "=&x"(b)
+            : [x0] "x"(x0), [x1] "x"(x1), [w] "m"(*(const q8_i32_alias *)w));
+}
+static inline __attribute__((always_inline)) void pair1(__m256i *a0, __m256i x0, const int16_t *w) {
+    __m256i b;
+    __asm__("vpbroadcastd %[w], %[b]\n\t%{vex%} vpdpwssd %[b], %[x0], %[a0]"
+            : [a0] "+x"(*a0), [b] "=&x"(b)
+            : [x0] "x"(x0), [w] "m"(*(const q8_i32_alias *)w));
+}
 #else
-#define Q8_PAIR2                                                                                                   \
-    "vpbroadcastd %[w], %[b]\n\tvpmaddwd %[b], %[x0], %[t]\n\tvpmaddwd %[b], %[x1], %[b]\n\t"                  \
-    "vpaddd %[t], %[a0], %[a0]\n\tvpaddd %[b], %[a1], %[a1]"
-#define Q8_PAIR1 "vpbroadcastd %[w], %[b]\n\tvpmaddwd %[b], %[x0], %[t]\n\tvpaddd %[t], %[a0], %[a0]"
-#endif
 static inline __attribute__((always_inline)) void pair2(__m256i *a0, __m256i *a1, __m256i x0, __m256i x1,
                                                         const int16_t *w) {
     __m256i b, t;
-    __asm__(Q8_PAIR2 : [a0] "+x"(*a0), [a1] "+x"(*a1), [b] "=&x"(b), [t] "=&x"(t)
+    __asm__("vpbroadcastd %[w], %[b]\n\tvpmaddwd %[b], %[x0], %[t]\n\tvpmaddwd %[b], %[x1], %[b]\n\t"
+            "vpaddd %[t], %[a0], %[a0]\n\tvpaddd %[b], %[a1], %[a1]"
+            : [a0] "+x"(*a0), [a1] "+x"(*a1), [b] "=&x"(b), [t] "=&x"(t)
             : [x0] "x"(x0), [x1] "x"(x1), [w] "m"(*(const q8_i32_alias *)w));
-    (void)t;
 }
 static inline __attribute__((always_inline)) void pair1(__m256i *a0, __m256i x0, const int16_t *w) {
     __m256i b, t;
-    __asm__(Q8_PAIR1 : [a0] "+x"(*a0), [b] "=&x"(b), [t] "=&x"(t) : [x0] "x"(x0), [w] "m"(*(const q8_i32_alias *)w));
-    (void)t;
+    __asm__("vpbroadcastd %[w], %[b]\n\tvpmaddwd %[b], %[x0], %[t]\n\tvpaddd %[t], %[a0], %[a0]"
+            : [a0] "+x"(*a0), [b] "=&x"(b), [t] "=&x"(t)
+            : [x0] "x"(x0), [w] "m"(*(const q8_i32_alias *)w));
 }
+#endif
 
 /* As the AVX-512 micro-tile: 2 panels (16 rows) x 6 weight rows, the int32 sums of a
  * block in 12 registers, the float sums in t. */
