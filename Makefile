@@ -2,9 +2,10 @@
 # `make asan` builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/
 # and runs the whole suite there. BUILD=dir selects another build folder.
 CC      ?= cc
+CXX     ?= g++
 BUILD   ?= build
 ASAN_BUILD ?= build-asan
-PKGS     = jansson libutf8proc libpcre2-8
+PKGS     = jansson libutf8proc libpcre2-8 sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path with an
@@ -21,13 +22,16 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(ARCH) -fopenmp \
            -Iinclude -Isrc $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -fopenmp $(SAN)
-LDLIBS  += $(PKG_LIBS) -lm -lpthread
+# hnswlib (src/tasks/hnsw.cpp, the one C++ file) needs the C++ runtime
+LDLIBS  += $(PKG_LIBS) -lstdc++ -lm -lpthread
+CXXFLAGS = -std=c++17 -Wall -Wextra -g -O2 $(ARCH) -fopenmp -Iinclude -Isrc $(SAN)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_CXX  := $(sort $(wildcard src/*/*.cpp))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -39,6 +43,10 @@ all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libxling.a: $(LIB_OBJ)
 	@rm -f $@
