@@ -340,6 +340,7 @@ static int do_add(int argc, char **argv) {
     xl_embed_options eo;
     xl_embed_options_init(&eo);
     eo.prompt_name = s->doc_prompt_name;
+    if (!s->doc_prompt_name) eo.prefix = ""; /* what the index recorded, not the folder's default */
     eo.threads = threads;
     size_t dim = (size_t)s->dim, n_read = 0, n_added = 0, n_repl = 0, n_skip = 0;
     item_t *items = calloc((size_t)batch, sizeof *items);
@@ -509,6 +510,7 @@ static int do_search(int argc, char **argv) {
     if (s) {
         eo.prompt_name = s->query_prompt_name;
         eo.instruct = s->instruct;
+        if (!s->query_prompt_name && !s->instruct) eo.prefix = "";
     }
     eo.threads = threads;
     size_t dim = s ? (size_t)s->dim : 0, chunk = 256, k = (size_t)so.k;

@@ -97,7 +97,7 @@ xl_status xl_hnsw_add(xl_hnsw *h, const float *v, const int64_t *labels, size_t 
     const long nn = (long)n;
     // addPoint is thread-safe in hnswlib (per-node locks); an exception must not cross
     // the OpenMP region, so it is caught per item
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1) if (nn > 64)
     for (long i = 0; i < nn; i++) {
         try {
             h->g->addPoint(v + (size_t)i * h->dim, (hnswlib::labeltype)labels[i]);
@@ -119,7 +119,8 @@ xl_status xl_hnsw_search(xl_hnsw *h, const float *q, size_t nq, int k, int ef, i
     bool failed = false;
     std::string msg;
     const long nn = (long)nq;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : 1)
+// one query runs on this thread: a team would only add wake-up latency
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads > 0 ? threads : 1) if (nn > 1)
     for (long i = 0; i < nn; i++) {
         int64_t *lab = labels + (size_t)i * (size_t)k;
         float *sim = sims + (size_t)i * (size_t)k;

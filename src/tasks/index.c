@@ -43,7 +43,7 @@ struct xl_index {
     xl_hnsw *hnsw;
     long long hnsw_gen;
     int hnsw_dirty;
-    sqlite3_stmt *row_stmt;
+    sqlite3_stmt *row_stmt, *by_id, *by_key; /* prepared once */
 };
 
 /* One-line message for a failed SQLite call, naming the file. */
@@ -223,6 +223,8 @@ xl_status xl_index_open(const char *path, int writable, xl_index **out) {
 void xl_index_close(xl_index *ix) {
     if (!ix) return;
     sqlite3_finalize(ix->row_stmt);
+    sqlite3_finalize(ix->by_id);
+    sqlite3_finalize(ix->by_key);
     if (ix->db) sqlite3_close(ix->db);
     for (int i = 0; i < 10; i++) free(ix->str[i]);
     free(ix->vec);
@@ -268,13 +270,17 @@ static int64_t find_item(xl_index *ix, sqlite3_stmt *by_id, sqlite3_stmt *by_key
     return row;
 }
 
+static int prepare_lookups(xl_index *ix) {
+    int rc = SQLITE_OK;
+    if (!ix->by_id) rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE id = ?", -1, &ix->by_id, NULL);
+    if (!rc && !ix->by_key)
+        rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE line_key = ?", -1, &ix->by_key, NULL);
+    return rc;
+}
+
 int xl_index_contains(xl_index *ix, const xl_index_item *item) {
-    sqlite3_stmt *a = NULL, *b = NULL;
-    int rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE id = ?", -1, &a, NULL);
-    if (!rc) rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE line_key = ?", -1, &b, NULL);
-    int64_t row = rc ? (SQLFAIL(ix, rc, "looking up an id"), -1) : find_item(ix, a, b, item);
-    sqlite3_finalize(a);
-    sqlite3_finalize(b);
+    int rc = prepare_lookups(ix);
+    int64_t row = rc ? (SQLFAIL(ix, rc, "looking up an id"), -1) : find_item(ix, ix->by_id, ix->by_key, item);
     return row < 0 ? -1 : row > 0;
 }
 
@@ -287,7 +293,7 @@ static void drop_vectors(xl_index *ix) {
     ix->vec_loaded = 0;
 }
 
-static xl_status hnsw_sync(xl_index *ix);
+static xl_status hnsw_sync(xl_index *ix, int in_txn);
 
 xl_status xl_index_add(xl_index *ix, const xl_index_item *items, size_t n, const float *v, int replace,
                        size_t *added, size_t *replaced, size_t *skipped) {
@@ -306,13 +312,14 @@ xl_status xl_index_add(xl_index *ix, const xl_index_item *items, size_t n, const
     float *unit = malloc((dim ? dim : 1) * sizeof *unit);
     if (!unit) return xl_err(XL_ERR_NOMEM, "out of memory");
     sqlite3_stmt *by_id = NULL, *by_key = NULL, *ins = NULL, *upd = NULL;
+    int rc0 = prepare_lookups(ix);
+    by_id = ix->by_id;
+    by_key = ix->by_key;
     long long gen = 0, next_id = 0;
-    int rc = exec(ix->db, "BEGIN IMMEDIATE");
+    int rc = rc0 ? rc0 : exec(ix->db, "BEGIN IMMEDIATE");
     if (!rc) rc = get_num(ix->db, "gen", 0, &gen);
     if (!rc) rc = get_num(ix->db, "next_id", 0, &next_id);
     gen++;
-    if (!rc) rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE id = ?", -1, &by_id, NULL);
-    if (!rc) rc = sqlite3_prepare_v2(ix->db, "SELECT row FROM items WHERE line_key = ?", -1, &by_key, NULL);
     if (!rc)
         rc = sqlite3_prepare_v2(ix->db, "INSERT INTO items(id, text, meta, line_key, gen, vec) VALUES (?, ?, ?, ?, ?, ?)",
                                 -1, &ins, NULL);
@@ -371,8 +378,6 @@ xl_status xl_index_add(xl_index *ix, const xl_index_item *items, size_t n, const
     }
     if (!st && (rc = set_kv(ix->db, "gen", NULL, gen, 1))) st = SQLFAIL(ix, rc, "adding");
     if (!st && (rc = set_kv(ix->db, "next_id", NULL, next_id, 1))) st = SQLFAIL(ix, rc, "adding");
-    sqlite3_finalize(by_id);
-    sqlite3_finalize(by_key);
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);
     free(unit);
@@ -388,7 +393,7 @@ xl_status xl_index_add(xl_index *ix, const xl_index_item *items, size_t n, const
     if (skipped) *skipped = ns;
     if (na + nr) {
         drop_vectors(ix);
-        if (ix->s.ann == XL_ANN_HNSW) return hnsw_sync(ix);
+        if (ix->s.ann == XL_ANN_HNSW) return hnsw_sync(ix, 0);
     }
     return XL_OK;
 }
@@ -403,8 +408,9 @@ xl_status xl_index_count(xl_index *ix, size_t *n) {
     return rc == SQLITE_ROW ? XL_OK : SQLFAIL(ix, rc, "counting");
 }
 
-/* Reads vectors of rows with gen > after (every row: after = -1) in row order. */
-static xl_status read_vectors(xl_index *ix, long long after, float **v, int64_t **rows, size_t *n, long long *gen_now) {
+/* Reads vectors of rows with gen > after (every row, in row order: after = -1). */
+static xl_status read_vectors(xl_index *ix, long long after, float **v, int64_t **rows, size_t *n, long long *gen_now,
+                               int in_txn) {
     *v = NULL;
     *rows = NULL;
     *n = 0;
@@ -413,11 +419,18 @@ static xl_status read_vectors(xl_index *ix, long long after, float **v, int64_t 
     int64_t *rr = NULL;
     sqlite3_stmt *st = NULL;
     /* one read transaction: the count, the rows and the generation agree */
-    int rc = exec(ix->db, "BEGIN");
+    int rc = in_txn ? SQLITE_OK : exec(ix->db, "BEGIN");
     if (!rc) rc = get_num(ix->db, "gen", 0, gen_now);
-    if (!rc) rc = sqlite3_prepare_v2(ix->db, "SELECT row, vec FROM items WHERE gen > ? ORDER BY row", -1, &st, NULL);
+    /* everything: one scan in row order; a catch-up: the generation index, so that a
+     * search of an index in step reads no row (the planner would scan by row for the
+     * ORDER BY) */
+    if (!rc)
+        rc = sqlite3_prepare_v2(ix->db,
+                                after < 0 ? "SELECT row, vec FROM items ORDER BY row"
+                                          : "SELECT row, vec FROM items INDEXED BY items_gen WHERE gen > ?",
+                                -1, &st, NULL);
     xl_status s = rc ? SQLFAIL(ix, rc, "reading vectors") : XL_OK;
-    if (!s) sqlite3_bind_int64(st, 1, after);
+    if (!s && after >= 0) sqlite3_bind_int64(st, 1, after);
     while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (cnt == cap) {
             cap = cap ? cap * 2 : 1024;
@@ -439,7 +452,7 @@ static xl_status read_vectors(xl_index *ix, long long after, float **v, int64_t 
     }
     if (!s && rc != SQLITE_DONE) s = SQLFAIL(ix, rc, "reading vectors");
     sqlite3_finalize(st);
-    exec(ix->db, "COMMIT");
+    if (!in_txn) exec(ix->db, "COMMIT");
     if (s) { free(vv); free(rr); return s; }
     *v = vv;
     *rows = rr;
@@ -450,7 +463,7 @@ static xl_status read_vectors(xl_index *ix, long long after, float **v, int64_t 
 xl_status xl_index_vectors(xl_index *ix, const float **v, const int64_t **rows, size_t *n) {
     if (!ix->vec_loaded) {
         long long gen;
-        xl_status st = read_vectors(ix, -1, &ix->vec, &ix->rows, &ix->n_vec, &gen);
+        xl_status st = read_vectors(ix, -1, &ix->vec, &ix->rows, &ix->n_vec, &gen, 0);
         if (st) return st;
         ix->vec_loaded = 1;
     }
@@ -468,7 +481,7 @@ static int n_threads(int t) {
 
 /* Brings the in-memory graph up to the committed rows: loads DB.hnsw when its count is
  * the recorded one (else starts empty), then adds every row of a later generation. */
-static xl_status hnsw_sync(xl_index *ix) {
+static xl_status hnsw_sync(xl_index *ix, int in_txn) {
     size_t dim = (size_t)ix->s.dim;
     if (!ix->hnsw) {
         long long fgen = -1, fcount = -1;
@@ -498,7 +511,7 @@ static xl_status hnsw_sync(xl_index *ix) {
     int64_t *rows;
     size_t n;
     long long gen_now;
-    xl_status st = read_vectors(ix, ix->hnsw_gen, &v, &rows, &n, &gen_now);
+    xl_status st = read_vectors(ix, ix->hnsw_gen, &v, &rows, &n, &gen_now, in_txn);
     if (st) return st;
     if (n) st = xl_hnsw_add(ix->hnsw, v, rows, n, n_threads(0));
     free(v);
@@ -512,18 +525,22 @@ static xl_status hnsw_sync(xl_index *ix) {
 xl_status xl_index_flush(xl_index *ix) {
     if (ix->s.ann != XL_ANN_HNSW || !ix->hnsw || !ix->hnsw_dirty) return XL_OK;
     if (!ix->writable) return XL_OK;
-    xl_status st = xl_hnsw_save(ix->hnsw, ix->hnsw_path);
-    if (st) return st;
+    /* under SQLite's write lock: no commit can slip between the catch-up and the
+     * record, and two processes flushing write the file and its record in turn */
+    int rc = exec(ix->db, "BEGIN IMMEDIATE");
+    xl_status st = rc ? SQLFAIL(ix, rc, "locking for the HNSW write") : hnsw_sync(ix, 1);
+    if (!st) st = xl_hnsw_save(ix->hnsw, ix->hnsw_path);
     /* a crash between the rename and this commit leaves a count that differs from the
      * recorded one (or, after replaces only, rows that are re-added): both are safe */
-    int rc = exec(ix->db, "BEGIN IMMEDIATE");
-    if (!rc) rc = set_kv(ix->db, "hnsw_gen", NULL, ix->hnsw_gen, 1);
-    if (!rc) rc = set_kv(ix->db, "hnsw_count", NULL, (long long)xl_hnsw_count(ix->hnsw), 1);
-    if (!rc) rc = exec(ix->db, "COMMIT");
-    if (rc) {
+    if (!st && (rc = set_kv(ix->db, "hnsw_gen", NULL, ix->hnsw_gen, 1))) st = SQLFAIL(ix, rc, "recording the HNSW state");
+    if (!st && (rc = set_kv(ix->db, "hnsw_count", NULL, (long long)xl_hnsw_count(ix->hnsw), 1)))
         st = SQLFAIL(ix, rc, "recording the HNSW state");
+    if (!st && (rc = exec(ix->db, "COMMIT"))) st = SQLFAIL(ix, rc, "recording the HNSW state");
+    if (st) {
+        char keep[1024];
+        snprintf(keep, sizeof keep, "%s", xl_last_error());
         exec(ix->db, "ROLLBACK");
-        return st;
+        return xl_err(st, "%s", keep);
     }
     ix->hnsw_dirty = 0;
     return XL_OK;
@@ -644,7 +661,7 @@ xl_status xl_index_search(xl_index *ix, const float *q, size_t nq, const xl_inde
         base_rows = sel;
         nb = ns;
     } else if (ix->s.ann == XL_ANN_HNSW && !(o && o->exact)) {
-        st = hnsw_sync(ix);
+        st = hnsw_sync(ix, 0);
         size_t cnt = st ? 0 : xl_hnsw_count(ix->hnsw);
         int kk = (size_t)k > cnt ? (int)cnt : k;
         if (!st && kk > 0) {
@@ -665,8 +682,11 @@ xl_status xl_index_search(xl_index *ix, const float *q, size_t nq, const xl_inde
             free(sim);
         }
         /* keep the graph's catch-up for the next process when we may write */
-        if (!st && ix->writable) {
+        if (!st && ix->writable && ix->hnsw_dirty) {
+            /* only when the write lock is free: a search never waits for a running add */
+            sqlite3_busy_timeout(ix->db, 0);
             st = xl_index_flush(ix);
+            sqlite3_busy_timeout(ix->db, 10000);
             if (st && st != XL_ERR_NOMEM) st = XL_OK; /* a read-only folder: search still answered */
             xl_err_clear();
         }
