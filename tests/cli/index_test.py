@@ -203,6 +203,14 @@ for ann in ("none", "hnsw"):
     con.close()
     check(killed and integrity == "ok" and 200 <= c1 < n, "[%s] killed mid-way: integrity %s, %d rows" % (ann, integrity, c1))
     check(c1 % 8 == 0, "[%s] only whole batches are stored (%d rows, batches of 8)" % (ann, c1))
+    if ann == "hnsw":
+        # the killed add never wrote its graph: a search builds it from the committed rows
+        rc, out, err = run(["index", "info", db, "--json"])
+        check(rc == 0 and json.loads(out)["hnsw"]["rows_behind"] != 0, "hnsw behind after the kill: %s %s" % (out, err))
+        rc, out, err = run(["index", "search", db, "-q", "sentence 5 about topic 5", "-k", "%d" % c1])
+        check(rc == 0 and len(json.loads(out)["hits"]) == c1, "hnsw search over the %d committed rows: %s" % (c1, err))
+        rc, out, err = run(["index", "info", db, "--json"])
+        check(rc == 0 and json.loads(out)["hnsw"]["rows_behind"] == 0, "search wrote the caught-up graph: %s" % out)
     rc, _, err = run(["index", "add", db, "-i", P("big.jsonl"), "--batch", "64"])
     check(rc == 0 and ("%d added" % (n - c1)) in err and ("%d skipped" % c1) in err, "[%s] resume: %s" % (ann, err))
     con = sqlite3.connect(db)
@@ -216,6 +224,17 @@ for ann in ("none", "hnsw"):
     if ann == "hnsw":
         rc, out, err = run(["index", "info", db, "--json"])
         check(rc == 0 and json.loads(out)["hnsw"]["rows_behind"] == 0, "hnsw in step after resume: %s" % out)
+
+# --- a model without prompts: none recorded, documents and queries embedded as they are
+rc, _, err = run(["index", "create", P("b.db"), "-m", OTHER])
+rc2, out, err2 = run(["index", "info", P("b.db"), "--json"])
+pr = json.loads(out)["prompts"] if rc2 == 0 else {}
+check(rc == 0 and pr.get("document") is None and pr.get("query") is None, "no prompts: %r %s %s" % (pr, err, err2))
+rc, _, err = run(["index", "add", P("b.db"), "-i", P("docs.jsonl")])
+rc2, _, err2 = run(["embed", "-m", OTHER, "-i", P("docs.jsonl"), "-o", P("b.npy")])
+rc3, out, err3 = run(["index", "search", P("b.db"), "-q", docs[2]["text"], "-k", "1"])
+check(rc == 0 and rc2 == 0 and rc3 == 0 and json.loads(out)["hits"][0]["id"] == 42
+      and abs(json.loads(out)["hits"][0]["score"] - 1) < 1e-5, "no prompts: a document finds itself with cosine 1: %s %s" % (err, err3))
 
 # --- errors: one line each
 rc, _, err = run(["index", "search", P("none.db"), "-q", "x"])
