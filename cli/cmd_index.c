@@ -163,9 +163,11 @@ static int next_item(reader *r, item_t *it) {
             it->id = strdup(num);
             it->id_is_int = 1;
         }
-        if (json_is_object(m)) it->meta = json_dumps(m, JSON_COMPACT | JSON_ENSURE_ASCII);
-        json_decref(o);
-        if (!it->text || (id && !it->id) || (json_is_object(m) && !it->meta)) {
+        int has_meta = json_is_object(m);
+        if (has_meta) it->meta = json_dumps(m, JSON_COMPACT | JSON_ENSURE_ASCII);
+        int oom = !it->text || (id && !it->id) || (has_meta && !it->meta);
+        json_decref(o); /* id and m belong to o */
+        if (oom) {
             fprintf(stderr, "xling " CMD ": out of memory\n");
             item_free(it);
             return -1;
@@ -461,7 +463,7 @@ static int do_search(int argc, char **argv) {
             break;
         case 'i': in = optarg; break;
         case 'm': dir = optarg; break;
-        case 'k': if (cli_parse_int("index search", "-k", optarg, 1, 100000, &so.k)) rc = 2; break;
+        case 'k': if (cli_parse_int("index search", "-k", optarg, 1, 10000, &so.k)) rc = 2; break;
         case 'W': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) {
