@@ -315,7 +315,7 @@ typedef struct {
      * NULL = none */
     const char *doc_prompt_name, *doc_prompt, *query_prompt_name, *query_prompt, *instruct;
     xl_ann ann;
-    int hnsw_m, hnsw_ef_construction, hnsw_ef_search; /* 0 = 16, 200, 64 */
+    int hnsw_m, hnsw_ef_construction, hnsw_ef_search; /* 0 = 16, 200, 256 */
 } xl_index_settings;
 
 typedef struct xl_index xl_index;

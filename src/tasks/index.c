@@ -122,7 +122,9 @@ xl_status xl_index_create(const char *path, const xl_index_settings *s) {
         {"dim", s->dim},
         {"hnsw_m", s->hnsw_m > 0 ? s->hnsw_m : 16},
         {"hnsw_ef_construction", s->hnsw_ef_construction > 0 ? s->hnsw_ef_construction : 200},
-        {"hnsw_ef_search", s->hnsw_ef_search > 0 ? s->hnsw_ef_search : 64},
+        /* 256: recall@10 0.99 on 200 000 embedding-like vectors (bench/index_bench.c);
+         * 64 gave 0.83 there */
+        {"hnsw_ef_search", s->hnsw_ef_search > 0 ? s->hnsw_ef_search : 256},
         {"gen", 0}, {"next_id", 0}, {"hnsw_gen", -1}, {"hnsw_count", -1}};
     for (size_t i = 0; !rc && i < sizeof num / sizeof *num; i++) rc = set_kv(db, num[i].k, NULL, num[i].v, 1);
     if (!rc) rc = exec(db, "COMMIT");
