@@ -12,6 +12,7 @@ int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 
 /* The message of the CLI's last failure (input, output, quantization); set by
  * cli_set_error, also from the library's xl_last_error() by cli_take_lib_error. */

@@ -18,6 +18,8 @@ static const char *usage =
     "  similarity   print the cosine similarity matrix of a few texts\n"
     "  mine         parallel sentences from two collections (LASER margin scoring)\n"
     "  cluster      k-means clusters of texts (V-measure against gold labels)\n"
+    "  index        a persistent search index in one SQLite file (create, add, search, info,\n"
+    "               export; exact or HNSW search, metadata filters)\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
@@ -51,7 +53,8 @@ int main(int argc, char **argv) {
     }
     static const struct { const char *name; int (*run)(int, char **); } cmds[] = {
         {"embed", cmd_embed}, {"tokenize", cmd_tokenize}, {"similarity", cmd_similarity},
-        {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"info", cmd_info},
+        {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"index", cmd_index},
+        {"info", cmd_info},
         {"bench-embed", cmd_bench_embed}};
     const char *cmd = argv[1];
     argv[1] = argv[0];

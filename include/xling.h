@@ -303,6 +303,90 @@ double xl_metric_map(const double *rel_ranked, size_t n_ranked, size_t n_relevan
  * completeness, scikit-learn's v_measure_score with beta = 1). */
 xl_status xl_metric_v_measure(const int *labels_true, const int *labels_pred, size_t n, double *v);
 
+/* ----------------------------------------------------------- search index */
+/* A persistent search index in one SQLite file (see README, "xling index"): texts, ids,
+ * JSON metadata and unit vectors, the model's identity and prompts; exact search (one
+ * GEMM pass over the vectors, loaded once per handle) or an HNSW graph kept beside it
+ * in DB.hnsw. Every add is one transaction: a killed process loses only the batch in
+ * flight and never corrupts the file. */
+
+/* A model folder's fingerprint (16 hex digits): a hash of config.json and of every
+ * .safetensors header in the folder and its module subfolders, not of the location. */
+xl_status xl_model_fingerprint(const char *dir, char out[17]);
+
+typedef enum { XL_ANN_NONE = 0, XL_ANN_HNSW } xl_ann;
+typedef struct {
+    const char *model_path;     /* may be NULL (vectors-only index) */
+    const char *architecture;   /* may be NULL */
+    const char *fingerprint;    /* xl_model_fingerprint, or NULL */
+    int dim;
+    /* prompt names and texts for documents and queries, the instruction for queries;
+     * NULL = none */
+    const char *doc_prompt_name, *doc_prompt, *query_prompt_name, *query_prompt, *instruct;
+    xl_ann ann;
+    int hnsw_m, hnsw_ef_construction, hnsw_ef_search; /* 0 = 16, 200, 256 */
+} xl_index_settings;
+
+typedef struct xl_index xl_index;
+/* Creates a new index file (an error if path exists). */
+xl_status xl_index_create(const char *path, const xl_index_settings *s);
+/* Opens an index; a missing file, a file that is not SQLite, an SQLite file that is
+ * not an xling index, or a corrupt one is an error naming the file. */
+xl_status xl_index_open(const char *path, int writable, xl_index **out);
+void xl_index_close(xl_index *ix);
+/* Settings stored at creation (strings valid while ix is open). */
+const xl_index_settings *xl_index_get_settings(const xl_index *ix);
+/* Checks that a model (architecture, dim, fingerprint, loaded from dir) is the one
+ * the index was made with; else XL_ERR_INPUT naming both. */
+xl_status xl_index_check_model(const xl_index *ix, const char *dir, const char *architecture, int dim,
+                               const char *fingerprint);
+
+typedef struct {
+    const char *text;
+    /* NULL: a new integer id. id_is_int: the id is an integer (its decimal text) */
+    const char *id;
+    int id_is_int;
+    const char *meta;   /* a JSON object's text, or NULL */
+    /* for items without an id: a nonzero key of the input line (its position and the
+     * text before it) so that rerunning the same input skips what was stored */
+    uint64_t line_key;
+} xl_index_item;
+
+/* 1 if the item's id (or, without an id, its line_key) is stored, else 0; -1 on error. */
+int xl_index_contains(xl_index *ix, const xl_index_item *item);
+/* Stores n items with their vectors v[n][dim] (normalised here; NaN or inf is an error
+ * naming the item) in one transaction. Items already stored are skipped unless
+ * replace. added / replaced / skipped may be NULL. The HNSW graph, if any, is updated
+ * in memory; xl_index_flush writes it. */
+xl_status xl_index_add(xl_index *ix, const xl_index_item *items, size_t n, const float *v, int replace,
+                       size_t *added, size_t *replaced, size_t *skipped);
+/* Writes the HNSW graph if adds changed it (atomically, then records its state). */
+xl_status xl_index_flush(xl_index *ix);
+
+typedef struct { const char *key, *value; } xl_index_where;
+typedef struct {
+    int k;                          /* default 10 */
+    int exact;                      /* 1: exact search even when the index has HNSW */
+    int ef;                         /* HNSW search breadth (0: the stored setting) */
+    const xl_index_where *where;    /* meta[key] equals value (string, or number / bool text) */
+    size_t n_where;
+    int threads;
+} xl_index_search_options;
+/* For each query q[nq][dim] (normalised here): up to k rows into rows[nq][k] and cosine
+ * scores into scores[nq][k], best first; n_hits[nq] = how many were found. */
+xl_status xl_index_search(xl_index *ix, const float *q, size_t nq, const xl_index_search_options *o, int64_t *rows,
+                          float *scores, int *n_hits);
+/* Number of stored items. */
+xl_status xl_index_count(xl_index *ix, size_t *n);
+/* A stored row: id (text; *id_is_int for integer ids), text and meta (NULL if none);
+ * valid until the next call on ix. */
+xl_status xl_index_row(xl_index *ix, int64_t row, const char **id, int *id_is_int, const char **text,
+                       const char **meta);
+/* Every stored vector in row order: *v[n][dim] and their rows (owned by ix). */
+xl_status xl_index_vectors(xl_index *ix, const float **v, const int64_t **rows, size_t *n);
+/* State of the HNSW graph on disk: rows it lacks (0 = in step; -1 = none or unreadable). */
+long long xl_index_ann_lag(xl_index *ix);
+
 /* ------------------------------------------------------------------- utils */
 
 /* Reads a NumPy .npy array of shape [rows, cols] (or [rows]: cols = 1), little-endian
