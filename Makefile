@@ -16,7 +16,30 @@ OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 PKG_CFLAGS += -I$(OPENBLAS_INC)
 PKG_LIBS   += -L$(OPENBLAS_LIB) -lopenblas -Wl,-rpath,$(OPENBLAS_LIB)
 OPT     ?= -O2
+# Kernel sets (src/kernels/dispatch.h): every src/kernels/*.c but dispatch.c is built
+# once per set with the set's flags and renamed symbols; dispatch.c picks one at run
+# time from CPUID (or XLING_ISA). The rest of the library targets the compiler's
+# portable baseline. NATIVE=1: one set, everything built for this machine only.
+# Targets other than x86-64 (aarch64...) have one set, "generic".
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifeq ($(NATIVE),1)
 ARCH    ?= -march=native
+ISA_SETS := native
+ISA_SINGLE := native
+else ifneq ($(filter x86_64-%,$(TARGET_MACHINE)),)
+ARCH    ?=
+ISA_SETS := generic avx2_novnni avx2 avx512_novnni avx512
+else
+ARCH    ?=
+ISA_SETS := generic
+ISA_SINGLE := generic
+endif
+ISA_FLAGS_generic       := $(if $(ISA_SINGLE),,-march=x86-64 -mtune=generic)
+ISA_FLAGS_avx2_novnni   := -march=x86-64-v3
+ISA_FLAGS_avx2          := -march=x86-64-v3 -mavxvnni
+ISA_FLAGS_avx512_novnni := -march=x86-64-v4
+ISA_FLAGS_avx512        := -march=x86-64-v4 -mavx512vnni -mavx512bf16
+NM      ?= nm
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(ARCH) -fopenmp \
            -Iinclude -Isrc $(PKG_CFLAGS) $(SAN)
@@ -24,10 +47,13 @@ LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
+KERNEL_SRC := $(filter-out src/kernels/dispatch.c,$(filter src/kernels/%,$(LIB_SRC)))
+LIB_SRC  := $(filter-out $(KERNEL_SRC),$(LIB_SRC))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ISA_OBJ  := $(foreach i,$(ISA_SETS),$(KERNEL_SRC:%.c=$(BUILD)/isa/$(i)/%.o))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ISA_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -39,6 +65,18 @@ all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# One kernel source for one set: its flags, its symbol suffix, then a check that every
+# xl_* function it defines was renamed (else two sets would define the same name).
+define ISA_RULE
+$(BUILD)/isa/$(1)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(ISA_FLAGS_$(1)) -include src/kernels/isa_rename.h -DXL_ISA_SUFFIX=$(1) \
+	  '-DXL_ISA_LABEL="$(subst _,-,$(1))"' -MMD -MP -c $$< -o $$@
+	@sh scripts/check_isa_symbols.sh "$$(NM)" $$@ $(1)
+endef
+$(foreach i,$(ISA_SETS),$(eval $(call ISA_RULE,$(i))))
+$(BUILD)/src/kernels/dispatch.o: CFLAGS += $(if $(ISA_SINGLE),-DXL_ISA_SINGLE=$(ISA_SINGLE) '-DXL_ISA_SINGLE_LABEL="$(ISA_SINGLE)"')
 
 $(BUILD)/libxling.a: $(LIB_OBJ)
 	@rm -f $@

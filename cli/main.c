@@ -15,18 +15,23 @@ static const char *usage =
     "  tokenize     tokenize texts exactly as the Hugging Face tokenizers library does\n"
     "  similarity   print the cosine similarity matrix of a few texts\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
+    "               or, with --kernels, the kernel sets this CPU runs\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
     "\n"
     "Inputs: one text per line, or JSONL lines with \"text\" (or \"input_ids\" for embed).\n"
-    "Errors go to stderr with exit status 1 (2 for usage errors).\n";
+    "Errors go to stderr with exit status 1 (2 for usage errors).\n"
+    "XLING_ISA=generic|avx2|avx2-novnni|avx512|avx512-novnni forces a kernel set.\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "--version")) { puts("xling " XLING_VERSION); return 0; }
+    /* an XLING_ISA this CPU cannot run (or a misspelt one) stops every command here */
+    const char *isa = xl_kernel_isa();
+    if (!isa) { fprintf(stderr, "xling: %s\n", xl_last_error()); return 1; }
+    if (!strcmp(argv[1], "--version")) { printf("xling " XLING_VERSION " (kernels: %s)\n", isa); return 0; }
     const char *cmd = argv[1];
     argv[1] = argv[0];
     if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);

@@ -179,6 +179,15 @@ void xl_cosine_similarity(const float *a, size_t na, const float *b, size_t nb, 
 
 /* ------------------------------------------------------------------- utils */
 
+/* The kernel set this process runs: "generic", "avx2-novnni", "avx2", "avx512-novnni"
+ * or "avx512" ("native" in a `make NATIVE=1` build), chosen once from the CPU, or from
+ * the XLING_ISA environment variable (a set name, or "avx2" / "avx512" for the best set
+ * of that family this CPU has). NULL when XLING_ISA names an unknown set or one this
+ * CPU cannot run; xl_last_error() then says why (xl_model_load fails the same way). */
+const char *xl_kernel_isa(void);
+/* The kernel sets this build can run on this CPU, space-separated, most portable first. */
+const char *xl_kernel_isas(void);
+
 /* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
  * bytes.decode("utf-8", errors="replace") does. Returns a malloc'd NUL-terminated
  * copy and its length in *out_len; *n_bad receives how many replacements were made. */

@@ -337,6 +337,8 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
         gemm(x, M, K, W, NULL, N, b, XL_KACT_NONE, y, threads);
 }
 
+int xl_linear_row_invariant(void) { return 1; }
+
 void xl_linear_packed(const float *x, int M, const xl_packed_w *W, const float *b, xl_kact act, float *y,
                       int threads) {
     if (M <= 0) return;
@@ -344,6 +346,8 @@ void xl_linear_packed(const float *x, int M, const xl_packed_w *W, const float *
 }
 #else
 /* Without AVX-512: OpenBLAS. The packed form is kept as plain [N][K] rows. */
+int xl_linear_row_invariant(void) { return 0; }
+
 xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out) {
     memset(out, 0, sizeof *out);
     if (N <= 0 || K <= 0) return xl_err(XL_ERR_ARG, "xl_pack_w: empty weight %d x %d", N, K);
