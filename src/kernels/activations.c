@@ -465,6 +465,6 @@ void xl_gated_act(float *out, const float *gate, const float *up, int M, int F, 
 void xl_add_inplace(float *x, const float *y, size_t n, int threads) {
     if (threads < 1) threads = 1;
     long ln = (long)n;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= XL_PAR_MIN && threads > 1)
+#pragma omp parallel for simd num_threads(threads) schedule(static) if (n >= XL_PAR_MIN && threads > 1)
     for (long i = 0; i < ln; i++) x[i] += y[i];
 }

@@ -167,10 +167,13 @@ void xl_residual_layernorm(float *x, const float *y, const float *bias, int M, i
     for (int m = 0; m < M; m++) {
         float *xr = x + (size_t)m * H;
         const float *yr = y + (size_t)m * H;
-        if (bias)
+        if (bias) {
+#pragma omp simd
             for (int i = 0; i < H; i++) xr[i] += yr[i] + bias[i];
-        else
+        } else {
+#pragma omp simd
             for (int i = 0; i < H; i++) xr[i] += yr[i];
+        }
         layernorm_row(xr, H, g, beta, eps);
     }
 }
