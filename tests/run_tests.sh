@@ -32,6 +32,15 @@ run_one() {
     case "$name" in *\[*) line="$line [${name#*\[}";; esac
     echo "$line ($(( $(date +%s) - start ))s)"
 }
+# XLING_TESTS (names) and XLING_TEST_RUNNER (e.g. qemu-aarch64) run a subset of the
+# test binaries through an emulator: make aarch64-test. No CLI tests then.
+if [ -n "${XLING_TESTS:-}" ]; then
+    for t in $XLING_TESTS; do run_one "$t" ${XLING_TEST_RUNNER:-} "$BUILD/tests/$t"; done
+    [ -n "$broken" ] && echo "failing:$broken"
+    echo "$pass passed, $fail failed, $skip skipped"
+    [ "$fail" -eq 0 ]
+    exit
+fi
 # Everything once with the kernel set the CPU picks (or the caller's XLING_ISA)...
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue

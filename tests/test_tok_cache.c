@@ -882,16 +882,23 @@ static void test_locations(void) {
     xl_tokenizer_free(ref);
 }
 
-/* A real tokenizer from the shared fixtures, whose folder is read-only: the cache goes
- * to the fallback folder and gives the same results on the corpus. */
+/* A real tokenizer from the shared fixtures, copied into a folder of our own without
+ * write bits (../shared itself may be writable: a user's copy; CI runs as root): the
+ * cache goes to the fallback folder and gives the same results on the corpus. */
 static void test_fixture(void) {
     const char *shared = t_shared_dir();
     if (!shared) {
         t_skip_case("shared fixture", "../shared is absent");
         return;
     }
-    char dir[600], beside[700], corpus[600];
-    snprintf(dir, sizeof dir, "%s/fixtures/tokenizers/models/bert-wordpiece", shared);
+    char dir[600], src[600], beside[700], corpus[600], cmd[1400];
+    snprintf(src, sizeof src, "%s/fixtures/tokenizers/models/bert-wordpiece", shared);
+    in_tmp(dir, sizeof dir, "fixture-ro");
+    make_dir(dir);
+    /* -p keeps the modification times: a tokenizer.json changed moments ago is not cached */
+    snprintf(cmd, sizeof cmd, "cp -p '%s'/*.json '%s'/", src, dir);
+    if (!CHECK_MSG(system(cmd) == 0, "copying %s", src)) return;
+    CHECK(chmod(dir, 0555) == 0); /* no write bit: read-only even for root */
     snprintf(beside, sizeof beside, "%s/tokenizer.json.xlcache", dir);
     snprintf(corpus, sizeof corpus, "%s/fixtures/tokenizers/corpus.jsonl", shared);
     xl_tokenizer *ref = load_reference(dir);
@@ -935,6 +942,7 @@ static void test_fixture(void) {
     xl_tokenizer_free(ref);
     xl_tokenizer_free(cold);
     xl_tokenizer_free(warm);
+    chmod(dir, 0755);
 }
 
 int main(void) {

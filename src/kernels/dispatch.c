@@ -100,7 +100,9 @@ static const char *family_title(const char *family) {
 }
 
 static void choose(void) {
+#if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
+#endif
     const char *limit = getenv("XLING_TEST_CPU");
     for (int i = 0; limit && i < N_SETS; i++)
         if (!strcmp(limit, sets[i].name)) test_cpu_limit = i;
