@@ -1,8 +1,9 @@
 # xling build. `make` builds build/libxling.a and build/xling; `make test` runs the suite;
 # `make asan` builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/
-# and runs the whole suite there. BUILD=dir selects another build folder.
+# and runs the whole suite there. BUILD=dir selects another build folder (NATIVE=1, for
+# this machine only: build-native).
 CC      ?= cc
-BUILD   ?= build
+BUILD   ?= $(if $(filter 1,$(NATIVE)),build-native,build)
 ASAN_BUILD ?= build-asan
 PKGS     = jansson libutf8proc libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -119,6 +120,6 @@ fuzz-run: fuzz
 	sh fuzz/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-aarch64
+	rm -rf build build-asan build-fuzz build-aarch64 build-native
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d)
