@@ -118,12 +118,12 @@ static void choose(void) {
         int r = resolve(env, &family);
         if (r >= 0)
             pick = r;
-        else if (r == -1)
-            snprintf(isa_error, sizeof isa_error, "XLING_ISA=%s: unknown kernel set (this build has: %s)", env,
-                     XL_ISA_NAMES);
         else if (N_SETS == 1)
             snprintf(isa_error, sizeof isa_error, "XLING_ISA=%s: this build has only the %s kernel set", env,
                      sets[0].name);
+        else if (r == -1)
+            snprintf(isa_error, sizeof isa_error, "XLING_ISA=%s: unknown kernel set (this build has: %s)", env,
+                     XL_ISA_NAMES);
         else
             snprintf(isa_error, sizeof isa_error, "XLING_ISA=%s: this CPU has no %s (it has %s)", env,
                      family_title(family), sets[best].name);
