@@ -1,9 +1,10 @@
 # xling build. `make` builds build/libxling.a and build/xling; `make test` runs the suite;
 # `make asan` builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/
-# and runs the whole suite there. BUILD=dir selects another build folder.
+# and runs the whole suite there. BUILD=dir selects another build folder (NATIVE=1, for
+# this machine only: build-native).
 CC      ?= cc
 CXX     ?= g++
-BUILD   ?= build
+BUILD   ?= $(if $(filter 1,$(NATIVE)),build-native,build)
 ASAN_BUILD ?= build-asan
 PKGS     = jansson libutf8proc libpcre2-8 sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -17,7 +18,30 @@ OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 PKG_CFLAGS += -I$(OPENBLAS_INC)
 PKG_LIBS   += -L$(OPENBLAS_LIB) -lopenblas -Wl,-rpath,$(OPENBLAS_LIB) -llinear
 OPT     ?= -O2
+# Kernel sets (src/kernels/dispatch.h): every src/kernels/*.c but dispatch.c is built
+# once per set with the set's flags and renamed symbols; dispatch.c picks one at run
+# time from CPUID (or XLING_ISA). The rest of the library targets the compiler's
+# portable baseline. NATIVE=1: one set, everything built for this machine only.
+# Targets other than x86-64 (aarch64...) have one set, "generic".
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifeq ($(NATIVE),1)
 ARCH    ?= -march=native
+ISA_SETS := native
+ISA_SINGLE := native
+else ifneq ($(filter x86_64-%,$(TARGET_MACHINE)),)
+ARCH    ?=
+ISA_SETS := generic avx2_novnni avx2 avx512_novnni avx512
+else
+ARCH    ?=
+ISA_SETS := generic
+ISA_SINGLE := generic
+endif
+ISA_FLAGS_generic       := $(if $(ISA_SINGLE),,-march=x86-64 -mtune=generic)
+ISA_FLAGS_avx2_novnni   := -march=x86-64-v3
+ISA_FLAGS_avx2          := -march=x86-64-v3 -mavxvnni
+ISA_FLAGS_avx512_novnni := -march=x86-64-v4
+ISA_FLAGS_avx512        := -march=x86-64-v4 -mavx512vnni
+NM      ?= nm
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(ARCH) -fopenmp \
            -Iinclude -Isrc $(PKG_CFLAGS) $(SAN)
@@ -30,16 +54,19 @@ CXXFLAGS = -std=c++17 -Wall -Wextra -g -O2 $(ARCH) -fopenmp -Iinclude -Isrc $(SA
            $(if $(SAN),-DNO_MANUAL_VECTORIZATION)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
+KERNEL_SRC := $(filter-out src/kernels/dispatch.c,$(filter src/kernels/%,$(LIB_SRC)))
+LIB_SRC  := $(filter-out $(KERNEL_SRC),$(LIB_SRC))
 LIB_CXX  := $(sort $(wildcard src/*/*.cpp))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
+ISA_OBJ  := $(foreach i,$(ISA_SETS),$(KERNEL_SRC:%.c=$(BUILD)/isa/$(i)/%.o))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o) $(ISA_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan clean bench fuzz fuzz-run install shared
+.PHONY: all test asan aarch64-test clean bench fuzz fuzz-run install shared
 .SECONDARY:
 all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
 
@@ -52,6 +79,21 @@ $(CLI_OBJ): CFLAGS := $(filter-out -Isrc,$(CFLAGS))
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+# One kernel source for one set: its flags, its symbol suffix, then a check that every
+# xl_* function it defines was renamed (else two sets would define the same name).
+define ISA_RULE
+$(BUILD)/isa/$(1)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(ISA_FLAGS_$(1)) -include src/kernels/isa_rename.h -DXL_ISA_SUFFIX=$(1) \
+	  '-DXL_ISA_LABEL="$(subst _,-,$(1))"' -MMD -MP -c $$< -o $$@
+	@sh scripts/check_isa_symbols.sh "$$(NM)" $$@ $(1)
+$(BUILD)/pic/isa/$(1)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -fPIC $$(ISA_FLAGS_$(1)) -include src/kernels/isa_rename.h -DXL_ISA_SUFFIX=$(1) \
+	  '-DXL_ISA_LABEL="$(subst _,-,$(1))"' -MMD -MP -c $$< -o $$@
+endef
+$(foreach i,$(ISA_SETS),$(eval $(call ISA_RULE,$(i))))
+$(BUILD)/src/kernels/dispatch.o: CFLAGS += $(if $(ISA_SINGLE),-DXL_ISA_SINGLE=$(ISA_SINGLE) '-DXL_ISA_SINGLE_LABEL="$(ISA_SINGLE)"')
 
 $(BUILD)/libxling.a: $(LIB_OBJ)
 	@rm -f $@
@@ -60,6 +102,7 @@ $(BUILD)/libxling.a: $(LIB_OBJ)
 $(BUILD)/xling: $(CLI_OBJ) $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libxling.a $(LDLIBS)
 
+$(BUILD)/tests/%.o: CFLAGS += $(TEST_CFLAGS)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testlib.o $(BUILD)/libxling.a $(LDLIBS)
 
@@ -70,7 +113,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libxling.a
 # make install), so that the everyday build and the kernels stay non-PIC.
 VERSION  := $(shell sed -n 's/^\#define XLING_VERSION "\(.*\)"/\1/p' include/xling.h)
 SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
-PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_CXX:%.cpp=$(BUILD)/pic/%.o)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_CXX:%.cpp=$(BUILD)/pic/%.o) \
+            $(foreach i,$(ISA_SETS),$(KERNEL_SRC:%.c=$(BUILD)/pic/isa/$(i)/%.o))
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
@@ -103,6 +147,18 @@ install: $(BUILD)/xling $(BUILD)/libxling.a $(BUILD)/libxling.so
 test: all
 	@BUILD=$(BUILD) sh tests/run_tests.sh
 
+# aarch64 (the generic kernel set): cross-compiled with Debian's gcc-aarch64-linux-gnu
+# and run under qemu-user (the arm64 libraries from multiarch: see scripts/setup.sh
+# --aarch64). The model, kernel and tokenizer tests; not the CLI tests. The tests are
+# built without the vectorizer: GCC 12's aarch64 vectorizer crashes on test_llama.c.
+AARCH64_BUILD ?= build-aarch64
+AARCH64_TESTS := test_kernels test_kernel_sets test_bert test_llama test_gemma3 test_embed test_safetensors \
+                 test_tokenizer test_tokenizer_units test_bpe test_tok_cache
+aarch64-test:
+	$(MAKE) CC=aarch64-linux-gnu-gcc NM=aarch64-linux-gnu-nm BUILD=$(AARCH64_BUILD) TEST_CFLAGS=-fno-tree-vectorize \
+	  $(AARCH64_TESTS:%=$(AARCH64_BUILD)/tests/%)
+	@BUILD=$(AARCH64_BUILD) XLING_TEST_RUNNER=qemu-aarch64 XLING_TESTS="$(AARCH64_TESTS)" sh tests/run_tests.sh
+
 asan:
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
@@ -113,6 +169,6 @@ fuzz-run: fuzz
 	sh fuzz/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-aarch64 build-native
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d)

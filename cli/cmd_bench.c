@@ -126,8 +126,9 @@ int cmd_bench_embed(int argc, char **argv) {
         for (int r = 0; r < reps; r++) printf(r ? ",%.3f" : "%.3f", ms[r]);
         qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
         double med = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
-        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"threads\":%d,\"emb_head\":[",
-               med, (double)(n * len) / (med / 1e3), load_ms, n, len, threads);
+        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"threads\":%d,"
+               "\"isa\":\"%s\",\"emb_head\":[",
+               med, (double)(n * len) / (med / 1e3), load_ms, n, len, threads, xl_kernel_isa());
         for (int j = 0; j < 8 && j < info.dim; j++) printf(j ? ",%.7g" : "%.7g", (double)out[j]);
         printf("]}\n");
     }

@@ -7,32 +7,40 @@
 #include "cli.h"
 
 static const char *usage =
-    "usage: xling info -m DIR [--json]\n"
+    "usage: xling info -m DIR [--json]  |  xling info --kernels\n"
     "Describes a model folder: architecture, sizes, pooling, normalization, prompts, dtype,\n"
-    "parameter count, tokenizer type.\n"
+    "parameter count, tokenizer type, and the kernel set this CPU runs.\n"
     "  -m, --model DIR   model folder\n"
+    "      --kernels     print the kernel set in use (\"kernels NAME\") and the sets this CPU\n"
+    "                    can run (\"available NAME...\", for XLING_ISA)\n"
     "      --json        one JSON object (keys: architecture, model_type, hidden_size, num_layers,\n"
     "                    num_heads, num_kv_heads, intermediate_size, vocab_size,\n"
     "                    max_position_embeddings, max_seq_length, dim, pooling, include_prompt,\n"
     "                    normalize, dense_layers, dtype, parameters, tokenizer, prompts,\n"
-    "                    default_prompt_name)\n";
+    "                    default_prompt_name, isa)\n";
 
 int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+        {"kernels", no_argument, 0, 'k'}, {0, 0, 0, 0}};
     const char *dir = NULL;
-    int as_json = 0, c;
+    int as_json = 0, kernels = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'j': as_json = 1; break;
+        case 'k': kernels = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option("info", c, argv);
         }
     }
     if (optind < argc) return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
+    if (kernels && !dir) {
+        printf("kernels           %s\navailable         %s\n", xl_kernel_isa(), xl_kernel_isas());
+        return 0;
+    }
     if (!dir) return cli_usage("info", "-m DIR is required");
     xl_model_options mo = {.threads = 1};
     xl_model *m;
@@ -41,7 +49,7 @@ int cmd_info(int argc, char **argv) {
     xl_model_get_info(m, &i);
     json_t *prompts = json_object();
     for (int k = 0; k < i.n_prompts; k++) json_object_set_new(prompts, i.prompt_names[k], json_string(i.prompt_texts[k]));
-    json_t *o = json_pack("{s:s?, s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b, s:b, s:i, s:s, s:I, s:s?, s:o, s:s?}",
+    json_t *o = json_pack("{s:s?, s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b, s:b, s:i, s:s, s:I, s:s?, s:o, s:s?, s:s}",
                           "architecture", i.architecture, "model_type", i.model_type, "hidden_size", i.hidden_size,
                           "num_layers", i.num_layers, "num_heads", i.num_heads, "num_kv_heads", i.num_kv_heads,
                           "intermediate_size", i.intermediate_size, "vocab_size", i.vocab_size,
@@ -49,7 +57,7 @@ int cmd_info(int argc, char **argv) {
                           "dim", i.dim, "pooling", cli_pooling_name(i.pooling), "include_prompt", i.include_prompt,
                           "normalize", i.normalize, "dense_layers", i.n_dense, "dtype", i.dtype,
                           "parameters", (json_int_t)i.n_params, "tokenizer", i.tokenizer_type, "prompts", prompts,
-                          "default_prompt_name", i.default_prompt_name);
+                          "default_prompt_name", i.default_prompt_name, "isa", xl_kernel_isa());
     if (!o) { xl_model_free(m); fprintf(stderr, "xling info: out of memory\n"); return 1; }
     if (as_json) {
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -72,6 +80,7 @@ int cmd_info(int argc, char **argv) {
             json_decref(js);
         }
         if (i.default_prompt_name) printf("default prompt    %s\n", i.default_prompt_name);
+        printf("kernels           %s\n", xl_kernel_isa());
     }
     json_decref(o);
     xl_model_free(m);

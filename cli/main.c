@@ -21,11 +21,13 @@ static const char *usage =
     "  index        a persistent search index in one SQLite file (create, add, search, info,\n"
     "               export; exact or HNSW search, metadata filters)\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
+    "               or, with --kernels, the kernel sets this CPU runs\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
     "\n"
     "Inputs: one text per line, JSONL lines with \"text\" (or \"input_ids\" for embed), or texts\n"
-    "as arguments. Errors go to stderr with exit status 1 (2 for usage errors).\n";
+    "as arguments. Errors go to stderr with exit status 1 (2 for usage errors).\n"
+    "XLING_ISA=generic|avx2|avx2-novnni|avx512|avx512-novnni forces a kernel set.\n";
 
 /* stdout must have taken everything: fflush reports what buffered writes could not. */
 static int finish(const char *cmd, int rc) {
@@ -43,12 +45,15 @@ int main(int argc, char **argv) {
         fputs("xling: no command given (see `xling --help`)\n", stderr);
         return 2;
     }
+    /* an XLING_ISA this CPU cannot run (or a misspelt one) stops every command here */
+    const char *isa = xl_kernel_isa();
+    if (!isa) { fprintf(stderr, "xling: %s\n", xl_last_error()); return 1; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage, stdout);
         return finish(NULL, 0);
     }
     if (!strcmp(argv[1], "--version")) {
-        puts("xling " XLING_VERSION);
+        printf("xling " XLING_VERSION " (kernels: %s)\n", isa);
         return finish(NULL, 0);
     }
     static const struct { const char *name; int (*run)(int, char **); } cmds[] = {

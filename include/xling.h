@@ -394,6 +394,14 @@ long long xl_index_ann_lag(xl_index *ix);
  * else (another dtype, Fortran order, a size that does not match the file) is an
  * error naming the file. */
 xl_status xl_npy_load(const char *path, float **data, size_t *rows, size_t *cols);
+/* The kernel set this process runs: "generic", "avx2-novnni", "avx2", "avx512-novnni"
+ * or "avx512" ("native" in a `make NATIVE=1` build), chosen once from the CPU, or from
+ * the XLING_ISA environment variable (a set name, or "avx2" / "avx512" for the best set
+ * of that family this CPU has). NULL when XLING_ISA names an unknown set or one this
+ * CPU cannot run; xl_last_error() then says why (xl_model_load fails the same way). */
+const char *xl_kernel_isa(void);
+/* The kernel sets this build can run on this CPU, space-separated, most portable first. */
+const char *xl_kernel_isas(void);
 
 /* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
  * bytes.decode("utf-8", errors="replace") does. Returns a malloc'd NUL-terminated

@@ -4,7 +4,18 @@
 #   scripts/setup.sh             install + build + demo
 #   scripts/setup.sh --deps-only install the packages only (used by .ci/run)
 #   scripts/setup.sh --no-run    install + build
+#   scripts/setup.sh --aarch64   also the aarch64 cross toolchain, qemu-user and the arm64
+#                                libraries (multiarch) for `make aarch64-test`, then stop
 set -eu
+if [ "${1:-}" = "--aarch64" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
+        libc6-dev-arm64-cross qemu-user libjansson-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64 \
+        libopenblas-openmp-dev:arm64 >/dev/null
+    exit 0
+fi
 PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev libsqlite3-dev libhnswlib-dev g++ clang libclang-rt-14-dev python3"
 missing=""
 for p in $PKGS; do

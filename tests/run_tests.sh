@@ -29,8 +29,19 @@ run_one() {
         [ "$f" -eq 0 ] && { fail=$((fail + 1)); echo "  (exit $rc)"; }
         broken="$broken $name"
     fi
+    case "$name" in *\[*) line="$line [${name#*\[}";; esac
     echo "$line ($(( $(date +%s) - start ))s)"
 }
+# XLING_TESTS (names) and XLING_TEST_RUNNER (e.g. qemu-aarch64) run a subset of the
+# test binaries through an emulator: make aarch64-test. No CLI tests then.
+if [ -n "${XLING_TESTS:-}" ]; then
+    for t in $XLING_TESTS; do run_one "$t" ${XLING_TEST_RUNNER:-} "$BUILD/tests/$t"; done
+    [ -n "$broken" ] && echo "failing:$broken"
+    echo "$pass passed, $fail failed, $skip skipped"
+    [ "$fail" -eq 0 ]
+    exit
+fi
+# Everything once with the kernel set the CPU picks (or the caller's XLING_ISA)...
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue;; esac
@@ -39,6 +50,18 @@ done
 for s in tests/cli/*.sh; do
     [ -f "$s" ] || continue
     run_one "$(basename "$s")" sh "$s"
+done
+# ...then the tests that run kernels once more per other kernel set this CPU runs,
+# forced with XLING_ISA (each against its float64 references; test_kernels also
+# compares every set with generic in one process). XLING_TEST_ISAS overrides the list.
+in_use=$(XLING_ISA= "$XLING_BIN" info --kernels | sed -n 's/^kernels *//p')
+isas=${XLING_TEST_ISAS:-$(XLING_ISA= "$XLING_BIN" info --kernels | sed -n 's/^available *//p')}
+for isa in $isas; do
+    [ "$isa" = "${XLING_ISA:-$in_use}" ] && continue
+    for t in test_kernels test_bert test_llama test_gemma3 test_embed; do
+        [ -x "$BUILD/tests/$t" ] && run_one "$t[$isa]" env XLING_ISA="$isa" "$BUILD/tests/$t"
+    done
+    run_one "test_cli.sh[$isa]" env XLING_ISA="$isa" sh tests/cli/test_cli.sh
 done
 [ -n "$broken" ] && echo "failing:$broken"
 echo "$pass passed, $fail failed, $skip skipped"

@@ -3,6 +3,7 @@
 #include "embed/model_internal.h"
 #include "io/memcheck.h"
 #include "io/model_config.h"
+#include "kernels/dispatch.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/threads.h"
@@ -41,6 +42,7 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
     *out = NULL;
     if (!dir || !*dir) return xl_err(XL_ERR_ARG, "no model folder given");
     if (!xl_is_dir(dir)) return xl_err(XL_ERR_IO, "%s: not a directory (expected a Hugging Face model folder)", dir);
+    if (xl_kernels_check()) return XL_ERR_ARG; /* an XLING_ISA this CPU cannot run */
     xl_model *m = calloc(1, sizeof *m);
     if (!m) return xl_err(XL_ERR_NOMEM, "out of memory");
     m->dir = strdup(dir);

@@ -6,10 +6,13 @@
  * ~3e-7, GELU (erf) ~4e-7 · (1 + x²/4) — a few float ulps, including the negative
  * tails, because Φ(x) for x < 0 is computed from erfc, never as 1 - something (the
  * x² growth is that of any float code whose exponent is formed from a rounded x²).
- * act_span runs two vectors per step: each function is a long dependency chain. */
+ * act_span runs two vectors per step: each function is a long dependency chain.
+ * With AVX2 + FMA the same functions run 8 lanes at a time; AVX-512's scalef is
+ * replaced by a product with two powers of two built in the exponent field (the same
+ * results, subnormals included), its rcp14 + Newton step by a division. */
 #include <math.h>
 #include "kernels/kernels.h"
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -209,6 +212,172 @@ float xl_softmax_unnormalized(float *x, int n) {
     }
     return _mm512_reduce_add_ps(vs);
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline __m256i tail_mask8(int n) {
+    static const int32_t tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const void *)(tab + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
+}
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+static inline float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* p · 2^n for integral n (as float): n clamped to [-252, 254] and split in two halves of
+ * [-126, 127], each a normal power of two, so the product rounds once into the
+ * subnormals (or to 0 / inf) exactly as scalef does. A NaN p stays NaN. */
+static inline __m256 v_scale2(__m256 p, __m256 n) {
+    n = _mm256_min_ps(_mm256_max_ps(n, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+/* exp(a + b), b a small correction (see the AVX-512 v_exp2t). */
+static inline __m256 v_exp2t(__m256 a, __m256 b) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2hi = _mm256_set1_ps(0.693147182464599609375f);
+    const __m256 ln2lo = _mm256_set1_ps(-1.904654323148236e-09f);
+    a = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), a)); /* keeps NaN */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(_mm256_add_ps(a, b), log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2hi, a);
+    r = _mm256_fnmadd_ps(n, ln2lo, r);
+    r = _mm256_add_ps(r, b);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    return v_scale2(p, n);
+}
+static inline __m256 v_exp(__m256 x) { return v_exp2t(x, _mm256_setzero_ps()); }
+
+/* x · Φ(x): the AVX-512 v_gelu_erf, 8 lanes (same polynomials, same error bounds). */
+static inline __m256 v_gelu_erf(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 ax = _mm256_min_ps(_mm256_set1_ps(30.0f), _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)); /* keeps NaN */
+    __m256 den = _mm256_fmadd_ps(ax, _mm256_set1_ps(0.35355339059327376f), one);
+    __m256 t = _mm256_div_ps(one, den);
+    __m256 c = _mm256_fmadd_ps(t, _mm256_set1_ps(2.1739130434782608f), _mm256_set1_ps(-1.173913043478261f));
+    __m256 g = _mm256_set1_ps(-4.922977678e-05f);
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(2.356693440e-04f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(1.488098060e-04f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(-1.714759972e-03f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(4.203481658e-04f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(8.838039823e-03f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(-6.429545116e-03f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(-5.557140335e-02f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(4.366100207e-02f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(9.016196132e-01f));
+    g = _mm256_fmadd_ps(g, c, _mm256_set1_ps(-1.891158462e+00f));
+    __m256 v = _mm256_fmadd_ps(_mm256_mul_ps(ax, ax), _mm256_set1_ps(-0.72134752044448170f), g);
+    __m256 n = _mm256_floor_ps(v);
+    __m256 f = _mm256_sub_ps(v, n);
+    __m256 p = _mm256_set1_ps(1.8775767e-3f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.9893397e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5826318e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4015361e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9315308e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.9999994e-1f));
+    __m256 tail = _mm256_mul_ps(t, v_scale2(p, n)); /* Φ(-|x|) */
+    __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 phi = _mm256_blendv_ps(_mm256_sub_ps(one, tail), tail, neg);
+    return _mm256_mul_ps(x, phi);
+}
+
+static inline __m256 v_gelu_tanh(__m256 x) {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(x3, _mm256_set1_ps(0.044715f), x));
+    __m256 e = v_exp(_mm256_mul_ps(u, _mm256_set1_ps(-2.0f)));
+    return _mm256_div_ps(x, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+}
+static inline __m256 v_relu(__m256 x) { return _mm256_max_ps(_mm256_setzero_ps(), x); } /* NaN stays NaN */
+static inline __m256 v_silu(__m256 x) {
+    __m256 e = v_exp(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(x, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+}
+static inline __m256 v_ident(__m256 x) { return x; }
+
+#define XL_SPAN_LOOP8(VF)                                                                  \
+    {                                                                                      \
+        int i = 0;                                                                         \
+        for (; i + 16 <= n; i += 16) {                                                     \
+            __m256 v0 = _mm256_loadu_ps(src + i), v1 = _mm256_loadu_ps(src + i + 8);      \
+            if (b) {                                                                       \
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(b + i));                            \
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(b + i + 8));                        \
+            }                                                                              \
+            v0 = VF(v0);                                                                   \
+            v1 = VF(v1);                                                                   \
+            if (mul) {                                                                     \
+                v0 = _mm256_mul_ps(v0, _mm256_loadu_ps(mul + i));                          \
+                v1 = _mm256_mul_ps(v1, _mm256_loadu_ps(mul + i + 8));                      \
+            }                                                                              \
+            _mm256_storeu_ps(dst + i, v0);                                                 \
+            _mm256_storeu_ps(dst + i + 8, v1);                                             \
+        }                                                                                  \
+        for (; i < n; i += 8) {                                                            \
+            __m256i m = tail_mask8(n - i);                                                 \
+            __m256 v = _mm256_maskload_ps(src + i, m);                                     \
+            if (b) v = _mm256_add_ps(v, _mm256_maskload_ps(b + i, m));                     \
+            v = VF(v);                                                                     \
+            if (mul) v = _mm256_mul_ps(v, _mm256_maskload_ps(mul + i, m));                 \
+            _mm256_maskstore_ps(dst + i, m, v);                                            \
+        }                                                                                  \
+    }
+
+static void act_span(float *dst, const float *src, const float *b, const float *mul, int n, xl_kact act) {
+    switch (act) {
+    case XL_KACT_GELU_ERF: XL_SPAN_LOOP8(v_gelu_erf) break;
+    case XL_KACT_GELU_TANH: XL_SPAN_LOOP8(v_gelu_tanh) break;
+    case XL_KACT_RELU: XL_SPAN_LOOP8(v_relu) break;
+    case XL_KACT_SILU: XL_SPAN_LOOP8(v_silu) break;
+    case XL_KACT_NONE: XL_SPAN_LOOP8(v_ident) break;
+    }
+}
+
+/* exp(x[i] - max) over the row in place; returns the sum. */
+static float exp_row(float *x, int n) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 vmax = ninf;
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = tail_mask8(n - i);
+        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m)));
+    }
+    float mx = hmax8(vmax);
+    if (mx == -INFINITY) mx = 0.0f; /* all -inf: exp gives 0s */
+    __m256 vm = _mm256_set1_ps(mx), vs = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = tail_mask8(n - i);
+        __m256 e = _mm256_and_ps(v_exp(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vm)), _mm256_castsi256_ps(m));
+        vs = _mm256_add_ps(vs, e);
+        _mm256_maskstore_ps(x + i, m, e);
+    }
+    return hsum8(vs);
+}
+
+void xl_softmax(float *x, int n) {
+    if (n <= 0) return;
+    float s = exp_row(x, n);
+    __m256 inv = _mm256_set1_ps(s > 0.0f ? 1.0f / s : 0.0f);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = tail_mask8(n - i);
+        _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), inv));
+    }
+}
+
+float xl_softmax_unnormalized(float *x, int n) { return n > 0 ? exp_row(x, n) : 0.0f; }
 #else
 static void act_span(float *dst, const float *src, const float *b, const float *mul, int n, xl_kact act) {
     for (int i = 0; i < n; i++) {
@@ -296,6 +465,6 @@ void xl_gated_act(float *out, const float *gate, const float *up, int M, int F, 
 void xl_add_inplace(float *x, const float *y, size_t n, int threads) {
     if (threads < 1) threads = 1;
     long ln = (long)n;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= XL_PAR_MIN && threads > 1)
+#pragma omp parallel for simd num_threads(threads) schedule(static) if (n >= XL_PAR_MIN && threads > 1)
     for (long i = 0; i < ln; i++) x[i] += y[i];
 }

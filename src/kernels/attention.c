@@ -17,7 +17,9 @@
  *   output   o[12][head_dim]  = p · V,  divided by each row's sum at the store.
  * Working in base 2 (the log2(e) folded into the queries) makes the exponential a
  * range reduction, a degree-5 polynomial and a scale by 2^n.
- * Tasks run in parallel; each is computed the same way whatever the thread count. */
+ * Tasks run in parallel; each is computed the same way whatever the thread count.
+ * With AVX2 + FMA: the same blocks, tiles of 6 rows x 16 columns (12 ymm accumulators;
+ * a block of 12 queries is two of them), the keys transposed by the portable packing. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -25,7 +27,7 @@
 #include <string.h>
 #include "kernels/kernels.h"
 #include "util/error.h"
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -259,6 +261,165 @@ static float row_exp2(float *s, int lo, int hi, int cnt) {
 
 #else
 /* ------------------------------------------------------------------ portable */
+#define XL_ATTN_PORTABLE_PACK 1
+#endif
+
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+/* ------------------------------------------------------------------ AVX2 + FMA */
+#define MT 6 /* rows per tile */
+
+static inline __m256i lanes8(int n) {
+    static const int32_t tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const void *)(tab + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+static inline float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* s[i][0 .. 8·NK) = qb[i] · kt[:, 0 .. 8·NK) for mr <= 6 rows. */
+static XL_ALWAYS_INLINE void score_tile(const int mr, const int NK, const float *kt, int ld, const float *qb, int qld,
+                                        int hd, float *s, int sld) {
+    __m256 c0[MT], c1[MT];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int d = 0; d < hd; d++) {
+        const __m256 b0 = _mm256_loadu_ps(kt + (size_t)d * ld);
+        const __m256 b1 = NK == 2 ? _mm256_loadu_ps(kt + (size_t)d * ld + 8) : b0;
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            __m256 a = _mm256_broadcast_ss(qb + (size_t)i * qld + d);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            if (NK == 2) c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(s + (size_t)i * sld, c0[i]);
+        if (NK == 2) _mm256_storeu_ps(s + (size_t)i * sld + 8, c1[i]);
+    }
+}
+
+/* o[i][d0 .. d0 + 8·NB) (the first `lanes` of them) = inv[i] · Σ_j s[i][j] · v[j][...]. */
+static XL_ALWAYS_INLINE void pv_tile(const int mr, const int NB, const float *s, int sld, const float *v, int vld,
+                                     int cnt, float *const *o, int d0, const float *inv, int nlanes) {
+    __m256 c0[MT], c1[MT];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int j = 0; j < cnt; j++) {
+        const __m256 b0 = _mm256_loadu_ps(v + (size_t)j * vld);
+        const __m256 b1 = NB == 2 ? _mm256_loadu_ps(v + (size_t)j * vld + 8) : b0;
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            __m256 a = _mm256_broadcast_ss(s + (size_t)i * sld + j);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            if (NB == 2) c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    const __m256i m0 = lanes8(nlanes), m1 = lanes8(nlanes - 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) {
+        __m256 vi = _mm256_set1_ps(inv[i]);
+        if (nlanes >= 8 * NB) {
+            _mm256_storeu_ps(o[i] + d0, _mm256_mul_ps(c0[i], vi));
+            if (NB == 2) _mm256_storeu_ps(o[i] + d0 + 8, _mm256_mul_ps(c1[i], vi));
+        } else {
+            _mm256_maskstore_ps(o[i] + d0, m0, _mm256_mul_ps(c0[i], vi));
+            if (NB == 2) _mm256_maskstore_ps(o[i] + d0 + 8, m1, _mm256_mul_ps(c1[i], vi));
+        }
+    }
+}
+
+static void score_any(int mr, int nk, const float *kt, int ld, const float *qb, int qld, int hd, float *s, int sld) {
+    switch (mr * 2 + nk - 1) {
+#define S(m) case 2 * m: score_tile(m, 1, kt, ld, qb, qld, hd, s, sld); break; \
+             case 2 * m + 1: score_tile(m, 2, kt, ld, qb, qld, hd, s, sld); break;
+        S(1) S(2) S(3) S(4) S(5) S(6)
+#undef S
+    default: break;
+    }
+}
+
+static void pv_any(int mr, int nb, const float *s, int sld, const float *v, int vld, int cnt, float *const *o, int d0,
+                   const float *inv, int nlanes) {
+    switch (mr * 2 + nb - 1) {
+#define P(m) case 2 * m: pv_tile(m, 1, s, sld, v, vld, cnt, o, d0, inv, nlanes); break; \
+             case 2 * m + 1: pv_tile(m, 2, s, sld, v, vld, cnt, o, d0, inv, nlanes); break;
+        P(1) P(2) P(3) P(4) P(5) P(6)
+#undef P
+    default: break;
+    }
+}
+
+/* Keys are read 16 at a time past cnt: kt rows are zero-padded to kt_ld (see attn_scratch). */
+static void block_scores(int mr, const float *kt, int ld, const float *qb, int qld, int hd, int cnt, float *s, int sld) {
+    for (int i0 = 0; i0 < mr; i0 += MT) {
+        const int m = mr - i0 < MT ? mr - i0 : MT;
+        const float *q = qb + (size_t)i0 * qld;
+        float *si = s + (size_t)i0 * sld;
+        int j = 0;
+        for (; j + 8 < cnt; j += 16) score_any(m, 2, kt + j, ld, q, qld, hd, si + j, sld);
+        if (j < cnt) score_any(m, 1, kt + j, ld, q, qld, hd, si + j, sld);
+    }
+}
+
+static void block_output(int mr, const float *s, int sld, const float *v, int vld, int cnt, int hd, float *const *o,
+                         const float *inv) {
+    for (int i0 = 0; i0 < mr; i0 += MT) {
+        const int m = mr - i0 < MT ? mr - i0 : MT;
+        for (int d0 = 0; d0 < hd; d0 += 16)
+            pv_any(m, hd - d0 > 8 ? 2 : 1, s + (size_t)i0 * sld, sld, v + d0, vld, cnt, o + i0, d0, inv + i0, hd - d0);
+    }
+}
+
+/* 2^t for t <= 0: t = n + f, n = floor(t), 2^f by the degree-5 polynomial of the AVX-512
+ * path, 2^n built in the exponent field (t clamped at -127, whose field 0 gives 0). */
+static inline __m256 v_exp2(__m256 t) {
+    t = _mm256_max_ps(t, _mm256_set1_ps(-127.0f));
+    __m256 fl = _mm256_floor_ps(t);
+    __m256 f = _mm256_sub_ps(t, fl);
+    __m256 p = _mm256_set1_ps(1.8775767e-3f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.9893397e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5826318e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4015361e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9315308e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.9999994e-1f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fl), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static float row_exp2(float *s, int lo, int hi, int cnt) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 vmax = ninf;
+    for (int j = lo; j < hi; j += 8) {
+        __m256i m = lanes8(hi - j);
+        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, _mm256_maskload_ps(s + j, m), _mm256_castsi256_ps(m)));
+    }
+    const __m256 vm = _mm256_set1_ps(hmax8(vmax));
+    __m256 sum = _mm256_setzero_ps();
+    if (lo > 0) memset(s, 0, sizeof(float) * (size_t)lo);
+    for (int j = lo; j < hi; j += 8) {
+        __m256i m = lanes8(hi - j);
+        __m256 e = _mm256_and_ps(v_exp2(_mm256_sub_ps(_mm256_maskload_ps(s + j, m), vm)), _mm256_castsi256_ps(m));
+        sum = _mm256_add_ps(sum, e);
+        _mm256_maskstore_ps(s + j, m, e);
+    }
+    if (hi < cnt) memset(s + hi, 0, sizeof(float) * (size_t)(cnt - hi));
+    return hsum8(sum);
+}
+#endif
+
+#ifdef XL_ATTN_PORTABLE_PACK
 static void pack_task(attn_scratch *w, const float *q, int q_stride, const float *k, const float *v, int kv_stride,
                       const int *idx, int n, int hd, size_t row0, int g0, int ng, int per, float c) {
     const int ld = w->kt_ld, vld = w->v_ld, nq = ng * per;
@@ -282,6 +443,7 @@ static void pack_task(attn_scratch *w, const float *q, int q_stride, const float
     }
 }
 
+#if !(defined(__AVX2__) && defined(__FMA__))
 static void block_scores(int mr, const float *kt, int ld, const float *qb, int qld, int hd, int cnt, float *s, int sld) {
     for (int i = 0; i < mr; i++) {
         float *si = s + (size_t)i * sld;
@@ -316,7 +478,7 @@ static float row_exp2(float *s, int lo, int hi, int cnt) {
     }
     return sum;
 }
-
+#endif
 #endif
 
 /* Query head h of sequence b (packed queries at qp) against its kv head (kt, vp). The

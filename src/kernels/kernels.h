@@ -19,6 +19,10 @@ typedef struct {
     float *data;
 } xl_packed_w;
 
+/* 1 when a row of xl_linear_f32 / xl_linear_packed comes out bit for bit the same
+ * whatever the other rows of x (our own GEMMs; not OpenBLAS, which blocks by M). */
+int xl_linear_row_invariant(void);
+
 xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out);
 void xl_packed_w_free(xl_packed_w *w);
 

@@ -17,7 +17,13 @@
  *     block while it is still in cache;
  *   - with a plain W and at most 16 rows (decoder latency), dot products along K instead,
  *     since packing W per call would cost as much as the multiply.
- * Without AVX-512, OpenBLAS's sgemm does the multiply. */
+ * With AVX2 + FMA (no AVX-512) the same GEMM with a 6 x 16 micro-tile (12 ymm
+ * accumulators, 2 panel loads and a broadcast: the 16 registers AVX2 has) and panels
+ * of 16 columns; few rows: dot products of up to 4 rows x 2 weight rows.
+ * The generic set (no FMA, no 256-bit registers guaranteed) keeps OpenBLAS's sgemm:
+ * OpenBLAS picks its own kernels at run time, which a portable C loop cannot match
+ * (and on aarch64 it brings NEON kernels). Its GEMM blocks by the number of rows, so
+ * there a row's result may differ in the last bits with the batch around it. */
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kernels.h"
@@ -26,20 +32,28 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#define XL_OWN_GEMM 1
 #else
 #include <cblas.h>
 #include <pthread.h>
 #endif
 
+#if defined(__AVX512F__)
 #define NR 32          /* panel width (output columns) */
 #define MR 12          /* rows per micro-tile */
-#define KC_MAX 384     /* K block: a tile's 12 rows x 384 of x stay in L1 */
-#define PG_MAX 8       /* panels per task: 8 x 32 x 384 x 4 B = 384 KB of W in L2 */
+#define DOT_NR 4       /* W rows per dot-product block (few rows) */
+#else
+#define NR 16
+#define MR 6
+#define DOT_NR 2
+#endif
+#define KC_MAX 384     /* K block: a tile's rows x 384 of x stay in L1 */
+#define PG_MAX (256 / NR) /* panels per task: 256 x 384 x 4 B = 384 KB of W in L2 */
 #define MB_ROWS 192    /* rows per task: each W element is used 192 times per fetch */
 
-#ifdef __AVX512F__
+#ifdef XL_OWN_GEMM
 #define XL_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* aligned_alloc wants a size that is a multiple of the alignment. */
@@ -81,6 +95,7 @@ void xl_packed_w_free(xl_packed_w *w) {
 }
 
 
+#if defined(__AVX512F__)
 /* Tile: c[0..mr)[0..32) (columns masked by mask0/mask1) (+)= a[0..mr)[0..kc) · bp[kc][NR],
  * a read in place (rows at stride lda, each element broadcast). first: c is
  * overwritten (+ bias if any); else accumulated onto. */
@@ -120,8 +135,11 @@ static XL_ALWAYS_INLINE void tile(const int mr, int kc, const float *a, size_t l
     }
 }
 
-static void tile_any(int mr, int kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc, __mmask16 m0,
-                     __mmask16 m1, int first, const float *bias) {
+/* A tile of mr rows and the panel's first `cols` columns (cols may exceed NR). */
+static void tile_any(int mr, int kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc, int cols,
+                     int first, const float *bias) {
+    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1u);
+    __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
     switch (mr) {
 #define T(n) case n: tile(n, kc, a, lda, bp, c, ldc, m0, m1, first, bias); break;
         T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12)
@@ -129,6 +147,75 @@ static void tile_any(int mr, int kc, const float *a, size_t lda, const float *bp
     default: break;
     }
 }
+
+#else
+/* Tile: c[0..mr)[0..16) (+)= a[0..mr)[0..kc) · bp[kc][NR], a read in place (rows at
+ * stride lda, each element broadcast). first: c is overwritten (+ bias if any); else
+ * accumulated onto. */
+static XL_ALWAYS_INLINE void tile(const int mr, int kc, const float *a, size_t lda, const float *bp, float *c,
+                                  size_t ldc, int first, const float *bias) {
+    __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(bp + (size_t)k * NR);
+        __m256 b1 = _mm256_load_ps(bp + (size_t)k * NR + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            __m256 av = _mm256_broadcast_ss(a + (size_t)i * lda + k);
+            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+        }
+    }
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = bias0;
+    if (first && bias) {
+        bias0 = _mm256_loadu_ps(bias);
+        bias1 = _mm256_loadu_ps(bias + 8);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + (size_t)i * ldc;
+        if (first) {
+            c0[i] = _mm256_add_ps(c0[i], bias0);
+            c1[i] = _mm256_add_ps(c1[i], bias1);
+        } else {
+            c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(cr));
+            c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(cr + 8));
+        }
+        _mm256_storeu_ps(cr, c0[i]);
+        _mm256_storeu_ps(cr + 8, c1[i]);
+    }
+}
+
+static void tile_rows(int mr, int kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc, int first,
+                      const float *bias) {
+    switch (mr) {
+#define T(n) case n: tile(n, kc, a, lda, bp, c, ldc, first, bias); break;
+        T(1) T(2) T(3) T(4) T(5) T(6)
+#undef T
+    default: break;
+    }
+}
+
+/* A tile of mr rows and the panel's first `cols` columns (cols may exceed NR). The
+ * last panel of an N that is not a multiple of 16 goes through a 16-wide buffer (AVX2
+ * has no cheap masked stores): the same sums, in the same order. */
+static void tile_any(int mr, int kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc, int cols,
+                     int first, const float *bias) {
+    if (cols >= NR) {
+        tile_rows(mr, kc, a, lda, bp, c, ldc, first, bias);
+        return;
+    }
+    float buf[MR * NR], bb[NR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < NR; j++) buf[i * NR + j] = !first && j < cols ? c[(size_t)i * ldc + j] : 0.0f;
+    if (first && bias)
+        for (int j = 0; j < NR; j++) bb[j] = j < cols ? bias[j] : 0.0f;
+    tile_rows(mr, kc, a, lda, bp, buf, NR, first, first && bias ? bb : NULL);
+    for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, buf + i * NR, sizeof(float) * (size_t)cols);
+}
+#endif
 
 /* Packs panels [p0, p1) of a plain W for the K block [k0, k0 + kc) into buf[p - p0][kc][NR]. */
 static void pack_w_block(const float *W, int N, int K, int p0, int p1, int k0, int kc, float *buf) {
@@ -197,25 +284,13 @@ static void gemm_task(const gemm_plan *g, const float *x, const float *W, const 
             size_t lda = (size_t)K;
             if (abuf) {
                 const int ald = slab_ld(kc);
-                for (int i = 0; i < mr; i++) {
-                    const float *src = a + (size_t)i * K;
-                    float *dst = abuf + (size_t)i * ald;
-                    int k = 0;
-                    for (; k + 16 <= kc; k += 16) _mm512_storeu_ps(dst + k, _mm512_loadu_ps(src + k));
-                    if (k < kc) {
-                        __mmask16 m = (__mmask16)((1u << (kc - k)) - 1u);
-                        _mm512_mask_storeu_ps(dst + k, m, _mm512_maskz_loadu_ps(m, src + k));
-                    }
-                }
+                for (int i = 0; i < mr; i++) memcpy(abuf + (size_t)i * ald, a + (size_t)i * K, sizeof(float) * (size_t)kc);
                 a = abuf;
                 lda = (size_t)ald;
             }
             for (int p = p0; p < p1; p++) {
-                int cols = N - p * NR;
-                __mmask16 mk0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1u);
-                __mmask16 mk1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
                 const float *bp = W ? wbuf + (size_t)(p - p0) * kc * NR : P->data + (size_t)p * NR * K + (size_t)k0 * NR;
-                tile_any(mr, kc, a, lda, bp, y + (size_t)r0 * N + (size_t)p * NR, (size_t)N, mk0, mk1, first,
+                tile_any(mr, kc, a, lda, bp, y + (size_t)r0 * N + (size_t)p * NR, (size_t)N, N - p * NR, first,
                          b ? b + (size_t)p * NR : NULL);
             }
             if (last && act != XL_KACT_NONE) xl_act_block(y + (size_t)r0 * N + (size_t)p0 * NR, mr, ncols, N, NULL, act);
@@ -272,7 +347,9 @@ static void gemm(const float *x, int M, int K, const float *W, const xl_packed_w
 
 /* Few rows with a plain W: packing W per call would cost as much as the multiply, so
  * dot products along K instead: 4 rows of W x up to 4 rows of x per step, 16
- * accumulators, each W row read once per 4 rows of x (from L1). */
+ * accumulators, each W row read once per 4 rows of x (from L1). (AVX2: 2 rows of W,
+ * 8 accumulators.) */
+#if defined(__AVX512F__)
 static XL_ALWAYS_INLINE void dot_block(const int MR4, const int NR4, const float *x, int K, const float *W,
                                        const float *b, float *y, int N) {
     __m512 acc[4][4];
@@ -298,10 +375,59 @@ static XL_ALWAYS_INLINE void dot_block(const int MR4, const int NR4, const float
         for (int j = 0; j < NR4; j++) y[(size_t)i * N + j] = _mm512_reduce_add_ps(acc[i][j]) + (b ? b[j] : 0.0f);
 }
 
+#else
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static XL_ALWAYS_INLINE void dot_block(const int MR4, const int NR4, const float *x, int K, const float *W,
+                                       const float *b, float *y, int N) {
+    static const int32_t lane_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    __m256 acc[4][2];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR4; i++)
+#pragma GCC unroll 2
+        for (int j = 0; j < NR4; j++) acc[i][j] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 w[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < NR4; j++) w[j] = _mm256_loadu_ps(W + (size_t)j * K + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR4; i++) {
+            __m256 xv = _mm256_loadu_ps(x + (size_t)i * K + k);
+#pragma GCC unroll 2
+            for (int j = 0; j < NR4; j++) acc[i][j] = _mm256_fmadd_ps(xv, w[j], acc[i][j]);
+        }
+    }
+    if (k < K) {
+        __m256i m = _mm256_loadu_si256((const void *)(lane_tab + 8 - (K - k)));
+        __m256 w[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < NR4; j++) w[j] = _mm256_maskload_ps(W + (size_t)j * K + k, m);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR4; i++) {
+            __m256 xv = _mm256_maskload_ps(x + (size_t)i * K + k, m);
+#pragma GCC unroll 2
+            for (int j = 0; j < NR4; j++) acc[i][j] = _mm256_fmadd_ps(xv, w[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MR4; i++)
+#pragma GCC unroll 2
+        for (int j = 0; j < NR4; j++) y[(size_t)i * N + j] = hsum256(acc[i][j]) + (b ? b[j] : 0.0f);
+}
+#endif
+
 static void dot_any(int mr, int nr, const float *x, int K, const float *W, const float *b, float *y, int N) {
 #define D(i, j) if (mr == i && nr == j) { dot_block(i, j, x, K, W, b, y, N); return; }
-    D(4, 4) D(4, 3) D(4, 2) D(4, 1) D(3, 4) D(3, 3) D(3, 2) D(3, 1)
-    D(2, 4) D(2, 3) D(2, 2) D(2, 1) D(1, 4) D(1, 3) D(1, 2) D(1, 1)
+#if DOT_NR == 4
+    D(4, 4) D(4, 3) D(3, 4) D(3, 3) D(2, 4) D(2, 3) D(1, 4) D(1, 3)
+#endif
+    D(4, 2) D(4, 1) D(3, 2) D(3, 1) D(2, 2) D(2, 1) D(1, 2) D(1, 1)
 #undef D
 }
 
@@ -315,8 +441,8 @@ static void small_m(const float *x, int M, int K, const float *W, int N, const f
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int t = 0; t < ntasks; t++) {
         int n1 = (t + 1) * DOT_ROWS < N ? (t + 1) * DOT_ROWS : N;
-        for (int n0 = t * DOT_ROWS; n0 < n1; n0 += 4) {
-            int nr = n1 - n0 < 4 ? n1 - n0 : 4;
+        for (int n0 = t * DOT_ROWS; n0 < n1; n0 += DOT_NR) {
+            int nr = n1 - n0 < DOT_NR ? n1 - n0 : DOT_NR;
             for (int m0 = 0; m0 < M; m0 += 4)
                 dot_any(M - m0 < 4 ? M - m0 : 4, nr, x + (size_t)m0 * K, K, W + (size_t)n0 * K, b ? b + n0 : NULL,
                         y + (size_t)m0 * N + n0, N);
@@ -338,13 +464,17 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
         gemm(x, M, K, W, NULL, N, b, XL_KACT_NONE, y, threads);
 }
 
+int xl_linear_row_invariant(void) { return 1; }
+
 void xl_linear_packed(const float *x, int M, const xl_packed_w *W, const float *b, xl_kact act, float *y,
                       int threads) {
     if (M <= 0) return;
     gemm(x, M, W->K, NULL, W, W->N, b, act, y, threads);
 }
 #else
-/* Without AVX-512: OpenBLAS. The packed form is kept as plain [N][K] rows. */
+/* The generic set: OpenBLAS (see the top). The packed form is kept as plain [N][K] rows. */
+int xl_linear_row_invariant(void) { return 0; }
+
 xl_status xl_pack_w(const float *W, int N, int K, xl_packed_w *out) {
     memset(out, 0, sizeof *out);
     if (N <= 0 || K <= 0) return xl_err(XL_ERR_ARG, "xl_pack_w: empty weight %d x %d", N, K);

@@ -12,9 +12,13 @@ void xl_rmsnorm(float *x, int M, int H, const float *w, float w_offset, float ep
     for (int m = 0; m < M; m++) {
         float *r = x + (size_t)m * H;
         float s = (float)(1.0 / sqrt(xl_sum_sq_dev(r, H, 0.0) / H + (double)eps));
-        if (w)
+        /* omp simd: independent lanes, vectorized for each kernel set's registers */
+        if (w) {
+#pragma omp simd
             for (int i = 0; i < H; i++) r[i] = r[i] * s * (w[i] + w_offset);
-        else
+        } else {
+#pragma omp simd
             for (int i = 0; i < H; i++) r[i] = r[i] * s;
+        }
     }
 }
