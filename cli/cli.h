@@ -10,6 +10,11 @@ int cmd_info(int argc, char **argv);
 int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_align(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+/* Writes the HTML report of a results folder (eval -o DIR); prints its error, returns 0/1. */
+int report_write(const char *results_dir, const char *out_path);
 
 /* Prints "xling <cmd>: <xl_last_error()>" and returns 1. */
 int cli_fail(const char *cmd);

@@ -15,6 +15,9 @@ static const char *usage =
     "  tokenize     tokenize texts exactly as the Hugging Face tokenizers library does\n"
     "  similarity   print the cosine similarity matrix of a few texts\n"
     "  mine         parallel sentences from two collections (LASER margin scoring)\n"
+    "  eval         Tatoeba, multilingual STS and Tatoeba retrieval offline (mteb-layout results)\n"
+    "  align        MEXA cross-lingual alignment per layer (mean, weighted mean, last token)\n"
+    "  report       a self-contained HTML report of eval/align results\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
@@ -34,6 +37,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
     if (!strcmp(cmd, "mine")) return cmd_mine(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "align")) return cmd_align(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-embed")) return cmd_bench_embed(argc - 1, argv + 1);
     fprintf(stderr, "xling: unknown command \"%s\" (xling --help lists the commands)\n", cmd);

@@ -183,6 +183,12 @@ int xl_embed_dim(const xl_model *m, const xl_embed_options *opts);
 int xl_model_num_layer_outputs(const xl_model *m);
 xl_status xl_embed_texts_layers(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                                 const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
+/* As xl_embed_texts_layers, plus wmean[n][L+1][hidden]: the position-weighted mean
+ * (weights proportional to the 1-based position among the pooled tokens, as SGPT and
+ * MEXA use for decoders). Each of mean, wmean, last may be NULL. */
+xl_status xl_embed_texts_layers_weighted(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                                         const xl_embed_options *opts, float *mean, float *wmean, float *last,
+                                         size_t *n_truncated);
 xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                               const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
 
