@@ -350,8 +350,14 @@ int cmd_eval(int argc, char **argv) {
         }
     } else {
         for (size_t i = 0; i < nc; i++) tsel[i] = 1;
-        for (int i = 0; xl_stsb_langs[i]; i++) ssel[i] = 1;
-        for (int i = 1; xl_stsb_langs[i]; i++) { cross[ncross][0] = 0; cross[ncross][1] = i; ncross++; }
+        /* by default, the STS-B languages whose file the data folder has (as Tatoeba's) */
+        for (int i = 0; xl_stsb_langs[i]; i++) {
+            char *p = xl_stsb_path(data, xl_stsb_langs[i]);
+            ssel[i] = p && xl_file_exists(p);
+            free(p);
+        }
+        for (int i = 1; xl_stsb_langs[i] && ssel[0]; i++)
+            if (ssel[i]) { cross[ncross][0] = 0; cross[ncross][1] = i; ncross++; }
     }
     int any_t = 0, any_s = 0;
     for (size_t i = 0; i < nc; i++) any_t |= tsel[i];

@@ -57,18 +57,22 @@ xl_status xl_eval_sts(const float *a, const float *b, size_t n, size_t dim, cons
     if (!cs || !md || !ed) { free(cs); free(md); free(ed); return xl_err(XL_ERR_NOMEM, "out of memory"); }
     for (size_t i = 0; i < n; i++) {
         const float *u = a + i * dim, *v = b + i * dim;
-        double uv = 0, uu = 0, vv = 0, man = 0, euc = 0;
+        double uu = 0, vv = 0, man = 0, euc = 0;
         for (size_t k = 0; k < dim; k++) {
             double d = (double)u[k] - v[k];
-            uv += (double)u[k] * v[k];
             uu += (double)u[k] * u[k];
             vv += (double)v[k] * v[k];
             man += fabs(d);
             euc += d * d;
         }
-        /* sklearn's paired_cosine_distances normalises first; a zero vector stays zero */
-        double den = sqrt(uu) * sqrt(vv);
-        cs[i] = den > 0 ? uv / den : 0;
+        /* as sklearn's paired_cosine_distances: 1 - |u/|u| - v/|v||^2 / 2 (a zero vector
+         * stays zero), so that equal texts tie exactly at 1 */
+        double iu = uu > 0 ? 1 / sqrt(uu) : 0, iv = vv > 0 ? 1 / sqrt(vv) : 0, dd = 0;
+        for (size_t k = 0; k < dim; k++) {
+            double d = u[k] * iu - v[k] * iv;
+            dd += d * d;
+        }
+        cs[i] = 1 - 0.5 * dd;
         md[i] = -man;   /* mteb correlates the gold scores with minus the distances */
         ed[i] = -sqrt(euc);
     }
