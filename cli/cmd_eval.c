@@ -387,6 +387,7 @@ int cmd_eval(int argc, char **argv) {
     }
 
     /* data → units over distinct texts */
+    double t_start = evc_now(), t_data = 0, t_load = 0, t_embed = 0, t_score = 0, t_out = 0;
     xl_status st = XL_OK;
     for (size_t i = 0; !st && i < nc && (want[T_TATOEBA] || want[T_RETR]); i++) {
         if (!tsel[i]) continue;
@@ -460,9 +461,12 @@ int cmd_eval(int argc, char **argv) {
 
     /* embeddings: every distinct text once; the retrieval corpus on the document side
      * (its own options only when they differ from the query side's) */
+    t_data = evc_now() - t_start;
     xl_model_options mopt = {.threads = threads};
     eo.threads = threads;
+    double tl0 = evc_now();
     if (xl_model_load(dir, &mopt, &m)) { rc = cli_fail("eval"); goto done; }
+    t_load = evc_now() - tl0;
     size_t dim = (size_t)xl_embed_dim(m, &eo);
     int same_side = !eo.prompt_name && !eo.prefix && !eo.instruct && !doc_prompt;
     size_t ncorp = xl_textset_count(cs);
@@ -491,7 +495,7 @@ int cmd_eval(int argc, char **argv) {
         if (xl_embed_texts(m, xl_textset_texts(cs), xl_textset_lens(cs), ndoc, &dopt, demb, NULL)) { rc = cli_fail("eval"); goto done; }
     }
     evc_progress_end(&pr);
-    double t_embed = evc_now() - t0;
+    t_embed = evc_now() - t0;
     if (ncorp) {
         if (same_side) corpus = gather(emb, corpus_ids, ncorp, dim, 1);
         else { corpus = demb; demb = NULL; xl_l2_normalize_rows(corpus, ncorp, dim); }
@@ -519,6 +523,8 @@ int cmd_eval(int argc, char **argv) {
             cnt++;
         }
         if (rc) { json_decref(test); break; }
+        t_score += evc_now() - t1;
+        double to0 = evc_now();
         printf("  %-10s %6.2f\n", "mean", cnt ? 100 * sum / (double)cnt : 0.0);
         char rev[17];
         if (xl_files_hash((const char *const *)paths[k], npaths[k], rev)) { json_decref(test); rc = cli_fail("eval"); break; }
@@ -541,8 +547,12 @@ int cmd_eval(int argc, char **argv) {
             free(p);
         }
         json_decref(res);
+        t_out += evc_now() - to0;
     }
     fflush(stdout);
+    if (!rc && isatty(2))
+        fprintf(stderr, "xling eval: data %.2fs, model load %.2fs, embedding %zu texts %.2fs, scoring %.2fs, output %.2fs\n",
+                t_data, t_load, nq + ndoc, t_embed, t_score, t_out);
     if (!rc && mdir) {
         json_t *s = json_object();
         json_object_set_new(s, "prompt", eo.prompt_name ? json_string(eo.prompt_name) : json_null());
@@ -552,7 +562,13 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(s, "max_length", json_integer(eo.max_length));
         json_object_set_new(s, "langs", langs_arg ? json_string(langs_arg) : json_string("all"));
         json_object_set_new(s, "distinct_texts", json_integer((json_int_t)(nq + ndoc)));
-        json_object_set_new(s, "embedding_time", json_real(t_embed));
+        json_t *tm = json_object();   /* seconds: where the run's time went */
+        json_object_set_new(tm, "data", json_real(t_data));
+        json_object_set_new(tm, "model_load", json_real(t_load));
+        json_object_set_new(tm, "embedding", json_real(t_embed));
+        json_object_set_new(tm, "scoring", json_real(t_score));
+        json_object_set_new(tm, "output", json_real(t_out));
+        json_object_set_new(s, "time", tm);
         if (evc_write_meta(mdir, name, m, "eval_settings", s)) rc = cli_fail("eval");
     }
 done:
