@@ -177,7 +177,11 @@ int cmd_align(int argc, char **argv) {
     /* table: the average over pairs per layer, then every pair */
     printf("MEXA alignment with English (x100), %zu pair%s, up to %zu sentences each\n", np, np == 1 ? "" : "s", used_n);
     printf("%-14s %-14s", "pair", "pooling");
-    for (size_t l = 0; l < NL; l++) printf(" %5s%zu", "L", l);
+    for (size_t l = 0; l < NL; l++) {
+        char lab[24];
+        snprintf(lab, sizeof lab, "L%zu", l);
+        printf(" %6s", lab);
+    }
     putchar('\n');
     pj = json_object();
     json_t *avg = json_object();

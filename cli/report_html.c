@@ -43,12 +43,14 @@ static void put_value(FILE *f, const json_t *v) {
     }
 }
 
-static void kv_table(FILE *f, const json_t *o, const char *cls) {
+/* Key/value rows; nested objects are skipped (skip_objects: they get their own table)
+ * or shown as compact JSON. */
+static void kv_table(FILE *f, const json_t *o, const char *cls, int skip_objects) {
     fprintf(f, "<table class=\"%s\">\n", cls);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
-        if (json_is_object(v)) continue;
+        if (skip_objects && json_is_object(v)) continue;
         fputs("<tr><th>", f);
         esc(f, k);
         fputs("</th><td>", f);
@@ -271,7 +273,7 @@ static int model_section(FILE *f, const char *mdir, const char *label) {
         esc(f, label);
         fputs("</h2>\n<details open><summary>model and run settings</summary>\n", f);
         if (meta) {
-            kv_table(f, meta, "info");
+            kv_table(f, meta, "info", 1);
             const char *k;
             json_t *v;
             json_object_foreach(meta, k, v) {
@@ -279,7 +281,7 @@ static int model_section(FILE *f, const char *mdir, const char *label) {
                 fputs("<h4>", f);
                 esc(f, k);
                 fputs("</h4>\n", f);
-                kv_table(f, v, "settings");
+                kv_table(f, v, "settings", 0);
             }
         } else {
             fputs("<p>no model_meta.json</p>\n", f);
