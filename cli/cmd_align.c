@@ -8,10 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "eval/eval.h"
 #include "eval_common.h"
-#include "util/error.h"
-#include "util/fileio.h"
 
 static const char *usage =
     "usage: xling align -m DIR [--pairs eng-deu,eng-hin,...] [--n 1000] [-o DIR] [options]\n"
@@ -31,6 +28,8 @@ static const char *usage =
     "      --batch N        sequences per forward batch\n"
     "  -t, --threads N      threads\n";
 
+static int oom_align(void) { fprintf(stderr, "xling align: out of memory\n"); return 1; }
+
 static const char *const kinds[3] = {"mean", "weighted_mean", "last"};
 
 int cmd_align(int argc, char **argv) {
@@ -47,7 +46,8 @@ int cmd_align(int argc, char **argv) {
     xl_embed_options eo;
     xl_embed_options_init(&eo);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'p': pairs_arg = optarg; break;
@@ -61,11 +61,13 @@ int cmd_align(int argc, char **argv) {
         case 'B': if (cli_parse_int("align", "--batch", optarg, 1, 1 << 16, &eo.batch_size)) return 2; break;
         case 't': if (cli_parse_int("align", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "see `xling align --help`\n"); return 2;
+        default: return cli_bad_option("align", c, argv);
         }
     }
-    if (optind < argc) { fprintf(stderr, "xling align: unexpected argument \"%s\"\nsee `xling align --help`\n", argv[optind]); return 2; }
-    if (!dir) { fprintf(stderr, "xling align: give the model folder with -m DIR\nsee `xling align --help`\n"); return 2; }
+    if (optind < argc) return cli_usage("align", "unexpected argument \"%s\"", argv[optind]);
+    if (!dir) return cli_usage("align", "give the model folder with -m DIR");
+    if (eo.prefix && eo.prompt_name) return cli_usage("align", "--prefix and --prompt cannot be used together");
+    threads = cli_threads("align", threads);
 
     int rc = 0;
     char *data = evc_data_dir(data_arg), *name = evc_model_name(dir, name_arg), *mdir = NULL;
@@ -78,7 +80,7 @@ int cmd_align(int argc, char **argv) {
     char **paths = NULL;
     json_t *pj = NULL;
     if (!data || !name) { fprintf(stderr, "xling align: out of memory\n"); rc = 1; goto done; }
-    if (!xl_is_dir(data)) {
+    if (!evc_is_dir(data)) {
         fprintf(stderr, "xling align: data folder %s not found (give --data DIR or set XLING_DATA)\n", data);
         rc = 1;
         goto done;
@@ -108,11 +110,11 @@ int cmd_align(int argc, char **argv) {
         }
         free(s);
         if (rc) goto done;
-        if (!np) { fprintf(stderr, "xling align: --pairs is empty\n"); rc = 2; goto done; }
+        if (!np) { rc = cli_usage("align", "--pairs is empty"); goto done; }
     }
     if (out_dir) {
-        if (!(mdir = xl_path_join(out_dir, name))) { rc = 1; goto done; }
-        if (xl_mkdirs(mdir)) { rc = cli_fail("align"); goto done; }
+        if (!(mdir = evc_join(out_dir, name))) { fprintf(stderr, "xling align: out of memory\n"); rc = 1; goto done; }
+        if (evc_mkdirs(mdir)) { rc = cli_report("align"); goto done; }
     }
     xl_model_options mopt = {.threads = threads};
     eo.threads = threads;
@@ -121,7 +123,7 @@ int cmd_align(int argc, char **argv) {
     xl_model_get_info(m, &info);
     size_t NL = (size_t)xl_model_num_layer_outputs(m), H = (size_t)info.hidden_size;
     if (!(score = calloc(np * 3 * NL, sizeof *score))) { fprintf(stderr, "xling align: out of memory\n"); rc = 1; goto done; }
-    int nthreads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = threads > 0 ? threads : xl_default_threads();
     evc_progress pr;
     evc_progress_init(&pr, "xling align: embedding", 0);
     size_t used_n = 0;
@@ -166,7 +168,7 @@ int cmd_align(int argc, char **argv) {
                     memcpy(x + i * H, buf[k] + (i * NL + l) * H, H * sizeof *x);
                     memcpy(y + i * H, buf[k] + ((n + i) * NL + l) * H, H * sizeof *y);
                 }
-                if (xl_mexa_score(x, y, n, H, nthreads, &score[(p * 3 + (size_t)k) * NL + l])) rc = cli_fail("align");
+                if (xl_eval_mexa(x, y, n, H, nthreads, &score[(p * 3 + (size_t)k) * NL + l])) rc = cli_fail("align");
             }
         free(t); free(tl);
         xl_lines_free(&xx);
@@ -228,8 +230,9 @@ int cmd_align(int argc, char **argv) {
         json_object_set_new(res, "pairs", pj);
         json_object_set_new(res, "average", avg);
         pj = NULL;
-        char *path = xl_path_join(mdir, "MEXA.json");
-        if (!path || xl_json_write_atomic(path, res)) rc = path ? cli_fail("align") : 1;
+        char *path = evc_join(mdir, "MEXA.json");
+        if (!path) rc = oom_align();
+        else if (evc_write_json(path, res)) rc = cli_report("align");
         free(path);
         json_decref(res);
         json_t *s = json_object();
@@ -237,7 +240,8 @@ int cmd_align(int argc, char **argv) {
         json_object_set_new(s, "n", json_integer(n_max));
         json_object_set_new(s, "prompt", eo.prompt_name ? json_string(eo.prompt_name) : json_null());
         json_object_set_new(s, "prefix", eo.prefix ? json_string(eo.prefix) : json_null());
-        if (!rc && evc_write_meta(mdir, name, m, "align_settings", s)) rc = cli_fail("align");
+        if (rc) json_decref(s);
+        else if (evc_write_meta(mdir, name, m, "align_settings", s)) rc = cli_report("align");
     } else {
         json_decref(avg);
     }

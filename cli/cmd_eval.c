@@ -1,8 +1,8 @@
 /* xling eval: Tatoeba bitext mining, multilingual STS-B (mono- and cross-lingual) and
  * Tatoeba retrieval on the data in data/, results in mteb's layout. Every distinct text
  * is embedded once for all the tasks of a run; scoring lives in src/eval/. */
-#include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "eval/eval.h"
 #include "eval_common.h"
-#include "util/error.h"
-#include "util/fileio.h"
 
 static const char *usage =
     "usage: xling eval -m DIR [--tasks LIST] [--langs LIST] [-o DIR] [options]\n"
@@ -76,6 +73,24 @@ static unit *unit_new(units *us, int task) {
 }
 
 static int oom(void) { fprintf(stderr, "xling eval: out of memory\n"); return 1; }
+
+/* A failure of the CLI's own (message into cli_error()), as a non-OK status. */
+static xl_status fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static xl_status fail(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_set_error("%s", msg);
+    return XL_ERR_INPUT;
+}
+
+/* A library call's status, its message taken into cli_error() when it failed. */
+static xl_status lib(xl_status st) {
+    if (st) cli_take_lib_error();
+    return st;
+}
 
 /* Splits a comma list into a NULL-terminated array of strdup'd items. */
 static char **split(const char *s, size_t *n) {
@@ -145,9 +160,9 @@ static void print_known(char (*codes)[8], size_t nc, const int *want) {
 
 static xl_status add_lines(xl_textset *ts, const xl_lines *l, size_t **ids) {
     *ids = malloc((l->n ? l->n : 1) * sizeof **ids);
-    if (!*ids) return XL_ERR_NOMEM;
+    if (!*ids) return fail("out of memory");
     for (size_t i = 0; i < l->n; i++) {
-        xl_status st = xl_textset_add(ts, l->v[i], l->len[i], &(*ids)[i]);
+        xl_status st = lib(xl_textset_add(ts, l->v[i], l->len[i], &(*ids)[i]));
         if (st) return st;
     }
     return XL_OK;
@@ -164,7 +179,7 @@ static float *gather(const float *emb, const size_t *ids, size_t n, size_t dim, 
 
 static void set_num(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
 
-/* Scores one unit into a scores.test entry (NULL on error, message in xl_last_error).
+/* Scores one unit into a scores.test entry (NULL on error, message in cli_error()).
  * emb: the query-side embeddings; corpus: the normalised retrieval corpus. */
 static json_t *score_unit(const unit *u, const float *emb, const float *corpus, size_t dim, size_t n_corpus,
                           int threads, double *main_score) {
@@ -178,10 +193,10 @@ static json_t *score_unit(const unit *u, const float *emb, const float *corpus, 
     int sts = u->task == T_STS || u->task == T_CROSS;
     float *a = gather(emb, u->ia, u->n, dim, !sts);
     float *b = u->task == T_RETR ? NULL : gather(emb, u->ib, u->n, dim, !sts);
-    if (!a || (!b && u->task != T_RETR)) st = xl_err(XL_ERR_NOMEM, "out of memory");
+    if (!a || (!b && u->task != T_RETR)) st = fail("out of memory");
     if (!st && u->task == T_TATOEBA) {
         xl_bitext_scores s;
-        st = xl_eval_bitext(a, b, u->n, dim, threads, &s);
+        st = lib(xl_eval_bitext(a, b, u->n, dim, threads, &s));
         set_num(o, "accuracy", s.accuracy);
         set_num(o, "precision", s.precision);
         set_num(o, "recall", s.recall);
@@ -191,7 +206,7 @@ static json_t *score_unit(const unit *u, const float *emb, const float *corpus, 
         *main_score = s.f1;
     } else if (!st && sts) {
         xl_sts_scores s;
-        st = xl_eval_sts(a, b, u->n, dim, u->gold, &s);
+        st = lib(xl_eval_sts(a, b, u->n, dim, u->gold, &s));
         set_num(o, "cosine_pearson", s.cosine_pearson);
         set_num(o, "cosine_spearman", s.cosine_spearman);
         set_num(o, "manhattan_pearson", s.manhattan_pearson);
@@ -203,7 +218,7 @@ static json_t *score_unit(const unit *u, const float *emb, const float *corpus, 
         *main_score = s.cosine_spearman;
     } else if (!st) {
         xl_retrieval_scores s;
-        st = xl_eval_retrieval(a, u->n, corpus, n_corpus, dim, u->ib, threads, &s);
+        st = lib(xl_eval_retrieval(a, u->n, corpus, n_corpus, dim, u->ib, threads, &s));
         set_num(o, "ndcg_at_10", s.ndcg_at_10);
         set_num(o, "mrr_at_10", s.mrr_at_10);
         set_num(o, "recall_at_1", s.recall_at_1);
@@ -258,7 +273,8 @@ int cmd_eval(int argc, char **argv) {
     xl_embed_options eo;
     xl_embed_options_init(&eo);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'T': tasks_arg = optarg; break;
@@ -276,12 +292,16 @@ int cmd_eval(int argc, char **argv) {
         case 'B': if (cli_parse_int("eval", "--batch", optarg, 1, 1 << 16, &eo.batch_size)) return 2; break;
         case 't': if (cli_parse_int("eval", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "see `xling eval --help`\n"); return 2;
+        default: return cli_bad_option("eval", c, argv);
         }
     }
-    if (optind < argc) { fprintf(stderr, "xling eval: unexpected argument \"%s\"\nsee `xling eval --help`\n", argv[optind]); return 2; }
-    if (!dir) { fprintf(stderr, "xling eval: give the model folder with -m DIR\nsee `xling eval --help`\n"); return 2; }
-    if ((resume || report) && !out_dir) { fprintf(stderr, "xling eval: --resume and --report need -o DIR\n"); return 2; }
+    if (optind < argc) return cli_usage("eval", "unexpected argument \"%s\"", argv[optind]);
+    if (!dir) return cli_usage("eval", "give the model folder with -m DIR");
+    if ((resume || report) && !out_dir) return cli_usage("eval", "--resume and --report need -o DIR");
+    if (eo.instruct && eo.prefix) return cli_usage("eval", "--instruct and --prefix cannot be used together");
+    if (eo.instruct && eo.prompt_name) return cli_usage("eval", "--instruct and --prompt cannot be used together");
+    if (eo.prefix && eo.prompt_name) return cli_usage("eval", "--prefix and --prompt cannot be used together");
+    threads = cli_threads("eval", threads);
 
     /* tasks */
     int want[N_TASKS] = {0};
@@ -292,14 +312,14 @@ int cmd_eval(int argc, char **argv) {
         int k = 0;
         while (k < N_TASKS && strcmp(tl[i], task_keys[k])) k++;
         if (k == N_TASKS) {
-            fprintf(stderr, "xling eval: unknown task \"%s\" (tasks: tatoeba, sts, sts-cross, tatoeba-retrieval)\n", tl[i]);
+            int r = cli_usage("eval", "unknown task \"%s\" (tasks: tatoeba, sts, sts-cross, tatoeba-retrieval)", tl[i]);
             free_list(tl);
-            return 2;
+            return r;
         }
         want[k] = 1;
     }
     free_list(tl);
-    if (!nt) { fprintf(stderr, "xling eval: --tasks is empty (tasks: tatoeba, sts, sts-cross, tatoeba-retrieval)\n"); return 2; }
+    if (!nt) return cli_usage("eval", "--tasks is empty (tasks: tatoeba, sts, sts-cross, tatoeba-retrieval)");
 
     int rc = 0;
     char *data = evc_data_dir(data_arg), *name = evc_model_name(dir, name_arg), *mdir = NULL;
@@ -318,7 +338,7 @@ int cmd_eval(int argc, char **argv) {
     float *emb = NULL, *demb = NULL, *corpus = NULL;
     size_t *corpus_ids = NULL;
     if (!data || !name || !qs || !cs) { rc = oom(); goto done; }
-    if (!xl_is_dir(data)) {
+    if (!evc_is_dir(data)) {
         fprintf(stderr, "xling eval: data folder %s not found (give --data DIR or set XLING_DATA)\n", data);
         rc = 1;
         goto done;
@@ -353,7 +373,7 @@ int cmd_eval(int argc, char **argv) {
         /* by default, the STS-B languages whose file the data folder has (as Tatoeba's) */
         for (int i = 0; xl_stsb_langs[i]; i++) {
             char *p = xl_stsb_path(data, xl_stsb_langs[i]);
-            ssel[i] = p && xl_file_exists(p);
+            ssel[i] = p && evc_exists(p);
             free(p);
         }
         for (int i = 1; xl_stsb_langs[i] && ssel[0]; i++)
@@ -371,14 +391,14 @@ int cmd_eval(int argc, char **argv) {
 
     /* results folder; --resume drops the tasks already done */
     if (out_dir) {
-        if (!(mdir = xl_path_join(out_dir, name))) { rc = oom(); goto done; }
-        if (xl_mkdirs(mdir)) { rc = cli_fail("eval"); goto done; }
+        if (!(mdir = evc_join(out_dir, name))) { rc = oom(); goto done; }
+        if (evc_mkdirs(mdir)) { rc = cli_report("eval"); goto done; }
         for (int k = 0; k < N_TASKS; k++) {
             if (!want[k] || !resume) continue;
             char fn[96];
             snprintf(fn, sizeof fn, "%s.json", task_names[k]);
-            char *p = xl_path_join(mdir, fn);
-            if (p && xl_file_exists(p)) {
+            char *p = evc_join(mdir, fn);
+            if (p && evc_exists(p)) {
                 fprintf(stderr, "xling eval: %s: %s exists, skipped (--resume)\n", task_keys[k], p);
                 want[k] = 0;
             }
@@ -392,11 +412,11 @@ int cmd_eval(int argc, char **argv) {
     for (size_t i = 0; !st && i < nc && (want[T_TATOEBA] || want[T_RETR]); i++) {
         if (!tsel[i]) continue;
         xl_lines xx, en;
-        if ((st = xl_tatoeba_load(data, codes[i], 0, &xx, &en))) break;
+        if ((st = lib(xl_tatoeba_load(data, codes[i], 0, &xx, &en)))) break;
         for (int k = T_TATOEBA; k <= T_RETR && !st; k += T_RETR - T_TATOEBA) {
             if (!want[k]) continue;
             unit *u = unit_new(&us, k);
-            if (!u) { st = xl_err(XL_ERR_NOMEM, "out of memory"); break; }
+            if (!u) { st = fail("out of memory"); break; }
             snprintf(u->subset, sizeof u->subset, "%s-eng", codes[i]);
             snprintf(u->lang_a, sizeof u->lang_a, "%s-%s", codes[i], xl_tatoeba_script(codes[i]));
             snprintf(u->lang_b, sizeof u->lang_b, "eng-Latn");
@@ -405,7 +425,7 @@ int cmd_eval(int argc, char **argv) {
             if (!st) st = add_lines(k == T_TATOEBA ? qs : cs, &en, &u->ib);
             if (!st && (push_path(&paths[k], &npaths[k], xl_tatoeba_path(data, codes[i], 0)) ||
                         push_path(&paths[k], &npaths[k], xl_tatoeba_path(data, codes[i], 1))))
-                st = xl_err(XL_ERR_NOMEM, "out of memory");
+                st = fail("out of memory");
         }
         xl_lines_free(&xx);
         xl_lines_free(&en);
@@ -414,35 +434,35 @@ int cmd_eval(int argc, char **argv) {
         int need = want[T_STS] && ssel[l];
         for (int k = 0; k < ncross && want[T_CROSS]; k++) need |= cross[k][0] == l || cross[k][1] == l;
         if (!need) continue;
-        if ((st = xl_stsb_load(data, xl_stsb_langs[l], &sets[l]))) break;
+        if ((st = lib(xl_stsb_load(data, xl_stsb_langs[l], &sets[l])))) break;
         loaded[l] = 1;
         if (sets[l].s1.n != sets[0].s1.n && loaded[0])
-            st = xl_err(XL_ERR_FORMAT, "STS-B %s has %zu pairs but en has %zu: the translations must be parallel",
+            st = fail("STS-B %s has %zu pairs but en has %zu: the translations must be parallel",
                         xl_stsb_langs[l], sets[l].s1.n, sets[0].s1.n);
     }
     for (int l = 0; !st && want[T_STS] && xl_stsb_langs[l]; l++) {
         if (!ssel[l]) continue;
         unit *u = unit_new(&us, T_STS);
-        if (!u) { st = xl_err(XL_ERR_NOMEM, "out of memory"); break; }
+        if (!u) { st = fail("out of memory"); break; }
         snprintf(u->subset, sizeof u->subset, "%s", xl_stsb_langs[l]);
         snprintf(u->lang_a, sizeof u->lang_a, "%s", xl_stsb_iso3[l]);
         u->n = sets[l].s1.n;
         st = add_lines(qs, &sets[l].s1, &u->ia);
         if (!st) st = add_lines(qs, &sets[l].s2, &u->ib);
-        if (!st && !(u->gold = malloc(u->n * sizeof *u->gold))) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        if (!st && !(u->gold = malloc(u->n * sizeof *u->gold))) st = fail("out of memory");
         if (!st) memcpy(u->gold, sets[l].score, u->n * sizeof *u->gold);
         if (!st && push_path(&paths[T_STS], &npaths[T_STS], xl_stsb_path(data, xl_stsb_langs[l])))
-            st = xl_err(XL_ERR_NOMEM, "out of memory");
+            st = fail("out of memory");
     }
     for (int k = 0; !st && want[T_CROSS] && k < ncross; k++) {
         int a = cross[k][0], b = cross[k][1];
         if (sets[a].s1.n != sets[b].s1.n) {
-            st = xl_err(XL_ERR_FORMAT, "STS-B %s has %zu pairs but %s has %zu: the translations must be parallel",
+            st = fail("STS-B %s has %zu pairs but %s has %zu: the translations must be parallel",
                         xl_stsb_langs[a], sets[a].s1.n, xl_stsb_langs[b], sets[b].s1.n);
             break;
         }
         unit *u = unit_new(&us, T_CROSS);
-        if (!u) { st = xl_err(XL_ERR_NOMEM, "out of memory"); break; }
+        if (!u) { st = fail("out of memory"); break; }
         snprintf(u->subset, sizeof u->subset, "%s-%s", xl_stsb_langs[a], xl_stsb_langs[b]);
         snprintf(u->lang_a, sizeof u->lang_a, "%s", xl_stsb_iso3[a]);
         snprintf(u->lang_b, sizeof u->lang_b, "%s", xl_stsb_iso3[b]);
@@ -450,13 +470,13 @@ int cmd_eval(int argc, char **argv) {
         st = add_lines(qs, &sets[a].s1, &u->ia);
         if (!st) st = add_lines(qs, &sets[b].s2, &u->ib);
         /* the gold score belongs to the pair, whatever its languages (the English one) */
-        if (!st && !(u->gold = malloc(u->n * sizeof *u->gold))) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        if (!st && !(u->gold = malloc(u->n * sizeof *u->gold))) st = fail("out of memory");
         if (!st) memcpy(u->gold, sets[a].score, u->n * sizeof *u->gold);
         if (!st && (push_path(&paths[T_CROSS], &npaths[T_CROSS], xl_stsb_path(data, xl_stsb_langs[a])) ||
                     push_path(&paths[T_CROSS], &npaths[T_CROSS], xl_stsb_path(data, xl_stsb_langs[b]))))
-            st = xl_err(XL_ERR_NOMEM, "out of memory");
+            st = fail("out of memory");
     }
-    if (st) { rc = cli_fail("eval"); goto done; }
+    if (st) { rc = cli_report("eval"); goto done; }
     if (!us.n) { fprintf(stderr, "xling eval: nothing to do\n"); goto done; }
 
     /* embeddings: every distinct text once; the retrieval corpus on the document side
@@ -473,8 +493,8 @@ int cmd_eval(int argc, char **argv) {
     if (same_side && ncorp) {
         if (!(corpus_ids = malloc(ncorp * sizeof *corpus_ids))) { rc = oom(); goto done; }
         for (size_t i = 0; i < ncorp && !st; i++)
-            st = xl_textset_add(qs, xl_textset_texts(cs)[i], xl_textset_lens(cs)[i], &corpus_ids[i]);
-        if (st) { rc = cli_fail("eval"); goto done; }
+            st = lib(xl_textset_add(qs, xl_textset_texts(cs)[i], xl_textset_lens(cs)[i], &corpus_ids[i]));
+        if (st) { rc = cli_report("eval"); goto done; }
     }
     size_t nq = xl_textset_count(qs), ndoc = same_side ? 0 : ncorp;
     evc_progress pr;
@@ -505,7 +525,7 @@ int cmd_eval(int argc, char **argv) {
     /* scoring, one result file per task; embedding time shared by the texts each task uses */
     size_t refs[N_TASKS] = {0}, all_refs = 0;
     for (size_t i = 0; i < us.n; i++) { refs[us.u[i].task] += 2 * us.u[i].n; all_refs += 2 * us.u[i].n; }
-    int nthreads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = threads > 0 ? threads : xl_default_threads();
     for (int k = 0; k < N_TASKS && !rc; k++) {
         if (!want[k]) continue;
         double t1 = evc_now(), sum = 0;
@@ -516,7 +536,7 @@ int cmd_eval(int argc, char **argv) {
             if (us.u[i].task != k) continue;
             double ms = 0;
             json_t *e = score_unit(&us.u[i], emb, corpus, dim, ncorp, nthreads, &ms);
-            if (!e) { rc = cli_fail("eval"); break; }
+            if (!e) { rc = cli_report("eval"); break; }
             json_array_append_new(test, e);
             printf("  %-10s %6.2f\n", us.u[i].subset, 100 * ms);
             sum += ms;
@@ -542,8 +562,8 @@ int cmd_eval(int argc, char **argv) {
         if (mdir) {
             char fn[96];
             snprintf(fn, sizeof fn, "%s.json", task_names[k]);
-            char *p = xl_path_join(mdir, fn);
-            if (!p || xl_json_write_atomic(p, res)) rc = p ? cli_fail("eval") : oom();
+            char *p = evc_join(mdir, fn);
+            if (!p || evc_write_json(p, res)) rc = p ? cli_report("eval") : oom();
             free(p);
         }
         json_decref(res);
@@ -569,7 +589,7 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(tm, "scoring", json_real(t_score));
         json_object_set_new(tm, "output", json_real(t_out));
         json_object_set_new(s, "time", tm);
-        if (evc_write_meta(mdir, name, m, "eval_settings", s)) rc = cli_fail("eval");
+        if (evc_write_meta(mdir, name, m, "eval_settings", s)) rc = cli_report("eval");
     }
 done:
     if (!rc && report && report_write(out_dir, report)) rc = 1;

@@ -18,16 +18,14 @@ int cmd_report(int argc, char **argv) {
     const char *out = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "see `xling report --help`\n"); return 2;
+        default: return cli_bad_option("report", c, argv);
         }
     }
-    if (argc - optind != 1 || !out) {
-        fprintf(stderr, "xling report: give one results folder and -o FILE\nsee `xling report --help`\n");
-        return 2;
-    }
+    if (argc - optind != 1 || !out) return cli_usage("report", "give one results folder and -o FILE");
     return report_write(argv[optind], out);
 }

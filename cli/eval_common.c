@@ -1,14 +1,15 @@
 #include "eval_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "eval/eval.h"
-#include "util/error.h"
-#include "util/fileio.h"
+#include "cli.h"
+#include "outfile.h"
 
 char *evc_data_dir(const char *given) {
     if (given) return strdup(given);
@@ -22,7 +23,7 @@ char *evc_data_dir(const char *given) {
         char *slash = strrchr(exe, '/');
         if (slash) {
             strcpy(slash, "/../data");
-            if (xl_is_dir(exe)) return strdup(exe);
+            if (evc_is_dir(exe)) return strdup(exe);
         }
     }
     return strdup("data");
@@ -39,12 +40,67 @@ char *evc_model_name(const char *model_dir, const char *given) {
     return n;
 }
 
-xl_status evc_write_meta(const char *model_folder, const char *name, const xl_model *m, const char *key,
-                         json_t *settings) {
-    char *path = xl_path_join(model_folder, "model_meta.json");
-    if (!path) return xl_err(XL_ERR_NOMEM, "out of memory");
+char *evc_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+int evc_is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int evc_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+int evc_mkdirs(const char *path) {
+    char *p = strdup(path);
+    if (!p) { cli_set_error("out of memory"); return -1; }
+    size_t L = strlen(p);
+    int rc = 0;
+    for (size_t i = 1; i <= L && !rc; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode)) { cli_set_error("output folder %s: %s exists and is not a folder", path, p); rc = -1; }
+        } else if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            cli_set_error("cannot create folder %s: %s", p, strerror(errno));
+            rc = -1;
+        }
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+int evc_write_json(const char *path, json_t *obj) {
+    outfile of;
+    if (outfile_open(&of, path)) return -1;
+    if (json_dumpf(obj, of.f, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) != 0 ||
+        fputc('\n', of.f) == EOF) {
+        outfile_abort(&of);
+        cli_set_error("%s: write failed", path);
+        return -1;
+    }
+    return outfile_commit(&of);
+}
+
+int evc_write_meta(const char *model_folder, const char *name, const xl_model *m, const char *key,
+                   json_t *settings) {
+    char *path = evc_join(model_folder, "model_meta.json");
+    if (!path) { json_decref(settings); cli_set_error("out of memory"); return -1; }
     json_error_t je;
-    json_t *o = xl_file_exists(path) ? json_load_file(path, 0, &je) : NULL;
+    json_t *o = evc_exists(path) ? json_load_file(path, 0, &je) : NULL;
     if (!o || !json_is_object(o)) { json_decref(o); o = json_object(); }
     xl_model_info in;
     xl_model_get_info(m, &in);
@@ -60,10 +116,10 @@ xl_status evc_write_meta(const char *model_folder, const char *name, const xl_mo
     json_object_set_new(o, "max_tokens", json_integer(in.max_seq_length));
     json_object_set_new(o, "normalize", json_boolean(in.normalize));
     json_object_set_new(o, key, settings);
-    xl_status st = xl_json_write_atomic(path, o);
+    int rc = evc_write_json(path, o);
     json_decref(o);
     free(path);
-    return st;
+    return rc;
 }
 
 double evc_now(void) {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "eval/eval.h"
-#include "util/fileio.h"
+#include "eval_common.h"
+#include "outfile.h"
 
 static void esc(FILE *f, const char *s) {
     for (; s && *s; s++) {
@@ -229,8 +229,8 @@ static char **list_dir(const char *dir, int folders, size_t *n) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        char *p = xl_path_join(dir, e->d_name);
-        int ok = p && (folders ? xl_is_dir(p) : (strlen(e->d_name) > 5 && !strcmp(e->d_name + strlen(e->d_name) - 5, ".json") && !xl_is_dir(p)));
+        char *p = evc_join(dir, e->d_name);
+        int ok = p && (folders ? evc_is_dir(p) : (strlen(e->d_name) > 5 && !strcmp(e->d_name + strlen(e->d_name) - 5, ".json") && !evc_is_dir(p)));
         free(p);
         if (!ok) continue;
         if (*n == cap) {
@@ -252,7 +252,7 @@ static void free_names(char **v, size_t n) {
 }
 
 static json_t *load_in(const char *dir, const char *file) {
-    char *p = xl_path_join(dir, file);
+    char *p = evc_join(dir, file);
     json_error_t je;
     json_t *o = p ? json_load_file(p, 0, &je) : NULL;
     free(p);
@@ -306,19 +306,14 @@ int report_write(const char *results_dir, const char *out_path) {
     struct stat sb;
     if (stat(results_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "xling report: %s is not a results folder (%s)\n", results_dir,
-                errno && stat(results_dir, &sb) != 0 ? strerror(errno) : "not a folder");
+                stat(results_dir, &sb) != 0 ? strerror(errno) : "not a folder");
         return 1;
     }
-    size_t tmpl = strlen(out_path) + 32;
-    char *tmp = malloc(tmpl);
-    if (!tmp) return 1;
-    snprintf(tmp, tmpl, "%s.tmp.%ld", out_path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "xling report: cannot write %s: %s\n", out_path, strerror(errno));
-        free(tmp);
-        return 1;
-    }
+    /* a temporary file renamed once complete (cli/outfile.c): no half page, and no file
+     * at all when there is nothing to show */
+    outfile of;
+    if (outfile_open(&of, out_path)) return cli_report("report");
+    FILE *f = of.f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
           "<title>xling evaluation report</title>\n<style>\n"
@@ -334,7 +329,7 @@ int report_write(const char *results_dir, const char *out_path) {
     char **models = list_dir(results_dir, 1, &nm);
     int shown = 0;
     for (size_t i = 0; i < nm; i++) {
-        char *p = xl_path_join(results_dir, models[i]);
+        char *p = evc_join(results_dir, models[i]);
         if (p) shown += model_section(f, p, models[i]) > 0;
         free(p);
     }
@@ -345,18 +340,10 @@ int report_write(const char *results_dir, const char *out_path) {
     }
     free_names(models, nm);
     fputs("</body></html>\n", f);
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
     if (!shown) {
+        outfile_abort(&of);
         fprintf(stderr, "xling report: no results (DIR/<model>/<Task>.json or MEXA.json) in %s\n", results_dir);
-        bad = 2;
-    } else if (bad) {
-        fprintf(stderr, "xling report: cannot write %s\n", out_path);
-    } else if (rename(tmp, out_path) != 0) {
-        fprintf(stderr, "xling report: cannot write %s: %s\n", out_path, strerror(errno));
-        bad = 1;
+        return 1;
     }
-    if (bad) unlink(tmp);
-    free(tmp);
-    return bad ? 1 : 0;
+    return outfile_commit(&of) ? cli_report("report") : 0;
 }

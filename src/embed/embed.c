@@ -4,6 +4,7 @@
 #include "embed/model_internal.h"
 #include "embed/pooling.h"
 #include "util/error.h"
+#include "util/threads.h"
 #include "util/utf8.h"
 
 #include <stdlib.h>
@@ -82,7 +83,7 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
                                  float *mean, float *wmean, float *last) {
     if (n == 0) return XL_OK;
     int H = m->ainfo.hidden_size, out_dim = xl_embed_dim(m, o);
-    int threads = o && o->threads > 0 ? o->threads : m->threads;
+    int threads = o && o->threads > 0 ? xl_threads_for(o->threads) : m->threads;
     size_t budget = o && o->batch_tokens > 0 ? (size_t)o->batch_tokens : DEFAULT_BATCH_TOKENS;
     size_t batch_size = o && o->batch_size > 0 ? (size_t)o->batch_size : DEFAULT_BATCH_SIZE;
     for (size_t i = 0; i < n; i++) {
@@ -137,7 +138,12 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
         }
         xl_batch batch = {.B = (int)B, .T = (int)T, .ids = bids, .mask = bmask, .lens = blens};
         layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last, .wmean = wmean};
-        st = m->arch->forward(m->impl, state, &batch, hidden, (mean || last || wmean) ? on_layer : NULL, &sink, threads);
+        /* multiply-adds of the batch's real tokens: ~4H² + 2HI per token and layer */
+        double tokens = 0;
+        for (size_t b = 0; b < B; b++) tokens += blens[b];
+        double per_token = 4.0 * H * H + 2.0 * H * m->ainfo.intermediate_size;
+        int bt_threads = xl_threads_for_work(threads, tokens * per_token * m->ainfo.num_layers);
+        st = m->arch->forward(m->impl, state, &batch, hidden, (mean || last || wmean) ? on_layer : NULL, &sink, bt_threads);
         if (st) goto done;
         for (size_t b = 0; out && b < B; b++) {
             size_t i = order[start + b];

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/eval.h"
+#include "xling.h"
 #include "util/error.h"
 #include "util/fileio.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/eval.h"
+#include "xling.h"
 #include "kernels/kernels.h"
 #include "util/error.h"
 
@@ -116,7 +116,7 @@ xl_status xl_eval_retrieval(const float *q, size_t nq, const float *d, size_t nd
     return st;
 }
 
-xl_status xl_mexa_score(const float *x, const float *y, size_t n, size_t dim, int threads, double *score) {
+xl_status xl_eval_mexa(const float *x, const float *y, size_t n, size_t dim, int threads, double *score) {
     *score = 0;
     if (!n) return xl_err(XL_ERR_ARG, "MEXA: no sentence pairs");
     if (n > 65536 || dim > (1u << 30)) return xl_err(XL_ERR_ARG, "MEXA: %zu pairs of dimension %zu is too many", n, dim);

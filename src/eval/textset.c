@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/eval.h"
+#include "xling.h"
 #include "util/error.h"
 
 struct xl_textset {

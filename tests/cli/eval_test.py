@@ -262,6 +262,11 @@ check([l for l in so.splitlines() if l.startswith("  de")] != de_plain, "a prefi
 rc, so, err = run(["eval", "-m", MODEL, "--data", P("data"), "--tasks", "tatoeba-retrieval", "--langs", "deu",
                    "--doc-prompt", "nope"])
 check(rc == 1 and "nope" in err and len(err.strip().splitlines()) == 1, "unknown doc prompt: %s" % err)
+# output folders are made on demand, however deep; nothing temporary is left beside the results
+deep = P("deep", "a", "b")
+rc, so, err = run(["eval", "-m", MODEL, "--data", P("data"), "--tasks", "sts", "--langs", "de", "-o", deep])
+dfiles = sorted(os.listdir(os.path.join(deep, "xlmr-tiny"))) if os.path.isdir(os.path.join(deep, "xlmr-tiny")) else []
+check(rc == 0 and dfiles == ["STSBenchmarkMultilingualSTS.json", "model_meta.json"], "nested -o: %r %s" % (dfiles, err))
 
 # --- --resume: existing results are kept, missing ones made
 stamp = {f: os.stat(os.path.join(mdir, f)).st_mtime_ns for f in files}
@@ -392,6 +397,9 @@ with open(P("afile"), "w") as fh:
     fh.write("x")
 one_line_error(["eval", "-m", MODEL, "--data", P("data"), "-o", P("afile"), "--tasks", "sts"], 1, "not a folder", "output folder is a file")
 one_line_error(["eval", "-m", MODEL, "--data", P("data"), "--resume"], 2, "need -o", "--resume without -o")
+one_line_error(["eval", "-m", MODEL, "--data", P("data"), "--prefix", "q: ", "--prompt", "query"], 2,
+               "--prefix and --prompt", "--prefix with --prompt")
+one_line_error(["eval", "-m", MODEL, "--data", P("data"), "--bogus"], 2, "unknown option --bogus", "eval unknown option")
 one_line_error(["eval", "-m", P("nomodel"), "--data", P("data"), "--tasks", "sts"], 1, "nomodel", "missing model")
 os.makedirs(P("broken", "tatoeba", "v1"))
 with open(P("broken", "tatoeba", "v1", "tatoeba.deu-eng.deu"), "w") as fh:
