@@ -155,7 +155,7 @@ AARCH64_BUILD ?= build-aarch64
 AARCH64_TESTS := test_kernels test_kernel_sets test_bert test_llama test_gemma3 test_embed test_safetensors \
                  test_tokenizer test_tokenizer_units test_bpe test_tok_cache
 aarch64-test:
-	$(MAKE) CC=aarch64-linux-gnu-gcc NM=aarch64-linux-gnu-nm BUILD=$(AARCH64_BUILD) TEST_CFLAGS=-fno-tree-vectorize \
+	$(MAKE) CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ NM=aarch64-linux-gnu-nm BUILD=$(AARCH64_BUILD) TEST_CFLAGS=-fno-tree-vectorize \
 	  $(AARCH64_TESTS:%=$(AARCH64_BUILD)/tests/%)
 	@BUILD=$(AARCH64_BUILD) XLING_TEST_RUNNER=qemu-aarch64 XLING_TESTS="$(AARCH64_TESTS)" sh tests/run_tests.sh
 

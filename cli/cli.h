@@ -13,6 +13,11 @@ int cmd_similarity(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_index(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_align(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+/* Writes the HTML report of a results folder (eval -o DIR); prints its error, returns 0/1. */
+int report_write(const char *results_dir, const char *out_path);
 
 /* The message of the CLI's last failure (input, output, quantization); set by
  * cli_set_error, also from the library's xl_last_error() by cli_take_lib_error. */

@@ -20,6 +20,9 @@ static const char *usage =
     "  cluster      k-means clusters of texts (V-measure against gold labels)\n"
     "  index        a persistent search index in one SQLite file (create, add, search, info,\n"
     "               export; exact or HNSW search, metadata filters)\n"
+    "  eval         Tatoeba, multilingual STS and Tatoeba retrieval offline (mteb-layout results)\n"
+    "  align        MEXA cross-lingual alignment per layer (mean, weighted mean, last token)\n"
+    "  report       a self-contained HTML report of eval/align results\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "               or, with --kernels, the kernel sets this CPU runs\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int (*run)(int, char **); } cmds[] = {
         {"embed", cmd_embed}, {"tokenize", cmd_tokenize}, {"similarity", cmd_similarity},
         {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"index", cmd_index},
+        {"eval", cmd_eval},   {"align", cmd_align},       {"report", cmd_report},
         {"info", cmd_info},
         {"bench-embed", cmd_bench_embed}};
     const char *cmd = argv[1];

@@ -58,6 +58,7 @@ typedef struct {
     const int *lens;
     const int *skip;       /* prompt tokens to leave out of the mean, per batch row */
     float *mean, *last;    /* [n][L+1][H] or NULL */
+    float *wmean;          /* position-weighted mean, [n][L+1][H] or NULL */
 } layer_sink;
 
 static void on_layer(void *ctx, int layer, const float *hidden, int B, int T, int H) {
@@ -71,6 +72,7 @@ static void on_layer(void *ctx, int layer, const float *hidden, int B, int T, in
         size_t at = (s->order[b] * (size_t)(L + 1) + (size_t)entry) * H;
         if (s->mean) xl_pool(XL_POOL_MEAN, h, s->lens[b], H, s->skip[b], s->mean + at);
         if (s->last) xl_pool(XL_POOL_LAST, h, s->lens[b], H, 0, s->last + at);
+        if (s->wmean) xl_pool_weighted_mean(h, s->lens[b], H, s->skip[b], s->wmean + at);
     }
 }
 
@@ -78,7 +80,7 @@ static void on_layer(void *ctx, int layer, const float *hidden, int B, int T, in
  * (may be NULL); mean/last get every layer's pooled states (may be NULL). */
 static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const size_t *lens,
                                  const size_t *prompt_lens, size_t n, const xl_embed_options *o, float *out,
-                                 float *mean, float *last) {
+                                 float *mean, float *wmean, float *last) {
     if (n == 0) return XL_OK;
     int H = m->ainfo.hidden_size, out_dim = xl_embed_dim(m, o);
     int threads = o && o->threads > 0 ? xl_threads_for(o->threads) : m->threads;
@@ -135,13 +137,13 @@ static xl_status embed_sequences(xl_model *m, const int32_t *const *ids, const s
             bskip[b] = skip < blens[b] ? skip : 0;
         }
         xl_batch batch = {.B = (int)B, .T = (int)T, .ids = bids, .mask = bmask, .lens = blens};
-        layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last};
+        layer_sink sink = {.m = m, .order = order + start, .lens = blens, .skip = bskip, .mean = mean, .last = last, .wmean = wmean};
         /* multiply-adds of the batch's real tokens: ~4H² + 2HI per token and layer */
         double tokens = 0;
         for (size_t b = 0; b < B; b++) tokens += blens[b];
         double per_token = 4.0 * H * H + 2.0 * H * m->ainfo.intermediate_size;
         int bt_threads = xl_threads_for_work(threads, tokens * per_token * m->ainfo.num_layers);
-        st = m->arch->forward(m->impl, state, &batch, hidden, (mean || last) ? on_layer : NULL, &sink, bt_threads);
+        st = m->arch->forward(m->impl, state, &batch, hidden, (mean || last || wmean) ? on_layer : NULL, &sink, bt_threads);
         if (st) goto done;
         for (size_t b = 0; out && b < B; b++) {
             size_t i = order[start + b];
@@ -259,7 +261,7 @@ static char *lowercase_copy(const char *s, size_t len, size_t *out_len) {
 
 /* Texts → prompt + lowercase + tokens + truncation → embed_sequences. */
 static xl_status run_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
-                           const xl_embed_options *o, float *out, float *mean, float *last, size_t *n_truncated) {
+                           const xl_embed_options *o, float *out, float *mean, float *wmean, float *last, size_t *n_truncated) {
     if (n_truncated) *n_truncated = 0;
     if (!m->tok)
         return xl_err(XL_ERR_ARG, "%s: the folder has no tokenizer.json; give token ids instead (JSONL \"input_ids\")", m->dir);
@@ -318,7 +320,7 @@ static xl_status run_texts(xl_model *m, const char *const *texts, const size_t *
         ilens[i] = enc[i].n;
         plens[i] = prompt_tokens;
     }
-    st = embed_sequences(m, ids, ilens, prompt_tokens ? plens : NULL, n, o, out, mean, last);
+    st = embed_sequences(m, ids, ilens, prompt_tokens ? plens : NULL, n, o, out, mean, wmean, last);
     if (!st && n_truncated) *n_truncated = cut;
 done:
     for (size_t i = 0; enc && i < done_enc; i++) xl_encoding_free(&enc[i]);
@@ -328,7 +330,7 @@ done:
 
 /* Token ids as given → range check + truncation → embed_sequences. */
 static xl_status run_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
-                         const xl_embed_options *o, float *out, float *mean, float *last, size_t *n_truncated) {
+                         const xl_embed_options *o, float *out, float *mean, float *wmean, float *last, size_t *n_truncated) {
     if (n_truncated) *n_truncated = 0;
     size_t max_len = 0;
     xl_status st = max_length_for(m, o, &max_len);
@@ -347,7 +349,7 @@ static xl_status run_ids(xl_model *m, const int32_t *const *ids, const size_t *l
             }
         }
     }
-    st = embed_sequences(m, ids, cl, NULL, n, o, out, mean, last);
+    st = embed_sequences(m, ids, cl, NULL, n, o, out, mean, wmean, last);
     if (!st && n_truncated) *n_truncated = cut;
     free(cl);
     return st;
@@ -355,20 +357,26 @@ static xl_status run_ids(xl_model *m, const int32_t *const *ids, const size_t *l
 
 xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                          const xl_embed_options *o, float *out, size_t *n_truncated) {
-    return run_texts(m, texts, lens, n, o, out, NULL, NULL, n_truncated);
+    return run_texts(m, texts, lens, n, o, out, NULL, NULL, NULL, n_truncated);
 }
 
 xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                        const xl_embed_options *o, float *out, size_t *n_truncated) {
-    return run_ids(m, ids, lens, n, o, out, NULL, NULL, n_truncated);
+    return run_ids(m, ids, lens, n, o, out, NULL, NULL, NULL, n_truncated);
 }
 
 xl_status xl_embed_texts_layers(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                                 const xl_embed_options *o, float *mean, float *last, size_t *n_truncated) {
-    return run_texts(m, texts, lens, n, o, NULL, mean, last, n_truncated);
+    return run_texts(m, texts, lens, n, o, NULL, mean, NULL, last, n_truncated);
+}
+
+xl_status xl_embed_texts_layers_weighted(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+                                         const xl_embed_options *o, float *mean, float *wmean, float *last,
+                                         size_t *n_truncated) {
+    return run_texts(m, texts, lens, n, o, NULL, mean, wmean, last, n_truncated);
 }
 
 xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                               const xl_embed_options *o, float *mean, float *last, size_t *n_truncated) {
-    return run_ids(m, ids, lens, n, o, NULL, mean, last, n_truncated);
+    return run_ids(m, ids, lens, n, o, NULL, mean, NULL, last, n_truncated);
 }

@@ -36,6 +36,19 @@ void xl_pool(xl_pooling mode, const float *hidden, int len, int H, int skip, flo
     }
 }
 
+void xl_pool_weighted_mean(const float *hidden, int len, int H, int skip, float *out) {
+    int start = skip < len ? skip : 0;
+    double acc[H];
+    for (int j = 0; j < H; j++) acc[j] = 0;
+    for (int t = start; t < len; t++) {
+        const float *h = hidden + (size_t)t * H;
+        double w = t - start + 1;
+        for (int j = 0; j < H; j++) acc[j] += w * h[j];
+    }
+    double m = len - start, inv = 2.0 / (m * (m + 1));
+    for (int j = 0; j < H; j++) out[j] = (float)(acc[j] * inv);
+}
+
 static float activate(xl_activation a, float x) {
     switch (a) {
     case XL_ACT_IDENTITY: return x;

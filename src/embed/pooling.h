@@ -11,6 +11,10 @@
  * their attention mask; if that leaves nothing, all tokens are used for mean/max. */
 void xl_pool(xl_pooling mode, const float *hidden, int len, int H, int skip, float *out);
 
+/* Position-weighted mean (SGPT, MEXA): token t of the pooled ones (1-based, after the
+ * `skip` prompt tokens) weighs t / sum(1..n). */
+void xl_pool_weighted_mean(const float *hidden, int len, int H, int skip, float *out);
+
 /* Applies the Dense chain: in[in_dim] -> out[dense.out_features of the last]
  * (scratch must hold max dim of the chain, twice). */
 void xl_dense_apply(const xl_dense *d, int n_dense, const float *in, float *out, float *scratch);
