@@ -16,7 +16,10 @@ static const char *usage =
     "Tokenizes one text per line (plain text, or JSONL lines with \"text\"), or the TEXT\n"
     "arguments, as the Hugging Face tokenizers library does; prints {\"ids\":[...],\"tokens\":[...]}\n"
     "per input. JSONL: blank lines are skipped; \"id\" (any JSON value) is copied into the\n"
-    "output line.\n"
+    "output line; a line with \"text_pair\" is encoded as the pair (text, text_pair) with the\n"
+    "post-processor's pair template (BERT [CLS] a [SEP] b [SEP], XLM-R <s> a </s></s> b </s>)\n"
+    "and prints \"type_ids\" (token type ids) too; --max-length then cuts the longer text\n"
+    "first, as the crate's longest_first.\n"
     "  -m, --model DIR          model folder, a folder with tokenizer.json, or a tokenizer.json file\n"
     "  -i, --input FILE         input file (default stdin); *.jsonl / *.json read as JSONL\n"
     "      --input-format F     text | jsonl\n"
@@ -43,12 +46,17 @@ static void write_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* One {"ids":[...],"tokens":[...]} line, streamed: memory stays that of the encoding. */
-static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, const char *extra) {
+/* One {"ids":[...],"tokens":[...]} line (with "type_ids" for a pair), streamed: memory
+ * stays that of the encoding. */
+static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, const char *extra, int pair) {
     fputc('{', f);
     if (extra) fputs(extra, f);
     fputs("\"ids\":[", f);
     for (size_t k = 0; k < e->n; k++) fprintf(f, k ? ",%d" : "%d", e->ids[k]);
+    if (pair) {
+        fputs("],\"type_ids\":[", f);
+        for (size_t k = 0; k < e->n; k++) fprintf(f, k ? ",%d" : "%d", e->type_ids[k]);
+    }
     fputs("],\"tokens\":[", f);
     for (size_t k = 0; k < e->n; k++) {
         if (k) fputc(',', f);
@@ -104,6 +112,8 @@ int cmd_tokenize(int argc, char **argv) {
     in.keep_fields = keep_fields;
     in.reserved[0] = "ids";
     in.reserved[1] = "tokens";
+    in.reserved[2] = "type_ids";
+    in.pairs_ok = 1;
     outfile out;
     if (outfile_open(&out, out_path)) { in_close(&in); xl_tokenizer_free(tok); return cli_report(cmd); }
     in_record *recs = calloc(CHUNK, sizeof *recs);
@@ -122,13 +132,17 @@ int cmd_tokenize(int argc, char **argv) {
                 break;
             }
             xl_encoding e;
-            if (xl_tokenize(tok, recs[i].text, recs[i].len, add_special, &e)) {
-                cli_set_error("%s: %s", in_where(&in, recs[i].line, w, sizeof w), xl_last_error());
+            const in_record *r = &recs[i];
+            xl_status st = r->pair ? xl_tokenize_pair(tok, r->text, r->len, r->pair, r->pair_len, add_special,
+                                                      (size_t)max_len, &e)
+                                   : xl_tokenize(tok, r->text, r->len, add_special, &e);
+            if (st) {
+                cli_set_error("%s: %s", in_where(&in, r->line, w, sizeof w), xl_last_error());
                 rc = 1;
                 break;
             }
-            if (max_len) xl_encoding_truncate(&e, (size_t)max_len);
-            write_one(out.f, tok, &e, recs[i].extra);
+            if (max_len && !r->pair) xl_encoding_truncate(&e, (size_t)max_len);
+            write_one(out.f, tok, &e, r->extra, r->pair != NULL);
             lines++;
             xl_encoding_free(&e);
         }

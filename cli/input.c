@@ -51,6 +51,7 @@ void in_records_clear(in_record *recs, size_t n) {
         free(recs[i].text);
         free(recs[i].ids);
         free(recs[i].extra);
+        free(recs[i].pair);
         memset(&recs[i], 0, sizeof recs[i]);
     }
 }
@@ -135,6 +136,26 @@ static int parse_json_record(in_reader *r, const char *s, size_t len, in_record 
     } else {
         cli_set_error("%s: the object has neither \"text\" nor \"input_ids\"", where);
     }
+    json_t *pair = rc ? NULL : json_object_get(j, "text_pair");
+    if (pair && !r->pairs_ok) {
+        cli_set_error("%s: \"text_pair\" is not read by this command (xling tokenize reads pairs)", where);
+        rc = -1;
+    } else if (pair && ids) {
+        cli_set_error("%s: \"text_pair\" goes with \"text\", not with \"input_ids\"", where);
+        rc = -1;
+    } else if (pair && !json_is_string(pair)) {
+        cli_set_error("%s: \"text_pair\" must be a string", where);
+        rc = -1;
+    } else if (pair) {
+        size_t n = json_string_length(pair);
+        if (!(rec->pair = malloc(n + 1))) {
+            cli_set_error("out of memory");
+            rc = -1;
+        } else {
+            memcpy(rec->pair, json_string_value(pair), n + 1);
+            rec->pair_len = n;
+        }
+    }
     /* "id" first, then (--keep-fields) the other fields in their order. */
     json_t *id = rc ? NULL : json_object_get(j, "id");
     if (id && add_extra(rec, "id", id)) { cli_set_error("out of memory"); rc = -1; }
@@ -142,7 +163,9 @@ static int parse_json_record(in_reader *r, const char *s, size_t len, in_record 
         const char *key;
         json_t *v;
         json_object_foreach(j, key, v) {
-            if (!strcmp(key, "id") || !strcmp(key, "text") || !strcmp(key, "input_ids")) continue;
+            if (!strcmp(key, "id") || !strcmp(key, "text") || !strcmp(key, "input_ids") ||
+                (r->pairs_ok && !strcmp(key, "text_pair")))
+                continue;
             for (int k = 0; k < 4 && r->reserved[k]; k++)
                 if (!strcmp(key, r->reserved[k])) {
                     cli_set_error("%s: field \"%s\" would clash with the output's own \"%s\"", where, key, key);

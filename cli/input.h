@@ -22,6 +22,9 @@ typedef struct {
      * ("\"id\":7,\"lang\":\"de\","), or NULL: "id", and with keep_fields every
      * field but "text" and "input_ids". */
     char *extra;
+    char *pair;         /* JSONL "text_pair" (the second text of a pair; readers that set
+                           pairs_ok), else NULL */
+    size_t pair_len;
 } in_record;
 
 typedef struct {
@@ -37,6 +40,7 @@ typedef struct {
     int keep_fields;
     const char *cmd;    /* for warnings: "xling <cmd>: warning: ..." */
     const char *reserved[4]; /* output keys a kept field must not take */
+    int pairs_ok;       /* "text_pair" is read (else a line holding one is an error) */
 } in_reader;
 
 /* Opens path (NULL or "-" = stdin); fmt IN_AUTO picks JSONL for *.jsonl / *.json names.
