@@ -218,9 +218,9 @@ int main(int argc, char **argv) {
     json_t *cfg;
     xl_weights *w;
     const xl_arch *arch;
-    void *model;
+    void *model, *state = NULL;
     if (xl_json_load_file(path, &cfg) || xl_weights_open_dir(dir, &w) || xl_arch_find(cfg, dir, &arch) ||
-        arch->load(cfg, w, dir, &model)) {
+        arch->load(cfg, w, dir, NULL, &model) || arch->state_new(model, &state)) {
         fprintf(stderr, "load: %s\n", xl_last_error());
         return 1;
     }
@@ -234,16 +234,16 @@ int main(int argc, char **argv) {
     memset(mask, 1, (size_t)B * T);
     for (int b = 0; b < B; b++) lens[b] = T;
     float *hidden = malloc(sizeof(float) * (size_t)B * T * H);
-    xl_batch bt = {B, T, ids, mask, lens};
+    xl_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask, .lens = lens};
     if (reps < 1) reps = 1;
     double *ms = malloc(sizeof(double) * reps), *cms = malloc(sizeof(double) * reps);
-    if (arch->forward(model, &bt, hidden, NULL, NULL, threads)) {
+    if (arch->forward(model, state, &bt, hidden, NULL, NULL, threads)) {
         fprintf(stderr, "forward: %s\n", xl_last_error());
         return 1;
     }
     for (int r = 0; r < reps; r++) {
         double t0 = now_ms(), c0 = cpu_ms();
-        arch->forward(model, &bt, hidden, NULL, NULL, threads);
+        arch->forward(model, state, &bt, hidden, NULL, NULL, threads);
         ms[r] = now_ms() - t0;
         cms[r] = cpu_ms() - c0;
     }

@@ -45,7 +45,7 @@ static int dfx_open(dfx *f, const char *name, const xl_arch *arch) {
     CHECK_MSG(arch->matches(f->config), "%s: %s does not claim its config", name, arch->name);
     const xl_arch *found = NULL;
     CHECK(xl_arch_find(f->config, f->dir, &found) == XL_OK && found == arch);
-    st = arch->load(f->config, f->w, f->dir, &f->model);
+    st = arch->load(f->config, f->w, f->dir, NULL, &f->model);
     CHECK_MSG(st == XL_OK, "%s: load: %s", name, xl_last_error());
     if (st) return 0;
     arch->get_info(f->model, &f->info);
@@ -164,7 +164,7 @@ static float *dfx_run_single(const dfx *f, int i, dfx_capture *cap, int threads,
         mask[t] = 1;
     }
     xl_batch b = {.B = 1, .T = n, .ids = tok, .mask = mask, .lens = &n};
-    xl_status st = f->arch->forward(f->model, &b, hidden, cap ? dfx_capture_cb : NULL, cap, threads);
+    xl_status st = f->arch->forward(f->model, NULL, &b, hidden, cap ? dfx_capture_cb : NULL, cap, threads);
     CHECK_MSG(st == XL_OK, "%s input %d: %s", f->dir, i, xl_last_error());
     free(tok);
     free(mask);
@@ -224,7 +224,7 @@ static void dfx_check_batch(const dfx *f, double tol) {
     dfx_capture cap;
     dfx_capture_init(&cap, lens[0], H, f->info.num_layers);
     xl_batch batch = {.B = B, .T = T, .ids = ids, .mask = mask, .lens = lens};
-    xl_status st = f->arch->forward(f->model, &batch, hidden, dfx_capture_cb, &cap, 2);
+    xl_status st = f->arch->forward(f->model, NULL, &batch, hidden, dfx_capture_cb, &cap, 2);
     CHECK_MSG(st == XL_OK, "%s batch: %s", f->dir, xl_last_error());
     if (!st) {
         dfx_check_layers(f, &cap, tol, "batch");
@@ -290,7 +290,7 @@ static void dfx_check_q8(const dfx *f, double min_cos, double tol) {
 /* Loads a modified copy of the fixture's config; returns the status and frees any model. */
 static xl_status dfx_load_variant(const dfx *f, json_t *config) {
     void *m = NULL;
-    xl_status st = f->arch->load(config, f->w, f->dir, &m);
+    xl_status st = f->arch->load(config, f->w, f->dir, NULL, &m);
     if (m) f->arch->free(m);
     CHECK(st != XL_OK || m != NULL);
     return st;
@@ -305,7 +305,7 @@ static void dfx_layer1_row(const dfx *f, void *model, const int32_t *ids, int n,
     dfx_capture cap;
     dfx_capture_init(&cap, n, H, f->info.num_layers);
     xl_batch b = {.B = 1, .T = n, .ids = ids, .mask = mask, .lens = &n};
-    xl_status st = f->arch->forward(model, &b, hidden, dfx_capture_cb, &cap, 1);
+    xl_status st = f->arch->forward(model, NULL, &b, hidden, dfx_capture_cb, &cap, 1);
     CHECK_MSG(st == XL_OK, "%s: %s", f->dir, xl_last_error());
     memcpy(out, cap.layers[1] + (size_t)at * H, sizeof(float) * (size_t)H);
     dfx_capture_free(&cap);

@@ -53,12 +53,17 @@ static void pool(const float *h, int len, int H, int mean, float *out) {
 
 static xl_status run(void *model, int B, int T, const int32_t *ids, const uint8_t *mask, const int *lens, float *hidden,
                      capture *cap) {
-    xl_batch bt = {B, T, ids, mask, lens};
-    return xl_arch_bert.forward(model, &bt, hidden, cap ? capture_cb : NULL, cap, 2);
+    xl_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask, .lens = lens};
+    void *state;
+    xl_status st = xl_arch_bert.state_new(model, &state);
+    if (st) return st;
+    st = xl_arch_bert.forward(model, state, &bt, hidden, cap ? capture_cb : NULL, cap, 2);
+    xl_arch_bert.state_free(state);
+    return st;
 }
 
-/* Concurrent forwards on one shared model (the handle is read-only; its scratch cache
- * is taken with trylock): every thread must get the single-threaded result, bit for bit
+/* Concurrent forwards on one shared model (the handle is read-only; each thread has
+ * its own run state): every thread must get the single-threaded result, bit for bit
  * (each output element is computed in a fixed order whatever the thread split). */
 typedef struct {
     void *model;
@@ -72,10 +77,13 @@ typedef struct {
 
 static void *fwd_thread(void *arg) {
     fwd_job *j = arg;
+    void *state;
+    if ((j->st = xl_arch_bert.state_new(j->model, &state))) return NULL;
     for (int rep = 0; rep < 3 && j->st == XL_OK; rep++) {
-        xl_batch bt = {j->B, j->T, j->ids, j->mask, j->lens};
-        j->st = xl_arch_bert.forward(j->model, &bt, j->out, NULL, NULL, j->threads);
+        xl_batch bt = {.B = j->B, .T = j->T, .ids = j->ids, .mask = j->mask, .lens = j->lens};
+        j->st = xl_arch_bert.forward(j->model, state, &bt, j->out, NULL, NULL, j->threads);
     }
+    xl_arch_bert.state_free(state);
     return NULL;
 }
 
@@ -160,7 +168,7 @@ static void test_model(const char *name, int mean_pool, int want_max_tokens) {
     const xl_arch *arch = NULL;
     CHECK_EQ_INT(xl_arch_find(cfg, dir, &arch), XL_OK);
     CHECK(arch == &xl_arch_bert);
-    xl_status st = xl_arch_bert.load(cfg, w, dir, &model);
+    xl_status st = xl_arch_bert.load(cfg, w, dir, NULL, &model);
     CHECK_MSG(st == XL_OK, "%s: load: %s", name, xl_last_error());
     if (st) goto done;
     xl_arch_info info;
@@ -324,7 +332,7 @@ static xl_status load_with(const char *name, const char *key, json_t *value) {
     if (!st) {
         json_object_set_new(cfg, key, value);
         value = NULL;
-        st = xl_arch_bert.load(cfg, w, dir, &model);
+        st = xl_arch_bert.load(cfg, w, dir, NULL, &model);
     }
     json_decref(value);
     if (model) xl_arch_bert.free(model);

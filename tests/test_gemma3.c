@@ -28,7 +28,7 @@ static int32_t *input_tokens(const dfx *f, int i, int *n) {
 static double variant_diff(const dfx *f, json_t *cfg) {
     void *m = NULL;
     double d = INFINITY;
-    xl_status st = f->arch->load(cfg, f->w, f->dir, &m);
+    xl_status st = f->arch->load(cfg, f->w, f->dir, NULL, &m);
     CHECK_MSG(st == XL_OK, "%s", xl_last_error());
     if (st) return d;
     dfx g = *f;
@@ -50,7 +50,7 @@ static void test_windows(const dfx *f) {
     json_t *c = json_deep_copy(f->config);
     json_object_set_new(c, "sliding_window", json_integer(8));
     void *m = NULL;
-    CHECK(f->arch->load(c, f->w, f->dir, &m) == XL_OK);
+    CHECK(f->arch->load(c, f->w, f->dir, NULL, &m) == XL_OK);
     json_decref(c);
     if (!m || n < 20) {
         free(tok);
@@ -121,7 +121,7 @@ static void test_override(const dfx *f) {
     json_t *c = json_deep_copy(f->config);
     json_object_del(c, "use_bidirectional_attention");
     void *m = NULL;
-    CHECK(f->arch->load(c, f->w, f->dir, &m) == XL_OK);
+    CHECK(f->arch->load(c, f->w, f->dir, NULL, &m) == XL_OK);
     if (m) {
         f->arch->get_info(m, &info);
         CHECK_EQ_INT(info.causal, 1);

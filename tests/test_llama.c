@@ -57,7 +57,7 @@ static void test_attention_override(void) {
         n1 = 1;
         float *one = malloc(sizeof(float) * (size_t)H);
         xl_batch b1 = {.B = 1, .T = 1, .ids = &tok0, .mask = &m1, .lens = &n1};
-        CHECK(f.arch->forward(f.model, &b1, one, NULL, NULL, 1) == XL_OK);
+        CHECK(f.arch->forward(f.model, NULL, &b1, one, NULL, NULL, 1) == XL_OK);
         CHECK(xl_llama_set_attention_override(f.model, XL_ATTN_FROM_CONFIG) == XL_OK);
         f.arch->get_info(f.model, &info);
         CHECK_EQ_INT(info.causal, 0);
@@ -97,7 +97,7 @@ static void test_attention_override(void) {
         int len = 11;
         float *hp = malloc(sizeof(float) * 11 * (size_t)H);
         xl_batch b = {.B = 1, .T = 11, .ids = pre, .mask = mask, .lens = &len};
-        CHECK(f.arch->forward(f.model, &b, hp, NULL, NULL, 1) == XL_OK);
+        CHECK(f.arch->forward(f.model, NULL, &b, hp, NULL, NULL, 1) == XL_OK);
         if (ca) CHECK(max_diff(ca + 10 * (size_t)H, hp + 10 * (size_t)H, (size_t)H) <= 1e-5);
         free(hp);
         free(ca);
@@ -160,7 +160,7 @@ static void test_config_errors(void) {
         c = variant(&f);
         json_object_set_new(c, "is_causal", json_true());
         void *m = NULL;
-        CHECK(f.arch->load(c, f.w, f.dir, &m) == XL_OK);
+        CHECK(f.arch->load(c, f.w, f.dir, NULL, &m) == XL_OK);
         if (m) {
             xl_arch_info info;
             f.arch->get_info(m, &info);
@@ -176,13 +176,13 @@ static void test_config_errors(void) {
         float out[2 * 64];
         CHECK(H <= 64);
         xl_batch b = {.B = 1, .T = 2, .ids = ids, .mask = mask, .lens = &len};
-        CHECK(f.arch->forward(f.model, &b, out, NULL, NULL, 1) == XL_ERR_INPUT);
+        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_INPUT);
         CHECK(strstr(xl_last_error(), "128256") != NULL);
         ids[1] = 5;
         mask[1] = 0;
-        CHECK(f.arch->forward(f.model, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
         len = 3;
-        CHECK(f.arch->forward(f.model, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
     }
     dfx_close(&f);
 
@@ -226,7 +226,7 @@ static void test_config_errors(void) {
  * the same row. */
 static void check_window_property(const dfx *f, json_t *cfg, int w, const char *what) {
     void *m = NULL;
-    xl_status st = f->arch->load(cfg, f->w, f->dir, &m);
+    xl_status st = f->arch->load(cfg, f->w, f->dir, NULL, &m);
     CHECK_MSG(st == XL_OK, "%s: %s", what, xl_last_error());
     if (st) return;
     const json_t *ids = dfx_input_ids(f, 0);
@@ -269,7 +269,7 @@ static void test_windows(void) {
         json_object_set_new(c, "sliding_window", json_integer(2));
         json_object_set_new(c, "max_window_layers", json_integer(0));
         void *m = NULL;
-        CHECK(f.arch->load(c, f.w, f.dir, &m) == XL_OK);
+        CHECK(f.arch->load(c, f.w, f.dir, NULL, &m) == XL_OK);
         if (m) {
             void *keep = f.model;
             f.model = m;

@@ -3,7 +3,6 @@
 #include "embed/model_internal.h"
 #include "io/memcheck.h"
 #include "io/model_config.h"
-#include "models/decoder_common.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -29,43 +28,17 @@ static void summarize_dtypes(const xl_weights *w, char *buf, size_t cap, uint64_
     *n_params = params;
 }
 
-static int is_decoder(const xl_model *m) {
-    return m->arch == &xl_arch_llama || m->arch == &xl_arch_gemma3;
-}
-
-/* --bidirectional / --causal and --quantize: decoder families only. */
-static xl_status apply_decoder_options(xl_model *m, const xl_model_options *o) {
-    if (o->attention != XL_ATTN_DEFAULT) {
-        if (!is_decoder(m))
-            return xl_err(XL_ERR_ARG, "%s: forcing the attention direction applies to decoder models only (this is %s)",
-                          m->dir, m->ainfo.architecture);
-        xl_status st = xl_llama_set_attention_override(m->impl, o->attention == XL_ATTN_FORCE_BIDIRECTIONAL ? 1 : 2);
-        if (st) return st;
-        m->arch->get_info(m->impl, &m->ainfo);
-    }
-    if (o->quantize != XL_QUANTIZE_NONE) {
-        if (!is_decoder(m))
-            return xl_err(XL_ERR_UNSUPPORTED, "%s: --quantize q8 is implemented for decoder models only (this is %s)",
-                          m->dir, m->ainfo.architecture);
-        xl_status st = xl_llama_set_quantize(m->impl, XL_QUANT_Q8, m->threads);
-        if (st) return st;
-    }
-    return XL_OK;
-}
-
-/* Refuses, before anything is mapped, a folder whose weights cannot fit in memory. */
+/* Refuses, before the weights are read (they are only mapped), a folder whose model
+ * cannot fit in memory; the architecture says how much its load will hold. */
 static xl_status check_memory(const xl_model *m, const char *base, const xl_model_options *o) {
-    xl_mem_need n = {0};
-    /* A missing checkpoint is reported by xl_weights_open_dir, which names the file. */
-    if (xl_checkpoint_bytes(base, &n.weight_bytes)) { xl_err_clear(); return XL_OK; }
-    const char *dt = json_string_value(json_object_get(m->config, "torch_dtype"));
-    if (!dt) dt = json_string_value(json_object_get(m->config, "dtype"));
-    n.half_weights = dt && (!strcmp(dt, "bfloat16") || !strcmp(dt, "float16"));
-    n.decoder = is_decoder(m);
-    n.quantize_q8 = o && o->quantize == XL_QUANTIZE_Q8;
-    n.hidden = (int)json_integer_value(json_object_get(m->config, "hidden_size"));
-    n.intermediate = (int)json_integer_value(json_object_get(m->config, "intermediate_size"));
-    return xl_check_memory_fit(base, n.weight_bytes, xl_memory_needed(&n));
+    uint64_t weight_bytes = 0, needed = 0;
+    if (xl_checkpoint_bytes(base, &weight_bytes)) {
+        xl_err_clear();
+        for (size_t i = 0; i < xl_weights_count(m->weights); i++) weight_bytes += xl_weights_at(m->weights, i)->nbytes;
+    }
+    xl_status st = m->arch->estimate_memory(m->config, m->weights, o, &needed);
+    if (st) return st;
+    return xl_check_memory_fit(base, weight_bytes, needed);
 }
 
 xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
@@ -87,9 +60,9 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
     if (!base) { xl_model_free(m); return xl_err(XL_ERR_NOMEM, "out of memory"); }
     st = xl_config_load(base, &m->config);
     if (!st) st = xl_arch_find(m->config, base, &m->arch);
-    if (!st) st = check_memory(m, base, opts);
     if (!st) st = xl_weights_open_dir(base, &m->weights);
-    if (!st) st = m->arch->load(m->config, m->weights, base, &m->impl);
+    if (!st) st = check_memory(m, base, opts);
+    if (!st) st = m->arch->load(m->config, m->weights, base, opts, &m->impl);
     if (!st) {
         m->arch->get_info(m->impl, &m->ainfo);
         st = xl_st_config_load(dir, m->ainfo.hidden_size, &m->st);
@@ -100,7 +73,6 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
         free(tok_path);
     }
     free(base);
-    if (!st && opts) st = apply_decoder_options(m, opts);
     if (st) { xl_model_free(m); return st; }
     summarize_dtypes(m->weights, m->dtype_summary, sizeof m->dtype_summary, &m->n_params);
     for (int k = 0; k < m->st.n_dense; k++) {

@@ -372,7 +372,13 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
         if (!b) memset(y, 0, sizeof(float) * (size_t)M * N);
         return;
     }
-    openblas_set_num_threads(threads > 0 ? threads : 1);
+    /* OpenBLAS's OpenMP build takes its thread count from the calling thread's
+     * omp_get_max_threads(): setting that ICV is thread-local, where
+     * openblas_set_num_threads would change a process-wide value on every call. (Library
+     * forwards all run on the one compute thread, embed/pool.c.) */
+#ifdef _OPENMP
+    omp_set_num_threads(threads > 0 ? threads : 1);
+#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, N);
 }
 

@@ -13,6 +13,7 @@
 typedef struct {
     int B, T;
     const int32_t *ids;
+    const int32_t *type_ids; /* [B][T] segment ids (token_type_ids), or NULL = all 0 */
     const uint8_t *mask;
     const int *lens;      /* real length of each sequence */
 } xl_batch;
@@ -38,11 +39,23 @@ typedef struct xl_arch {
     const char *name;
     /* 1 if this implementation handles the config (by architectures[] / model_type). */
     int (*matches)(const json_t *config);
-    /* dir is for error messages. */
-    xl_status (*load)(const json_t *config, const xl_weights *w, const char *dir, void **model);
+    /* Bytes of memory a load needs (weights resident + working set), used by the memory
+     * check before the weights are read (w is mapped, not touched); opts may be NULL. */
+    xl_status (*estimate_memory)(const json_t *config, const xl_weights *w, const xl_model_options *opts,
+                                 uint64_t *bytes);
+    /* dir is for error messages; opts (may be NULL) carries the load options the family
+     * honours (attention direction, quantization), and an error for those it does not. */
+    xl_status (*load)(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
+                      void **model);
+    /* Per-context run state (scratch buffers, grown on demand, reused across calls); the
+     * model itself is never written after load, so any number of states may run on it. */
+    xl_status (*state_new)(const void *model, void **state);
+    void (*state_free)(void *state);
     /* hidden: [B][T][hidden_size] output (last hidden state, after the final norm
-     * if any). cb may be NULL. threads: how many threads to use. */
-    xl_status (*forward)(void *model, const xl_batch *batch, float *hidden, xl_layer_cb cb, void *cb_ctx, int threads);
+     * if any). cb may be NULL. threads: how many threads to use. One state is used by
+     * one forward at a time. */
+    xl_status (*forward)(const void *model, void *state, const xl_batch *batch, float *hidden, xl_layer_cb cb,
+                         void *cb_ctx, int threads);
     void (*get_info)(const void *model, xl_arch_info *info);
     void (*free)(void *model);
 } xl_arch;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "kernels/kernels.h"
 #include "kernels/linear_half.h"
+#include "io/memcheck.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/vec.h"
@@ -92,6 +93,44 @@ int xl_llama_get_quantize(const void *model) {
     if (!h || h->magic != XL_DEC_MAGIC) return -1;
     return h->quant;
 }
+
+/* ------------------------------------------------------------ interim arch glue */
+
+xl_status xl_dec_apply_options(void *model, const xl_model_options *o) {
+    if (!o) return XL_OK;
+    xl_status st = XL_OK;
+    if (o->attention != XL_ATTN_DEFAULT)
+        st = xl_llama_set_attention_override(model, o->attention == XL_ATTN_FORCE_BIDIRECTIONAL ? XL_ATTN_BIDIRECTIONAL
+                                                                                                : XL_ATTN_CAUSAL);
+    if (!st && o->quantize != XL_QUANTIZE_NONE) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        st = xl_llama_set_quantize(model, XL_QUANT_Q8, o->threads > 0 ? o->threads : (n > 0 ? (int)n : 1));
+    }
+    return st;
+}
+
+xl_status xl_dec_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *o,
+                                 uint64_t *bytes) {
+    xl_mem_need n = {0};
+    for (size_t i = 0; w && i < xl_weights_count(w); i++) n.weight_bytes += xl_weights_at(w, i)->nbytes;
+    const char *dt = json_string_value(json_object_get(config, "torch_dtype"));
+    if (!dt) dt = json_string_value(json_object_get(config, "dtype"));
+    n.half_weights = dt && (!strcmp(dt, "bfloat16") || !strcmp(dt, "float16"));
+    n.decoder = 1;
+    n.quantize_q8 = o && o->quantize == XL_QUANTIZE_Q8;
+    n.hidden = (int)json_integer_value(json_object_get(config, "hidden_size"));
+    n.intermediate = (int)json_integer_value(json_object_get(config, "intermediate_size"));
+    *bytes = xl_memory_needed(&n);
+    return XL_OK;
+}
+
+xl_status xl_dec_state_new(const void *model, void **state) {
+    (void)model;
+    *state = malloc(1);
+    return *state ? XL_OK : xl_err(XL_ERR_NOMEM, "decoder: out of memory for a run state");
+}
+
+void xl_dec_state_free(void *state) { free(state); }
 
 /* ------------------------------------------------------------ config */
 

@@ -63,6 +63,16 @@ xl_status xl_llama_set_quantize(void *model, int mode, int threads);
 /* The mode in effect (XL_QUANT_*), or -1 for a model that is not a decoder. */
 int xl_llama_get_quantize(const void *model);
 
+/* Interim glue to the xl_arch interface until the one-decoder rewrite (branch
+ * `decoder`) lands: load options applied after a family's load, the memory estimate
+ * of io/memcheck, and a placeholder run state (these forwards still allocate their
+ * scratch per call). */
+xl_status xl_dec_apply_options(void *model, const xl_model_options *opts);
+xl_status xl_dec_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *opts,
+                                 uint64_t *bytes);
+xl_status xl_dec_state_new(const void *model, void **state);
+void xl_dec_state_free(void *state);
+
 /* Registers a model's linears in its header (models call this at the end of load). */
 xl_status xl_dec_register_linears(xl_dec_header *h, xl_dec_linear **linears, int n);
 

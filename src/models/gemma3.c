@@ -143,7 +143,8 @@ static xl_status register_linears(gemma3_model *m) {
     return st;
 }
 
-static xl_status gemma3_load(const json_t *config, const xl_weights *w, const char *dir, void **out) {
+static xl_status gemma3_load(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
+                              void **out) {
     xl_status st;
     char what[300];
     *out = NULL;
@@ -210,6 +211,7 @@ static xl_status gemma3_load(const json_t *config, const xl_weights *w, const ch
         if ((st = load_layer(w, m, l, attention_bias ? XL_BIAS_REQUIRED : XL_BIAS_NONE))) goto fail;
     if ((st = xl_dec_vector_load(w, "norm.weight", m->d.hidden, &m->final_norm))) goto fail;
     if ((st = register_linears(m))) goto fail;
+    if ((st = xl_dec_apply_options(m, opts))) goto fail;
     *out = m;
     return XL_OK;
 fail:
@@ -217,8 +219,10 @@ fail:
     return st;
 }
 
-static xl_status gemma3_forward(void *mp, const xl_batch *b, float *hidden, xl_layer_cb cb, void *cb_ctx, int threads) {
-    gemma3_model *m = mp;
+static xl_status gemma3_forward(const void *mp, void *state, const xl_batch *b, float *hidden, xl_layer_cb cb,
+                              void *cb_ctx, int threads) {
+    const gemma3_model *m = mp;
+    (void)state;
     const xl_dec_dims *d = &m->d;
     xl_status st = xl_dec_check_batch(b, d->vocab, m->what);
     if (st) return st;
@@ -296,7 +300,10 @@ static void gemma3_info(const void *mp, xl_arch_info *info) {
 const xl_arch xl_arch_gemma3 = {
     .name = "gemma3",
     .matches = gemma3_matches,
+    .estimate_memory = xl_dec_estimate_memory,
     .load = gemma3_load,
+    .state_new = xl_dec_state_new,
+    .state_free = xl_dec_state_free,
     .forward = gemma3_forward,
     .get_info = gemma3_info,
     .free = gemma3_free,

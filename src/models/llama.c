@@ -207,7 +207,8 @@ static xl_status register_linears(llama_model *m) {
     return st;
 }
 
-static xl_status llama_load(const json_t *config, const xl_weights *w, const char *dir, void **out) {
+static xl_status llama_load(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
+                              void **out) {
     xl_status st;
     char what[300];
     *out = NULL;
@@ -270,6 +271,7 @@ static xl_status llama_load(const json_t *config, const xl_weights *w, const cha
         if ((st = load_layer(w, m, l, qkv, o, mlp))) goto fail;
     if ((st = xl_dec_vector_load(w, "norm.weight", m->d.hidden, &m->final_norm))) goto fail;
     if ((st = register_linears(m))) goto fail;
+    if ((st = xl_dec_apply_options(m, opts))) goto fail;
     *out = m;
     return XL_OK;
 fail:
@@ -287,8 +289,10 @@ static void layer_window(int causal, int window, int *left, int *right) {
     }
 }
 
-static xl_status llama_forward(void *mp, const xl_batch *b, float *hidden, xl_layer_cb cb, void *cb_ctx, int threads) {
-    llama_model *m = mp;
+static xl_status llama_forward(const void *mp, void *state, const xl_batch *b, float *hidden, xl_layer_cb cb,
+                              void *cb_ctx, int threads) {
+    const llama_model *m = mp;
+    (void)state;
     const xl_dec_dims *d = &m->d;
     xl_status st = xl_dec_check_batch(b, d->vocab, m->what);
     if (st) return st;
@@ -343,7 +347,10 @@ static void llama_info(const void *mp, xl_arch_info *info) {
 const xl_arch xl_arch_llama = {
     .name = "llama",
     .matches = llama_matches,
+    .estimate_memory = xl_dec_estimate_memory,
     .load = llama_load,
+    .state_new = xl_dec_state_new,
+    .state_free = xl_dec_state_free,
     .forward = llama_forward,
     .get_info = llama_info,
     .free = llama_free,
