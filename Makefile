@@ -27,14 +27,16 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 .PHONY: all test asan clean bench fuzz fuzz-run
 .SECONDARY:
-all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
+all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -49,6 +51,11 @@ $(BUILD)/xling: $(CLI_OBJ) $(BUILD)/libxling.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testlib.o $(BUILD)/libxling.a $(LDLIBS)
+
+# Examples see only the public header (no -Isrc): they show what a user of xling.h can do.
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libxling.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS)) -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
@@ -70,4 +77,4 @@ fuzz-run: fuzz
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d)
