@@ -7,10 +7,7 @@
 #include <string.h>
 #include "xling.h"
 
-static int fail(const char *what) {
-    fprintf(stderr, "embed: %s: %s\n", what, xl_last_error());
-    return 1;
-}
+static void fail(const char *what) { fprintf(stderr, "embed: %s: %s\n", what, xl_last_error()); }
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: embed MODEL_DIR [TEXT...]\n"); return 2; }
@@ -25,30 +22,32 @@ int main(int argc, char **argv) {
         if (n == cap) texts = realloc(texts, (cap *= 2) * sizeof *texts);
         texts[n++] = strdup(line);
     }
-    xl_model *model;  /* immutable: could be shared by many threads */
-    if (xl_model_load(argv[1], NULL, &model)) return fail(argv[1]);
-    xl_context *ctx;  /* one per worker thread */
-    if (xl_context_new(model, &ctx)) return fail("context");
-    xl_sequence *seqs;
-    xl_outputs out;
-    if (xl_prepare_texts(model, (const char *const *)texts, NULL, NULL, NULL, n, NULL, &seqs)) return fail("tokenize");
-    xl_status st = xl_run(ctx, seqs, n, XL_OUT_EMBEDDING, NULL, &out);
-    if (st) return fail("run");
-    for (size_t i = 0; i < n; i++) {
-        if (out.status[i]) {
-            printf("error: %s\n", out.error[i]);
-            continue;
+    xl_model *model = NULL;   /* immutable: could be shared by many threads */
+    xl_context *ctx = NULL;   /* one per worker thread */
+    xl_sequence *seqs = NULL;
+    xl_outputs out = {0};
+    int rc = 1;
+    if (xl_model_load(argv[1], NULL, &model)) fail(argv[1]);
+    else if (xl_context_new(model, &ctx)) fail("context");
+    else if (xl_prepare_texts(model, (const char *const *)texts, NULL, NULL, NULL, n, NULL, &seqs)) fail("tokenize");
+    else if (xl_run(ctx, seqs, n, XL_OUT_EMBEDDING, NULL, &out)) fail("run");
+    else {
+        for (size_t i = 0; i < n; i++) {
+            if (out.status[i]) { /* this text failed alone; the others are fine */
+                printf("error: %s\n", out.error[i]);
+                continue;
+            }
+            for (int j = 0; j < out.dim; j++) printf(j ? " %.9g" : "%.9g", out.embeddings[i * out.dim + j]);
+            printf("\n");
         }
-        for (int j = 0; j < out.dim; j++) printf(j ? " %.9g" : "%.9g", out.embeddings[i * out.dim + j]);
-        printf("\n");
+        rc = out.n_failed ? 1 : 0;
     }
-    int rc = out.n_failed ? 1 : 0;
     xl_outputs_free(&out);
     xl_sequences_free(seqs, n);
     xl_context_free(ctx);
     xl_model_free(model);
     for (size_t i = 0; i < n; i++) free(texts[i]);
     free(texts);
-    if (fflush(stdout) || ferror(stdout)) { fprintf(stderr, "embed: write error\n"); return 1; }
+    if (fflush(stdout) || ferror(stdout)) { fprintf(stderr, "embed: write error\n"); rc = 1; }
     return rc;
 }
