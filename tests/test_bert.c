@@ -175,6 +175,24 @@ static void test_model(const char *name, int mean_pool, int want_max_tokens) {
     xl_arch_bert.get_info(model, &info);
     const int H = info.hidden_size, L = info.num_layers;
     CHECK_EQ_INT(info.max_tokens, want_max_tokens);
+    {
+        /* memory estimate: the word table as stored, every other tensor as float32, 256 MiB
+         * and one 8192-token batch of 6 H + 2 I floats per token */
+        uint64_t est = 0, want = (256ull << 20) + 8192ull * (6ull * H + 2ull * info.intermediate_size) * 4;
+        for (size_t i = 0; i < xl_weights_count(w); i++) {
+            const xl_tensor *t = xl_weights_at(w, i);
+            want += strstr(t->name, "word_embeddings") ? t->nbytes : t->numel * 4;
+        }
+        CHECK(xl_arch_bert.estimate_memory(cfg, w, NULL, &est) == XL_OK);
+        CHECK_EQ_INT(est, want);
+        /* the decoder switches are refused, naming the folder */
+        void *other = NULL;
+        xl_model_options forced = {.attention = XL_ATTN_FORCE_CAUSAL}, q8 = {.quantize = XL_QUANTIZE_Q8};
+        CHECK_EQ_INT(xl_arch_bert.load(cfg, w, dir, &forced, &other), XL_ERR_ARG);
+        CHECK(strstr(xl_last_error(), "decoder models only") != NULL && other == NULL);
+        CHECK_EQ_INT(xl_arch_bert.load(cfg, w, dir, &q8, &other), XL_ERR_UNSUPPORTED);
+        CHECK(strstr(xl_last_error(), dir) != NULL && other == NULL);
+    }
     CHECK_EQ_INT(info.causal, 0);
     CHECK_EQ_INT(info.has_final_norm, 0);
     CHECK(info.n_params > 0);

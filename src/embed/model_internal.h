@@ -34,7 +34,7 @@ struct xl_context {
     size_t cap_rows;
 };
 
-/* Option resolution shared by prepare.c and run.c. */
+/* Threads a run uses: the options', else the model's (embed.c). */
 int xl_embed_threads(const xl_model *m, const xl_embed_options *o);
 
 #endif
