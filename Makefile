@@ -14,7 +14,7 @@ MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-g
 OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 PKG_CFLAGS += -I$(OPENBLAS_INC)
-PKG_LIBS   += -L$(OPENBLAS_LIB) -lopenblas -Wl,-rpath,$(OPENBLAS_LIB)
+PKG_LIBS   += -L$(OPENBLAS_LIB) -lopenblas -Wl,-rpath,$(OPENBLAS_LIB) -llinear
 OPT     ?= -O2
 ARCH    ?= -march=native
 CFLAGS  ?=

@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
     json_t *cfg;
     xl_weights *w;
     const xl_arch *arch;
-    void *model, *state = NULL;
+    void *model, *state;
     if (xl_json_load_file(path, &cfg) || xl_weights_open_dir(dir, &w) || xl_arch_find(cfg, dir, &arch) ||
         arch->load(cfg, w, dir, NULL, &model) || arch->state_new(model, &state)) {
         fprintf(stderr, "load: %s\n", xl_last_error());
@@ -257,6 +257,7 @@ int main(int argc, char **argv) {
            H, info.num_layers, info.num_heads, info.intermediate_size, B, T, threads, med, ms[0], B * T / (med * 1e-3),
            flop_tok * B * T / (med * 1e-3) * 1e-9, cms[reps / 2]);
     if (lt) layer_times(B, T, H, info.num_heads, info.intermediate_size, threads, reps);
+    arch->state_free(state);
     arch->free(model);
     xl_weights_close(w);
     json_decref(cfg);

@@ -9,6 +9,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
+int cmd_mine(int argc, char **argv);
 
 /* Prints "xling <cmd>: <xl_last_error()>" and returns 1. */
 int cli_fail(const char *cmd);

@@ -14,6 +14,7 @@ static const char *usage =
     "               folder (JSONL, .npy or raw float32 out)\n"
     "  tokenize     tokenize texts exactly as the Hugging Face tokenizers library does\n"
     "  similarity   print the cosine similarity matrix of a few texts\n"
+    "  mine         parallel sentences from two collections (LASER margin scoring)\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mine")) return cmd_mine(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-embed")) return cmd_bench_embed(argc - 1, argv + 1);
     fprintf(stderr, "xling: unknown command \"%s\" (xling --help lists the commands)\n", cmd);

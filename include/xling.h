@@ -60,7 +60,13 @@ xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out);
 void xl_tokenizer_free(xl_tokenizer *tok);
 
 /* The result of encoding one text. */
-typedef struct { int32_t *ids; uint8_t *special; int32_t *type_ids; size_t n; } xl_encoding;   /* type_ids: segment ids (0 first text, 1 second where the post-processor's pair template says) */
+typedef struct {
+    int32_t *ids;       /* token ids */
+    uint8_t *special;   /* 1 where the token was added by the post-processor */
+    int32_t *type_ids;  /* token type (segment) ids: 0 for a single text; for a pair as
+                           the post-processor's pair template says (BERT: 0 then 1) */
+    size_t n;
+} xl_encoding;
 
 /* Encodes UTF-8 text (len bytes, may contain NUL). Invalid UTF-8 is replaced by
  * U+FFFD as Python's bytes.decode(errors="replace") does (see xl_utf8_repair).
@@ -68,7 +74,18 @@ typedef struct { int32_t *ids; uint8_t *special; int32_t *type_ids; size_t n; } 
 xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len,
                       int add_special, xl_encoding *out);
 void xl_encoding_free(xl_encoding *enc);
-xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen, int add_special, size_t max_len /* 0 = none; longest_first truncation as HF */, xl_encoding *out);
+
+/* Encodes a text pair (a query and a document, a premise and a hypothesis) with the
+ * post-processor's pair template, as the Hugging Face crate's encode(a, b) does:
+ * BERT `[CLS] a [SEP] b [SEP]` with type ids 0 then 1, XLM-R `<s> a </s></s> b </s>`,
+ * Llama 3 / Gemma 3 `<bos> a <bos> b`, Qwen3 `a b`. max_len > 0 truncates the two
+ * texts "longest_first" as the crate does so that the result, special tokens
+ * included, has at most max_len tokens; below the pair's special tokens it is an
+ * error (XL_ERR_ARG). */
+xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen,
+                           int add_special, size_t max_len, xl_encoding *out);
+/* Special tokens the post-processor adds to one text (pair = 0) or to a pair. */
+size_t xl_tokenizer_num_special(const xl_tokenizer *tok, int pair);
 
 /* Truncates to at most max_len tokens, keeping the special tokens the
  * post-processor added (content is cut from the end). Returns 1 if it cut. */
@@ -279,7 +296,116 @@ xl_status xl_embed_ids_layers(const xl_model *m, const int32_t *const *ids, cons
 /* out[i][j] = cosine(a[i], b[j]) for a[na][dim], b[nb][dim] (0 where a norm is 0). */
 void xl_cosine_similarity(const float *a, size_t na, const float *b, size_t nb, size_t dim, float *out);
 
+/* Progress of a long computation: done in [0, 1]. */
+typedef void (*xl_progress_fn)(void *ctx, double done);
+
+/* Exact k nearest neighbours by inner product (cosine on L2-normalised rows): for each
+ * of q[nq][dim], the k rows of d[nd][dim] with the largest dot products, best first,
+ * into idx[nq][k] and sim[nq][k]. Blocked GEMMs with a running top-k: memory is a
+ * fixed score block plus the results. 1 <= k <= nd. progress may be NULL. */
+xl_status xl_knn(const float *q, size_t nq, const float *d, size_t nd, size_t dim, int k, int64_t *idx, float *sim,
+                 int threads, xl_progress_fn progress, void *progress_ctx);
+/* Scales each row to unit L2 norm (zero rows stay zero). */
+void xl_l2_normalize_rows(float *x, size_t n, size_t dim);
+
+/* Bitext mining with margin scoring, exactly LASER's mine_bitexts.py: k-NN both ways
+ * (k capped at the other side's size), fwd_mean / bwd_mean = mean cosine to the k
+ * neighbours, margin(cos(x, y), (fwd_mean[x] + bwd_mean[y]) / 2), each side's best
+ * candidate by margin. Modes: MINE = forward and backward best pairs together, by
+ * score, kept greedily when neither side was kept before; INTERSECT = pairs that are
+ * each other's best; FORWARD / BACKWARD = one direction. Every mode keeps pairs with
+ * score > threshold (default -inf) and returns them by score, best first. Inputs must
+ * be L2-normalised (xl_l2_normalize_rows); a NaN or inf is an error naming the row. */
+typedef enum { XL_MARGIN_RATIO = 0, XL_MARGIN_DISTANCE, XL_MARGIN_ABSOLUTE } xl_margin;
+typedef enum { XL_MINE_MINE = 0, XL_MINE_INTERSECT, XL_MINE_FORWARD, XL_MINE_BACKWARD } xl_mine_mode;
+typedef struct {
+    int k;              /* neighbours (default 4) */
+    xl_margin margin;   /* ratio: cos / mean; distance: cos - mean; absolute: cos */
+    xl_mine_mode mode;
+    double threshold;   /* keep score > threshold (default -inf) */
+    int threads;
+    xl_progress_fn progress;
+    void *progress_ctx;
+} xl_mine_options;
+typedef struct {
+    double score;
+    int64_t src, tgt;   /* 0-based rows of x and y */
+} xl_mine_pair;
+void xl_mine_options_init(xl_mine_options *o);
+/* *pairs is malloc'd (free it). */
+xl_status xl_mine(const float *x, size_t nx, const float *y, size_t ny, size_t dim, const xl_mine_options *o,
+                  xl_mine_pair **pairs, size_t *n_pairs);
+
+/* k-means with greedy k-means++ seeding (as scikit-learn's KMeans): labels[n] in
+ * 0..k-1, centroids[k][dim] (may be NULL), the inertia (sum of squared distances to
+ * the centres; may be NULL). The best of `restarts` runs; deterministic for a seed. */
+typedef struct {
+    uint64_t seed;
+    int restarts;   /* default 1 */
+    int max_iter;   /* default 300 */
+    int threads;
+} xl_kmeans_options;
+xl_status xl_kmeans(const float *x, size_t n, size_t dim, int k, const xl_kmeans_options *o, int *labels,
+                    float *centroids, double *inertia);
+
+/* L2-regularised logistic regression trained by liblinear (one-vs-rest for several
+ * classes, as liblinear does it; an intercept learned as a bias feature). labels[c] are
+ * the class values; w holds n_weights rows of dim + 1 values (weights, then the bias):
+ * one row for two classes (the decision value of labels[0]), else one per class. */
+typedef struct {
+    int n_classes, n_weights, dim;
+    int *labels;
+    double *w;
+} xl_logreg;
+/* y[n] are class values (any ints). C: inverse regularisation strength (1.0 is usual). */
+xl_status xl_logreg_train(const float *x, size_t n, size_t dim, const int *y, double C, xl_logreg *out);
+/* prob[n_classes] (in the order of labels) for one row x[dim], as liblinear's
+ * predict_probability: sigmoid of the decision values, normalised to sum 1. */
+void xl_logreg_predict(const xl_logreg *c, const float *x, double *prob);
+void xl_logreg_free(xl_logreg *c);
+
+/* ----------------------------------------------------------------- metrics */
+/* Computed as the tools published scores come from compute them: scikit-learn
+ * (classification, v_measure_score), scipy (pearsonr, spearmanr), trec_eval /
+ * pytrec_eval (retrieval, what mteb reports). */
+
+/* Accuracy; precision, recall, F1 averaged "macro" (mean over the labels) and
+ * "weighted" (by each label's support); labels = every value in y_true or y_pred;
+ * a ratio with a zero denominator counts 0 (zero_division=0). */
+typedef struct {
+    double accuracy;
+    double precision_macro, recall_macro, f1_macro;
+    double precision_weighted, recall_weighted, f1_weighted;
+} xl_cls_metrics;
+xl_status xl_metrics_classification(const int *y_true, const int *y_pred, size_t n, xl_cls_metrics *out);
+
+/* Pearson's r; Spearman's rho (Pearson of the ranks, ties ranked by their average).
+ * NaN for n < 2 or a constant input, as scipy. */
+double xl_metric_pearson(const double *x, const double *y, size_t n);
+double xl_metric_spearman(const double *x, const double *y, size_t n);
+
+/* One query's ranking: rel_ranked[i] = relevance grade of the i-th retrieved document
+ * (0 = not relevant), best first; k = cut-off (<= 0: none). nDCG uses the grades as
+ * gains and log2(rank + 1) discounts, the ideal ranking being rels[n_rels] (the grades
+ * of every relevant document) sorted; MRR = 1 / rank of the first relevant one;
+ * recall = relevant retrieved / n_relevant; MAP = mean over the n_relevant documents
+ * of the precision at each one's rank (0 for the ones not retrieved). */
+double xl_metric_ndcg(const double *rel_ranked, size_t n_ranked, const double *rels, size_t n_rels, int k);
+double xl_metric_mrr(const double *rel_ranked, size_t n_ranked, int k);
+double xl_metric_recall(const double *rel_ranked, size_t n_ranked, size_t n_relevant, int k);
+double xl_metric_map(const double *rel_ranked, size_t n_ranked, size_t n_relevant, int k);
+
+/* V-measure of a clustering against gold classes (harmonic mean of homogeneity and
+ * completeness, scikit-learn's v_measure_score with beta = 1). */
+xl_status xl_metric_v_measure(const int *labels_true, const int *labels_pred, size_t n, double *v);
+
 /* ------------------------------------------------------------------- utils */
+
+/* Reads a NumPy .npy array of shape [rows, cols] (or [rows]: cols = 1), little-endian
+ * float16 / float32 / float64 in C order, into a malloc'd float32 array. Anything
+ * else (another dtype, Fortran order, a size that does not match the file) is an
+ * error naming the file. */
+xl_status xl_npy_load(const char *path, float **data, size_t *rows, size_t *cols);
 
 /* Replaces invalid UTF-8 in s[0..len) by U+FFFD the way Python's
  * bytes.decode("utf-8", errors="replace") does. Returns a malloc'd NUL-terminated

@@ -5,7 +5,7 @@
 #   scripts/setup.sh --deps-only install the packages only (used by .ci/run)
 #   scripts/setup.sh --no-run    install + build
 set -eu
-PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev clang libclang-rt-14-dev python3"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev clang libclang-rt-14-dev python3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -2,16 +2,18 @@
  * ../shared/fixtures/models/<name> (config.json, model.safetensors, reference.json) and
  * compares an architecture's forward pass with the float64 reference, one input at a
  * time and as the reference's padded batch (left padding moved to the right, positions
- * 0..n-1 over the real tokens). Header-only: each test binary is a single file plus
- * testlib. */
+ * 0..n-1 over the real tokens). Every run of a loaded model goes through one run state,
+ * so inputs of different lengths also check that the state grows and is reused right.
+ * Header-only: each test binary is a single file plus testlib. */
 #ifndef XL_TEST_DECODER_FIXTURE_H
 #define XL_TEST_DECODER_FIXTURE_H
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/safetensors.h"
 #include "models/arch.h"
-#include "models/decoder_common.h"
+#include "models/decoder.h"
 #include "testlib.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -21,7 +23,8 @@ typedef struct {
     json_t *config, *ref;
     xl_weights *w;
     const xl_arch *arch;
-    void *model;
+    void *model, *state; /* state: made by state_new for model */
+    int variant;         /* 1: a dfx_load copy, owning only model and state */
     xl_arch_info info;
     const char *pooling; /* "mean" or "lasttoken" */
     int n_inputs;
@@ -46,6 +49,7 @@ static int dfx_open(dfx *f, const char *name, const xl_arch *arch) {
     const xl_arch *found = NULL;
     CHECK(xl_arch_find(f->config, f->dir, &found) == XL_OK && found == arch);
     st = arch->load(f->config, f->w, f->dir, NULL, &f->model);
+    if (!st) st = arch->state_new(f->model, &f->state);
     CHECK_MSG(st == XL_OK, "%s: load: %s", name, xl_last_error());
     if (st) return 0;
     arch->get_info(f->model, &f->info);
@@ -56,6 +60,7 @@ static int dfx_open(dfx *f, const char *name, const xl_arch *arch) {
 }
 
 static void dfx_close(dfx *f) {
+    if (f->state) f->arch->state_free(f->state);
     if (f->model) f->arch->free(f->model);
     if (f->w) xl_weights_close(f->w);
     json_decref(f->config);
@@ -152,6 +157,24 @@ static const json_t *dfx_input_ids(const dfx *f, int i) {
     return json_object_get(json_array_get(json_object_get(f->ref, "inputs"), (size_t)i), "input_ids");
 }
 
+/* The fixture's weights loaded with another config (NULL: the fixture's) and options,
+ * into a copy of f with its own model and state (free with dfx_unload). */
+static xl_status dfx_load(const dfx *f, const json_t *config, const xl_model_options *o, dfx *out) {
+    *out = *f;
+    out->model = out->state = NULL;
+    out->variant = 1;
+    xl_status st = f->arch->load(config ? config : f->config, f->w, f->dir, o, &out->model);
+    if (!st) st = f->arch->state_new(out->model, &out->state);
+    if (!st) f->arch->get_info(out->model, &out->info);
+    return st;
+}
+
+static void dfx_unload(dfx *g) {
+    if (g->state) g->arch->state_free(g->state);
+    if (g->model) g->arch->free(g->model);
+    g->model = g->state = NULL;
+}
+
 /* Runs input i alone; returns its hidden states [n][H] (malloc'd) and its length. */
 static float *dfx_run_single(const dfx *f, int i, dfx_capture *cap, int threads, int *len_out) {
     const json_t *ids = dfx_input_ids(f, i);
@@ -164,7 +187,7 @@ static float *dfx_run_single(const dfx *f, int i, dfx_capture *cap, int threads,
         mask[t] = 1;
     }
     xl_batch b = {.B = 1, .T = n, .ids = tok, .mask = mask, .lens = &n};
-    xl_status st = f->arch->forward(f->model, NULL, &b, hidden, cap ? dfx_capture_cb : NULL, cap, threads);
+    xl_status st = f->arch->forward(f->model, f->state, &b, hidden, cap ? dfx_capture_cb : NULL, cap, threads);
     CHECK_MSG(st == XL_OK, "%s input %d: %s", f->dir, i, xl_last_error());
     free(tok);
     free(mask);
@@ -224,7 +247,7 @@ static void dfx_check_batch(const dfx *f, double tol) {
     dfx_capture cap;
     dfx_capture_init(&cap, lens[0], H, f->info.num_layers);
     xl_batch batch = {.B = B, .T = T, .ids = ids, .mask = mask, .lens = lens};
-    xl_status st = f->arch->forward(f->model, NULL, &batch, hidden, dfx_capture_cb, &cap, 2);
+    xl_status st = f->arch->forward(f->model, f->state, &batch, hidden, dfx_capture_cb, &cap, 2);
     CHECK_MSG(st == XL_OK, "%s batch: %s", f->dir, xl_last_error());
     if (!st) {
         dfx_check_layers(f, &cap, tol, "batch");
@@ -254,20 +277,24 @@ static double dfx_cosine(const float *a, const json_t *ref, int n) {
     return ab / (sqrt(aa * bb) + 1e-300);
 }
 
-/* With q8 weights: every input's pooled vector (alone and in the batch) has cosine >=
- * min_cos to the reference; back to unquantized, the reference holds at tol again. */
+/* Loaded with q8 weights: every input's pooled vector has cosine >= min_cos to the
+ * reference. The float model, sharing the mapping whose pages the quantization handed
+ * back, still holds the reference at tol (the pages are read again from the file). */
 static void dfx_check_q8(const dfx *f, double min_cos, double tol) {
     int H = f->info.hidden_size;
-    CHECK_EQ_INT(xl_llama_get_quantize(f->model), XL_QUANT_NONE);
-    xl_status st = xl_llama_set_quantize(f->model, XL_QUANT_Q8, 2);
+    xl_model_options o = {.threads = 2, .quantize = XL_QUANTIZE_Q8};
+    dfx g;
+    xl_status st = dfx_load(f, NULL, &o, &g);
     CHECK_MSG(st == XL_OK, "%s: quantize: %s", f->dir, xl_last_error());
-    if (st) return;
-    CHECK_EQ_INT(xl_llama_get_quantize(f->model), XL_QUANT_Q8);
+    if (st) {
+        dfx_unload(&g);
+        return;
+    }
     float *pooled = malloc(sizeof(float) * (size_t)H);
     double worst = 1.0, maxdiff = 0;
     for (int i = 0; i < f->n_inputs; i++) {
         int n;
-        float *h = dfx_run_single(f, i, NULL, 1 + (i & 1), &n);
+        float *h = dfx_run_single(&g, i, NULL, 1 + (i & 1), &n);
         if (!h) continue;
         dfx_pool(f->pooling, h, n, H, pooled);
         const json_t *ref = json_array_get(json_object_get(f->ref, "pooled"), (size_t)i);
@@ -281,9 +308,7 @@ static void dfx_check_q8(const dfx *f, double min_cos, double tol) {
     CHECK_MSG(maxdiff > 1e-6, "%s q8: identical to float32 (%.3g), not quantized?", f->dir, maxdiff);
     printf("    %s: q8 worst cosine %.6f over %d inputs\n", strrchr(f->dir, '/') + 1, worst, f->n_inputs);
     free(pooled);
-    /* Unquantized again: the mapping is read back and the reference holds. */
-    CHECK(xl_llama_set_quantize(f->model, XL_QUANT_NONE, 1) == XL_OK);
-    CHECK_EQ_INT(xl_llama_get_quantize(f->model), XL_QUANT_NONE);
+    dfx_unload(&g);
     dfx_check_single(f, tol);
 }
 
@@ -296,8 +321,8 @@ static xl_status dfx_load_variant(const dfx *f, json_t *config) {
     return st;
 }
 
-/* Layer-1 output (after the first block) of a run over ids[from, from+n), row `at`. */
-static void dfx_layer1_row(const dfx *f, void *model, const int32_t *ids, int n, int at, float *out) {
+/* Layer-1 output (after the first block) of a run of f's model over ids[0, n), row `at`. */
+static void dfx_layer1_row(const dfx *f, const int32_t *ids, int n, int at, float *out) {
     int H = f->info.hidden_size;
     uint8_t *mask = malloc((size_t)n);
     float *hidden = malloc(sizeof(float) * (size_t)n * H);
@@ -305,7 +330,7 @@ static void dfx_layer1_row(const dfx *f, void *model, const int32_t *ids, int n,
     dfx_capture cap;
     dfx_capture_init(&cap, n, H, f->info.num_layers);
     xl_batch b = {.B = 1, .T = n, .ids = ids, .mask = mask, .lens = &n};
-    xl_status st = f->arch->forward(model, NULL, &b, hidden, dfx_capture_cb, &cap, 1);
+    xl_status st = f->arch->forward(f->model, f->state, &b, hidden, dfx_capture_cb, &cap, 1);
     CHECK_MSG(st == XL_OK, "%s: %s", f->dir, xl_last_error());
     memcpy(out, cap.layers[1] + (size_t)at * H, sizeof(float) * (size_t)H);
     dfx_capture_free(&cap);
@@ -313,11 +338,136 @@ static void dfx_layer1_row(const dfx *f, void *model, const int32_t *ids, int n,
     free(hidden);
 }
 
-/* Hidden states of input i after a forward with the given attention override. */
+/* A batch of inputs [0, B) of the reference, right-padded, with its own buffers. */
+typedef struct {
+    int32_t *ids;
+    uint8_t *mask;
+    int *lens;
+    xl_batch b;
+} dfx_inputs;
+
+static void dfx_inputs_make(const dfx *f, int B, dfx_inputs *in) {
+    int T = 0;
+    for (int i = 0; i < B; i++) {
+        int n = (int)json_array_size(dfx_input_ids(f, i));
+        if (n > T) T = n;
+    }
+    in->ids = calloc((size_t)B * T, sizeof(int32_t));
+    in->mask = calloc((size_t)B * T, 1);
+    in->lens = calloc((size_t)B, sizeof(int));
+    for (int i = 0; i < B; i++) {
+        const json_t *ids = dfx_input_ids(f, i);
+        in->lens[i] = (int)json_array_size(ids);
+        for (int t = 0; t < in->lens[i]; t++) {
+            in->ids[(size_t)i * T + t] = (int32_t)json_integer_value(json_array_get(ids, (size_t)t));
+            in->mask[(size_t)i * T + t] = 1;
+        }
+    }
+    in->b = (xl_batch){.B = B, .T = T, .ids = in->ids, .mask = in->mask, .lens = in->lens};
+}
+
+static void dfx_inputs_free(dfx_inputs *in) {
+    free(in->ids);
+    free(in->mask);
+    free(in->lens);
+}
+
+static float *dfx_forward_with(const dfx *f, void *state, const xl_batch *b, int threads) {
+    float *h = malloc(sizeof(float) * (size_t)b->B * b->T * f->info.hidden_size);
+    xl_status st = f->arch->forward(f->model, state, b, h, NULL, NULL, threads);
+    CHECK_MSG(st == XL_OK, "%s: %s", f->dir, xl_last_error());
+    if (st) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+typedef struct {
+    const dfx *f;
+    const xl_batch *b;
+    const float *want;
+    int same; /* every repetition equal to want, bit for bit */
+} dfx_thread_job;
+
+static void *dfx_thread(void *arg) {
+    dfx_thread_job *j = arg;
+    void *state = NULL;
+    j->same = j->f->arch->state_new(j->f->model, &state) == XL_OK;
+    size_t n = (size_t)j->b->B * j->b->T * j->f->info.hidden_size;
+    for (int rep = 0; rep < 3 && j->same; rep++) {
+        float *h = malloc(sizeof(float) * n);
+        j->same = j->f->arch->forward(j->f->model, state, j->b, h, NULL, NULL, 1) == XL_OK &&
+                  memcmp(h, j->want, n * sizeof(float)) == 0;
+        free(h);
+    }
+    j->f->arch->state_free(state);
+    return NULL;
+}
+
+/* The run state: one warmed by a larger batch gives a smaller one bit for bit what a
+ * fresh state gives, and grows again for the larger one (same results); threads
+ * sharing the model, each with its own state, get the single-threaded result bit for
+ * bit (each thread runs its forward on 1 thread: a fixed order of additions). */
+static void dfx_check_state(const dfx *f) {
+    dfx_inputs big, small;
+    int B = f->n_inputs < 4 ? f->n_inputs : 4;
+    dfx_inputs_make(f, B, &big);
+    dfx_inputs_make(f, 1, &small);
+    void *s1 = NULL, *s2 = NULL;
+    CHECK(f->arch->state_new(f->model, &s1) == XL_OK);
+    CHECK(f->arch->state_new(f->model, &s2) == XL_OK);
+    float *a = dfx_forward_with(f, s1, &big.b, 2), *b = dfx_forward_with(f, s1, &small.b, 2);
+    float *b2 = dfx_forward_with(f, s2, &small.b, 2), *a2 = dfx_forward_with(f, s2, &big.b, 2);
+    size_t nb = (size_t)small.b.T * f->info.hidden_size;
+    if (a && b && a2 && b2) {
+        /* Padded rows are unspecified: compare each sequence's real rows. */
+        int same = 1;
+        for (int i = 0; i < B; i++) {
+            size_t at = (size_t)i * big.b.T * f->info.hidden_size, len = (size_t)big.lens[i] * f->info.hidden_size;
+            same &= memcmp(a + at, a2 + at, len * sizeof(float)) == 0;
+        }
+        CHECK_MSG(same, "%s: the batch after a grown state differs", f->dir);
+        CHECK_MSG(memcmp(b, b2, nb * sizeof(float)) == 0, "%s: a warmed state differs from a fresh one", f->dir);
+    }
+    f->arch->state_free(s1);
+    f->arch->state_free(s2);
+    free(a);
+    free(a2);
+    free(b2);
+
+    void *s3 = NULL;
+    CHECK(f->arch->state_new(f->model, &s3) == XL_OK);
+    float *one = dfx_forward_with(f, s3, &small.b, 1);
+    f->arch->state_free(s3);
+    if (one) {
+        pthread_t th[3];
+        dfx_thread_job jobs[3];
+        for (int t = 0; t < 3; t++) {
+            jobs[t] = (dfx_thread_job){.f = f, .b = &small.b, .want = one, .same = 0};
+            CHECK(pthread_create(&th[t], NULL, dfx_thread, &jobs[t]) == 0);
+        }
+        for (int t = 0; t < 3; t++) {
+            pthread_join(th[t], NULL);
+            CHECK_MSG(jobs[t].same, "%s: thread %d differs from the single-threaded run", f->dir, t);
+        }
+    }
+    free(one);
+    free(b);
+    dfx_inputs_free(&big);
+    dfx_inputs_free(&small);
+}
+
+/* Hidden states of input i from the fixture loaded with the given attention option
+ * (an xl_attention_mode). */
 static float *dfx_run_mode(const dfx *f, int i, int mode, int *n) {
-    CHECK(xl_llama_set_attention_override(f->model, mode) == XL_OK);
-    float *h = dfx_run_single(f, i, NULL, 1, n);
-    CHECK(xl_llama_set_attention_override(f->model, XL_ATTN_FROM_CONFIG) == XL_OK);
+    xl_model_options o = {.attention = (xl_attention_mode)mode};
+    dfx g;
+    float *h = NULL;
+    xl_status st = dfx_load(f, NULL, &o, &g);
+    CHECK_MSG(st == XL_OK, "%s attention %d: %s", f->dir, mode, xl_last_error());
+    if (!st) h = dfx_run_single(&g, i, NULL, 1, n);
+    dfx_unload(&g);
     return h;
 }
 

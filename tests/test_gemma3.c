@@ -26,20 +26,19 @@ static int32_t *input_tokens(const dfx *f, int i, int *n) {
 
 /* Loads cfg, runs input 0, returns the max abs diff of last_hidden_state to the reference. */
 static double variant_diff(const dfx *f, json_t *cfg) {
-    void *m = NULL;
     double d = INFINITY;
-    xl_status st = f->arch->load(cfg, f->w, f->dir, NULL, &m);
+    dfx g;
+    xl_status st = dfx_load(f, cfg, NULL, &g);
     CHECK_MSG(st == XL_OK, "%s", xl_last_error());
-    if (st) return d;
-    dfx g = *f;
-    g.model = m;
-    int n;
-    float *h = dfx_run_single(&g, 0, NULL, 1, &n);
-    if (h)
-        d = dfx_diff(h, (size_t)n * f->info.hidden_size,
-                     json_object_get(json_object_get(f->ref, "first_input"), "last_hidden_state"));
-    free(h);
-    f->arch->free(m);
+    if (!st) {
+        int n;
+        float *h = dfx_run_single(&g, 0, NULL, 1, &n);
+        if (h)
+            d = dfx_diff(h, (size_t)n * f->info.hidden_size,
+                         json_object_get(json_object_get(f->ref, "first_input"), "last_hidden_state"));
+        free(h);
+    }
+    dfx_unload(&g);
     return d;
 }
 
@@ -49,32 +48,36 @@ static void test_windows(const dfx *f) {
     CHECK(n >= 20);
     json_t *c = json_deep_copy(f->config);
     json_object_set_new(c, "sliding_window", json_integer(8));
-    void *m = NULL;
-    CHECK(f->arch->load(c, f->w, f->dir, NULL, &m) == XL_OK);
+    dfx g, gc;
+    xl_model_options causal = {.attention = XL_ATTN_FORCE_CAUSAL};
+    CHECK(dfx_load(f, c, NULL, &g) == XL_OK);
+    CHECK(dfx_load(f, c, &causal, &gc) == XL_OK);
     json_decref(c);
-    if (!m || n < 20) {
+    if (!g.state || !gc.state || n < 20) {
+        dfx_unload(&g);
+        dfx_unload(&gc);
         free(tok);
         return;
     }
     float *full = malloc(sizeof(float) * (size_t)H), *win = malloc(sizeof(float) * (size_t)H);
     float *wide = malloc(sizeof(float) * (size_t)H);
     /* Bidirectional, window 8: layer 0 (sliding) sees at-4..at+4. */
-    dfx_layer1_row(f, m, tok, n, at, full);
-    dfx_layer1_row(f, m, tok + at - 4, 9, 4, win);
+    dfx_layer1_row(&g, tok, n, at, full);
+    dfx_layer1_row(&g, tok + at - 4, 9, 4, win);
     CHECK_MSG(max_diff(full, win, (size_t)H) <= 1e-5, "bidirectional window: row != its window alone (%.3g)",
               max_diff(full, win, (size_t)H));
-    dfx_layer1_row(f, f->model, tok, n, at, wide);
+    dfx_layer1_row(f, tok, n, at, wide);
     CHECK_MSG(max_diff(full, wide, (size_t)H) > 1e-3, "window 8 vs 16 changed nothing");
     /* One token fewer on the right is not the same: the window reaches at+4. */
-    dfx_layer1_row(f, m, tok + at - 4, 8, 4, win);
+    dfx_layer1_row(&g, tok + at - 4, 8, 4, win);
     CHECK(max_diff(full, win, (size_t)H) > 1e-4);
     /* Causal, window 8: layer 0 sees at-7..at. */
-    CHECK(xl_llama_set_attention_override(m, XL_ATTN_CAUSAL) == XL_OK);
-    dfx_layer1_row(f, m, tok, n, at, full);
-    dfx_layer1_row(f, m, tok + at - 7, 8, 7, win);
+    dfx_layer1_row(&gc, tok, n, at, full);
+    dfx_layer1_row(&gc, tok + at - 7, 8, 7, win);
     CHECK_MSG(max_diff(full, win, (size_t)H) <= 1e-5, "causal window: row != its window alone (%.3g)",
               max_diff(full, win, (size_t)H));
-    f->arch->free(m);
+    dfx_unload(&g);
+    dfx_unload(&gc);
     free(full);
     free(win);
     free(wide);
@@ -105,14 +108,15 @@ static void test_layer_kinds(const dfx *f) {
 
 static void test_override(const dfx *f) {
     int n, n2, H = f->info.hidden_size;
-    float *bi = dfx_run_mode(f, 0, XL_ATTN_FROM_CONFIG, &n);
-    float *ca = dfx_run_mode(f, 0, XL_ATTN_CAUSAL, &n2);
+    float *bi = dfx_run_mode(f, 0, XL_ATTN_DEFAULT, &n);
+    float *ca = dfx_run_mode(f, 0, XL_ATTN_FORCE_CAUSAL, &n2);
     if (bi && ca) CHECK(max_diff(bi, ca, (size_t)n * H) > 1e-2);
     xl_arch_info info;
-    CHECK(xl_llama_set_attention_override(f->model, XL_ATTN_CAUSAL) == XL_OK);
-    f->arch->get_info(f->model, &info);
-    CHECK_EQ_INT(info.causal, 1);
-    CHECK(xl_llama_set_attention_override(f->model, XL_ATTN_FROM_CONFIG) == XL_OK);
+    xl_model_options causal = {.attention = XL_ATTN_FORCE_CAUSAL};
+    dfx g;
+    CHECK(dfx_load(f, NULL, &causal, &g) == XL_OK);
+    CHECK_EQ_INT(g.info.causal, 1);
+    dfx_unload(&g);
     f->arch->get_info(f->model, &info);
     CHECK_EQ_INT(info.causal, 0);
     free(bi);
@@ -186,6 +190,7 @@ int main(void) {
         CHECK_EQ_INT(f.info.num_layers, 3);
         dfx_check_single(&f, TOL);
         dfx_check_batch(&f, TOL);
+        dfx_check_state(&f);
         dfx_check_q8(&f, 0.999, TOL); /* q8: cosine >= 0.999 to float32 per input */
         test_windows(&f);
         test_layer_kinds(&f);

@@ -29,6 +29,7 @@ static void check_fixture(const char *name, int causal, int head_dim) {
         CHECK(f.info.n_params > 0);
         dfx_check_single(&f, TOL);
         dfx_check_batch(&f, TOL);
+        dfx_check_state(&f);
         dfx_check_q8(&f, Q8_MIN_COS, TOL);
     }
     dfx_close(&f);
@@ -36,20 +37,22 @@ static void check_fixture(const char *name, int causal, int head_dim) {
 
 static double max_diff(const float *a, const float *b, size_t n) { return t_max_abs_diff(a, b, n); }
 
-/* llama-bi-tiny forced causal differs; its first row then equals a run of token 0
- * alone. qwen3-tiny (causal) forced bidirectional differs; the info follows the mode. */
+/* llama-bi-tiny loaded forced causal differs; its first row then equals a run of token
+ * 0 alone. qwen3-tiny (causal) forced bidirectional differs; the info follows the
+ * option. Option values outside the enums are load errors naming the option. */
 static void test_attention_override(void) {
     dfx f;
     if (dfx_open(&f, "llama-bi-tiny", &xl_arch_llama)) {
         int n, n2, n1;
         int H = f.info.hidden_size;
-        float *bi = dfx_run_mode(&f, 0, XL_ATTN_FROM_CONFIG, &n);
-        float *bi2 = dfx_run_mode(&f, 0, XL_ATTN_BIDIRECTIONAL, &n2);
-        CHECK(xl_llama_set_attention_override(f.model, XL_ATTN_CAUSAL) == XL_OK);
-        xl_arch_info info;
-        f.arch->get_info(f.model, &info);
-        CHECK_EQ_INT(info.causal, 1);
-        float *ca = dfx_run_single(&f, 0, NULL, 1, &n);
+        float *bi = dfx_run_mode(&f, 0, XL_ATTN_DEFAULT, &n);
+        float *bi2 = dfx_run_mode(&f, 0, XL_ATTN_FORCE_BIDIRECTIONAL, &n2);
+        xl_model_options o = {.attention = XL_ATTN_FORCE_CAUSAL};
+        dfx g;
+        CHECK(dfx_load(&f, NULL, &o, &g) == XL_OK);
+        CHECK_EQ_INT(g.info.causal, 1);
+        CHECK_EQ_INT(f.info.causal, 0);
+        float *ca = g.model ? dfx_run_single(&g, 0, NULL, 1, &n) : NULL;
         /* Token 0 alone (its row 0 under causal attention sees nothing else). */
         const json_t *ids = dfx_input_ids(&f, 0);
         int32_t tok0 = (int32_t)json_integer_value(json_array_get(ids, 0));
@@ -57,10 +60,13 @@ static void test_attention_override(void) {
         n1 = 1;
         float *one = malloc(sizeof(float) * (size_t)H);
         xl_batch b1 = {.B = 1, .T = 1, .ids = &tok0, .mask = &m1, .lens = &n1};
-        CHECK(f.arch->forward(f.model, NULL, &b1, one, NULL, NULL, 1) == XL_OK);
-        CHECK(xl_llama_set_attention_override(f.model, XL_ATTN_FROM_CONFIG) == XL_OK);
-        f.arch->get_info(f.model, &info);
-        CHECK_EQ_INT(info.causal, 0);
+        CHECK(g.model && f.arch->forward(g.model, g.state, &b1, one, NULL, NULL, 1) == XL_OK);
+        /* A state serves only the model it was made for. */
+        CHECK(f.arch->forward(g.model, f.state, &b1, one + 0, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(strstr(xl_last_error(), "state") != NULL);
+        CHECK(f.arch->forward(g.model, NULL, &b1, one + 0, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(g.model && f.arch->forward(g.model, g.state, &b1, one, NULL, NULL, 1) == XL_OK);
+        dfx_unload(&g);
         if (bi && bi2 && ca) {
             CHECK(max_diff(bi, bi2, (size_t)n * H) == 0.0);
             double d = max_diff(bi, ca, (size_t)n * H);
@@ -72,18 +78,23 @@ static void test_attention_override(void) {
         free(bi2);
         free(ca);
         free(one);
-        CHECK(xl_llama_set_attention_override(f.model, 3) == XL_ERR_ARG);
-        CHECK(xl_llama_set_attention_override(f.model, -1) == XL_ERR_ARG);
-        uint32_t not_a_model[8] = {0};
-        CHECK(xl_llama_set_attention_override(not_a_model, 1) == XL_ERR_ARG);
-        CHECK(xl_llama_set_attention_override(NULL, 1) == XL_ERR_ARG);
+        void *m = NULL;
+        o = (xl_model_options){.attention = (xl_attention_mode)3};
+        CHECK(f.arch->load(f.config, f.w, f.dir, &o, &m) == XL_ERR_ARG && m == NULL);
+        CHECK(strstr(xl_last_error(), "attention = 3") != NULL);
+        o = (xl_model_options){.attention = (xl_attention_mode)-1};
+        CHECK(f.arch->load(f.config, f.w, f.dir, &o, &m) == XL_ERR_ARG && m == NULL);
+        o = (xl_model_options){.quantize = (xl_quantize)2};
+        CHECK(f.arch->load(f.config, f.w, f.dir, &o, &m) == XL_ERR_ARG && m == NULL);
+        CHECK(strstr(xl_last_error(), "quantize = 2") != NULL);
+        CHECK(f.arch->state_new(NULL, &m) == XL_ERR_ARG && m == NULL);
     }
     dfx_close(&f);
 
     if (dfx_open(&f, "qwen3-tiny", &xl_arch_llama)) {
         int n, n2, H = f.info.hidden_size;
-        float *ca = dfx_run_mode(&f, 0, XL_ATTN_FROM_CONFIG, &n);
-        float *bi = dfx_run_mode(&f, 0, XL_ATTN_BIDIRECTIONAL, &n2);
+        float *ca = dfx_run_mode(&f, 0, XL_ATTN_DEFAULT, &n);
+        float *bi = dfx_run_mode(&f, 0, XL_ATTN_FORCE_BIDIRECTIONAL, &n2);
         if (ca && bi) {
             double d = max_diff(ca, bi, (size_t)n * H);
             CHECK_MSG(d > 1e-2, "qwen3-tiny: forcing bidirectional changed the output by only %.3g", d);
@@ -97,7 +108,7 @@ static void test_attention_override(void) {
         int len = 11;
         float *hp = malloc(sizeof(float) * 11 * (size_t)H);
         xl_batch b = {.B = 1, .T = 11, .ids = pre, .mask = mask, .lens = &len};
-        CHECK(f.arch->forward(f.model, NULL, &b, hp, NULL, NULL, 1) == XL_OK);
+        CHECK(f.arch->forward(f.model, f.state, &b, hp, NULL, NULL, 1) == XL_OK);
         if (ca) CHECK(max_diff(ca + 10 * (size_t)H, hp + 10 * (size_t)H, (size_t)H) <= 1e-5);
         free(hp);
         free(ca);
@@ -176,13 +187,13 @@ static void test_config_errors(void) {
         float out[2 * 64];
         CHECK(H <= 64);
         xl_batch b = {.B = 1, .T = 2, .ids = ids, .mask = mask, .lens = &len};
-        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_INPUT);
+        CHECK(f.arch->forward(f.model, f.state, &b, out, NULL, NULL, 1) == XL_ERR_INPUT);
         CHECK(strstr(xl_last_error(), "128256") != NULL);
         ids[1] = 5;
         mask[1] = 0;
-        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(f.arch->forward(f.model, f.state, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
         len = 3;
-        CHECK(f.arch->forward(f.model, NULL, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
+        CHECK(f.arch->forward(f.model, f.state, &b, out, NULL, NULL, 1) == XL_ERR_ARG);
     }
     dfx_close(&f);
 
@@ -225,19 +236,22 @@ static void test_config_errors(void) {
  * i-w+1..i, and RoPE only on position differences, so running those w tokens alone gives
  * the same row. */
 static void check_window_property(const dfx *f, json_t *cfg, int w, const char *what) {
-    void *m = NULL;
-    xl_status st = f->arch->load(cfg, f->w, f->dir, NULL, &m);
+    dfx g;
+    xl_status st = dfx_load(f, cfg, NULL, &g);
     CHECK_MSG(st == XL_OK, "%s: %s", what, xl_last_error());
-    if (st) return;
+    if (st) {
+        dfx_unload(&g);
+        return;
+    }
     const json_t *ids = dfx_input_ids(f, 0);
     int n = (int)json_array_size(ids), H = f->info.hidden_size, at = 12;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
     for (int t = 0; t < n; t++) tok[t] = (int32_t)json_integer_value(json_array_get(ids, (size_t)t));
     float *full = malloc(sizeof(float) * (size_t)H), *win = malloc(sizeof(float) * (size_t)H);
     float *nowin = malloc(sizeof(float) * (size_t)H);
-    dfx_layer1_row(f, m, tok, n, at, full);
-    dfx_layer1_row(f, m, tok + at - w + 1, w, w - 1, win);
-    dfx_layer1_row(f, f->model, tok, n, at, nowin);
+    dfx_layer1_row(&g, tok, n, at, full);
+    dfx_layer1_row(&g, tok + at - w + 1, w, w - 1, win);
+    dfx_layer1_row(f, tok, n, at, nowin);
     CHECK_MSG(max_diff(full, win, (size_t)H) <= 1e-5, "%s: windowed row != its window alone (%.3g)", what,
               max_diff(full, win, (size_t)H));
     CHECK_MSG(max_diff(full, nowin, (size_t)H) > 1e-3, "%s: the window changed nothing", what);
@@ -245,7 +259,7 @@ static void check_window_property(const dfx *f, json_t *cfg, int w, const char *
     free(full);
     free(win);
     free(nowin);
-    f->arch->free(m);
+    dfx_unload(&g);
 }
 
 static void test_windows(void) {
@@ -268,22 +282,19 @@ static void test_windows(void) {
         c = variant(&f);
         json_object_set_new(c, "sliding_window", json_integer(2));
         json_object_set_new(c, "max_window_layers", json_integer(0));
-        void *m = NULL;
-        CHECK(f.arch->load(c, f.w, f.dir, NULL, &m) == XL_OK);
-        if (m) {
-            void *keep = f.model;
-            f.model = m;
+        dfx g;
+        CHECK(dfx_load(&f, c, NULL, &g) == XL_OK);
+        if (g.state) {
             int n;
-            float *h = dfx_run_single(&f, 0, NULL, 1, &n);
+            float *h = dfx_run_single(&g, 0, NULL, 1, &n);
             if (h) {
                 double d = dfx_diff(h, (size_t)n * f.info.hidden_size,
                                     json_object_get(json_object_get(f.ref, "first_input"), "last_hidden_state"));
                 CHECK_MSG(d <= TOL, "qwen2 with an unused window: %.3g", d);
             }
             free(h);
-            f.model = keep;
-            f.arch->free(m);
         }
+        dfx_unload(&g);
         json_decref(c);
     }
     dfx_close(&f);

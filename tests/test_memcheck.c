@@ -1,119 +1,59 @@
-/* Tests of the memory fit check (src/io/memcheck.h): checkpoint sizes of single and
- * sharded folders without mapping them, the machine's memory from /proc/meminfo or
- * XLING_MEMORY_LIMIT, and the "too big for this machine" message. Sizes are exact
- * byte counts (tolerance 0); the GiB figures of the message are printed with one
- * decimal, so they are compared as text. */
+/* Tests of the memory fit check (src/io/memcheck.h) and of the architectures' memory
+ * estimates (xl_arch.estimate_memory): tensor bytes of an opened checkpoint, the
+ * machine's memory from /proc/meminfo or XLING_MEMORY_LIMIT, and the "too big for this
+ * machine" message. Sizes are exact byte counts (tolerance 0); the GiB figures of the
+ * message are printed with one decimal, so they are compared as text. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "io/memcheck.h"
+#include "io/safetensors.h"
+#include "models/decoder.h"
+#include "util/json.h"
 #include "testlib.h"
 #include "xling.h"
 
 #define GIB (1024ull * 1024ull * 1024ull)
 
-static char tmp_root[256];
-
-static const char *in_tmp(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_root, name);
-    return buf[k];
-}
-
-static int write_file(const char *path, const char *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t n = fwrite(data, 1, len, f);
-    return (fclose(f) == 0 && n == len) ? 0 : -1;
-}
-
-/* A file of `len` bytes (content irrelevant: only sizes are read). */
-static int write_sized(const char *path, size_t len) {
-    char *buf = calloc(1, len ? len : 1);
-    int rc = buf ? write_file(path, buf, len) : -1;
-    free(buf);
-    return rc;
-}
-
-static int make_dir(const char *name) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", in_tmp(name));
-    return system(cmd);
-}
-
-static void test_checkpoint_bytes(void) {
-    uint64_t n = 1;
-    /* A single file. */
-    CHECK(make_dir("single") == 0);
-    CHECK(write_sized(in_tmp("single/model.safetensors"), 12345) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("single"), &n), XL_OK);
-    CHECK_EQ_INT(n, 12345);
-
-    /* Shards: three tensors in two files, each file counted once; an unrelated file
-     * in the folder is not counted. */
-    CHECK(make_dir("sharded") == 0);
-    CHECK(write_sized(in_tmp("sharded/model-00001-of-00002.safetensors"), 1000) == 0);
-    CHECK(write_sized(in_tmp("sharded/model-00002-of-00002.safetensors"), 234) == 0);
-    CHECK(write_sized(in_tmp("sharded/unrelated.bin"), 99999) == 0);
-    const char *index = "{\"metadata\": {\"total_size\": 1},\n \"weight_map\": {"
-                        "\"a.weight\": \"model-00001-of-00002.safetensors\","
-                        "\"b.weight\": \"model-00002-of-00002.safetensors\","
-                        "\"c.weight\": \"model-00001-of-00002.safetensors\"}}";
-    CHECK(write_file(in_tmp("sharded/model.safetensors.index.json"), index, strlen(index)) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("sharded"), &n), XL_OK);
-    CHECK_EQ_INT(n, 1234);
-
-    /* A missing shard names the index and the shard. */
-    CHECK(make_dir("missing") == 0);
-    const char *index2 = "{\"weight_map\": {\"a.weight\": \"one.safetensors\", \"b.weight\": \"two.safetensors\"}}";
-    CHECK(write_file(in_tmp("missing/model.safetensors.index.json"), index2, strlen(index2)) == 0);
-    CHECK(write_sized(in_tmp("missing/one.safetensors"), 10) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("missing"), &n), XL_ERR_IO);
-    CHECK(strstr(xl_last_error(), "two.safetensors") != NULL);
-    CHECK(strstr(xl_last_error(), "model.safetensors.index.json") != NULL);
-
-    /* Shard names must stay inside the folder; weight_map must be a non-empty object. */
-    CHECK(make_dir("escape") == 0);
-    const char *index3 = "{\"weight_map\": {\"a.weight\": \"../single/model.safetensors\"}}";
-    CHECK(write_file(in_tmp("escape/model.safetensors.index.json"), index3, strlen(index3)) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("escape"), &n), XL_ERR_FORMAT);
-    CHECK(strstr(xl_last_error(), "a.weight") != NULL);
-    CHECK(make_dir("nomap") == 0);
-    CHECK(write_file(in_tmp("nomap/model.safetensors.index.json"), "{\"weight_map\": {}}", 18) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("nomap"), &n), XL_ERR_FORMAT);
-    CHECK(write_file(in_tmp("nomap/model.safetensors.index.json"), "[1, 2]", 6) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("nomap"), &n), XL_ERR_FORMAT);
-
-    /* A text link (a symlink copied as a file holding its relative target) counts the
-     * target, as the loader maps the target. */
-    CHECK(make_dir("textlink/blobs") == 0);
-    CHECK(write_sized(in_tmp("textlink/blobs/abc123"), 4321) == 0);
-    CHECK(write_file(in_tmp("textlink/model.safetensors"), "blobs/abc123", 12) == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("textlink"), &n), XL_OK);
-    CHECK_EQ_INT(n, 4321);
-
-    /* No checkpoint at all, and not a folder. */
-    CHECK(make_dir("empty") == 0);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("empty"), &n), XL_ERR_IO);
-    CHECK(strstr(xl_last_error(), "model.safetensors") != NULL);
-    CHECK_EQ_INT(xl_checkpoint_bytes(in_tmp("single/model.safetensors"), &n), XL_ERR_IO);
-
-    /* The fixture decoder folder: the sum equals the file's own size. */
+/* A fixture folder of ../shared, or NULL (after a skip) when absent. */
+static const char *fixture(const char *name) {
     const char *shared = t_shared_dir();
-    const char *fx = shared ? t_path(shared, "fixtures/models/qwen3-tiny") : NULL;
+    const char *fx = shared ? t_path(shared, "fixtures/models") : NULL;
+    fx = fx ? t_path(fx, name) : NULL;
     if (!fx || access(t_path(fx, "model.safetensors"), R_OK) != 0) {
-        t_skip_case("fixture qwen3-tiny size", "fixture folder absent");
-    } else {
-        FILE *f = fopen(t_path(fx, "model.safetensors"), "rb");
+        t_skip_case(name, "fixture folder absent");
+        return NULL;
+    }
+    return fx;
+}
+
+/* Tensor bytes of an opened checkpoint: the file's size less the 8-byte length and the
+ * header (the fixtures' tensors are contiguous); the fixtures' dtypes decide "half". */
+static void test_weights_bytes(void) {
+    static const struct {
+        const char *name;
+        int half;
+    } cases[] = {{"qwen3-tiny", 1}, {"bert-tiny", 0}, {"xlmr-tiny", 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *fx = fixture(cases[i].name);
+        if (!fx) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s", t_path(fx, "model.safetensors"));
+        FILE *f = fopen(path, "rb");
         long len = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+        unsigned char hl[8] = {0};
+        if (f && fread(hl, 1, 8, f) == 8 && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
         if (f) fclose(f);
-        CHECK_EQ_INT(xl_checkpoint_bytes(fx, &n), XL_OK);
-        CHECK_EQ_INT(n, len);
+        uint64_t header = 0;
+        for (int k = 7; k >= 0; k--) header = header << 8 | hl[k];
+        xl_weights *w = NULL;
+        CHECK_EQ_INT(xl_weights_open_dir(fx, &w), XL_OK);
+        if (!w) continue;
+        CHECK_EQ_INT(xl_weights_data_bytes(w), (uint64_t)len - 8 - header);
+        CHECK_EQ_INT(xl_weights_mostly_half(w), cases[i].half);
+        xl_weights_close(w);
     }
 }
 
@@ -164,47 +104,82 @@ static void test_memory_fit(void) {
     unsetenv("XLING_MEMORY_LIMIT");
 }
 
-/* The estimate per case, on the shapes the formula was checked against. */
+/* An architecture's estimate for a fixture folder (opts may be NULL). */
+static uint64_t arch_estimate(const xl_arch *arch, const char *fx, const xl_model_options *o, uint64_t *data,
+                              int *hidden, int *inter) {
+    json_t *cfg = NULL;
+    xl_weights *w = NULL;
+    uint64_t bytes = 0;
+    CHECK_EQ_INT(xl_json_load_file(t_path(fx, "config.json"), &cfg), XL_OK);
+    CHECK_EQ_INT(xl_weights_open_dir(fx, &w), XL_OK);
+    if (cfg && w) {
+        CHECK_EQ_INT(arch->estimate_memory(cfg, w, o, &bytes), XL_OK);
+        *data = xl_weights_data_bytes(w);
+        *hidden = (int)json_integer_value(json_object_get(cfg, "hidden_size"));
+        *inter = (int)json_integer_value(json_object_get(cfg, "intermediate_size"));
+    }
+    xl_weights_close(w);
+    json_decref(cfg);
+    return bytes;
+}
+
+/* The estimates per case, on the shapes the formulas were checked against. */
 static void test_memory_needed(void) {
     const uint64_t MIB = 1024ull * 1024ull;
     /* Llama-3.1-8B, BF16, 16.06 GB: the mapping + 256 MiB + 8192 x 6 x 4096 floats + 64 MiB. */
-    xl_mem_need n = {.weight_bytes = 16060522496ull, .decoder = 1, .half_weights = 1, .hidden = 4096,
-                     .intermediate = 14336};
+    const uint64_t w8b = 16060522496ull;
     uint64_t working = 256 * MIB + 8192ull * 6 * 4096 * 4 + 64 * MIB;
-    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull + working);
-    /* ... with q8: 52 % of the checkpoint. */
-    n.quantize_q8 = 1;
-    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull / 100 * 52 + working);
+    CHECK_EQ_INT(xl_dec_memory_needed(w8b, 1, 0, 4096, 0), w8b + working);
+    /* ... with q8: 52 % of a half checkpoint, 26 % of an F32 one. */
+    CHECK_EQ_INT(xl_dec_memory_needed(w8b, 1, 1, 4096, 0), w8b / 100 * 52 + working);
+    CHECK_EQ_INT(xl_dec_memory_needed(w8b, 0, 1, 4096, 0), w8b / 100 * 26 + working);
     /* A smaller batch needs less working memory. */
-    n.batch_tokens = 512;
-    CHECK_EQ_INT(xl_memory_needed(&n), 16060522496ull / 100 * 52 + 256 * MIB + 512ull * 6 * 4096 * 4 + 64 * MIB);
-    /* An encoder from a BF16 checkpoint holds float32 copies (2x) and its whole MLP. */
-    xl_mem_need e = {.weight_bytes = 1000 * MIB, .half_weights = 1, .hidden = 768, .intermediate = 3072};
-    uint64_t ework = 256 * MIB + 8192ull * (6 * 768 + 2 * 3072) * 4;
-    CHECK_EQ_INT(xl_memory_needed(&e), 2000 * MIB + ework);
-    e.half_weights = 0;
-    CHECK_EQ_INT(xl_memory_needed(&e), 1000 * MIB + ework);
+    CHECK_EQ_INT(xl_dec_memory_needed(w8b, 1, 1, 4096, 512), w8b / 100 * 52 + 256 * MIB + 512ull * 6 * 4096 * 4 + 64 * MIB);
     /* The 8B BF16 estimate on a 15.6 GiB machine: refused; on 24 GiB: fine. */
-    n = (xl_mem_need){.weight_bytes = 16060522496ull, .decoder = 1, .half_weights = 1, .hidden = 4096, .intermediate = 14336};
     setenv("XLING_MEMORY_LIMIT", "16750372454", 1); /* 15.6 GiB */
-    CHECK_EQ_INT(xl_check_memory_fit("llama8b", n.weight_bytes, xl_memory_needed(&n)), XL_ERR_NOMEM);
+    CHECK_EQ_INT(xl_check_memory_fit("llama8b", w8b, xl_dec_memory_needed(w8b, 1, 0, 4096, 0)), XL_ERR_NOMEM);
     CHECK(strstr(xl_last_error(), "needs about 16.0 GiB (weights 15.0 GiB + working memory)") != NULL);
     setenv("XLING_MEMORY_LIMIT", "24G", 1);
-    CHECK_EQ_INT(xl_check_memory_fit("llama8b", n.weight_bytes, xl_memory_needed(&n)), XL_OK);
+    CHECK_EQ_INT(xl_check_memory_fit("llama8b", w8b, xl_dec_memory_needed(w8b, 1, 0, 4096, 0)), XL_OK);
     unsetenv("XLING_MEMORY_LIMIT");
+
+    /* Through the architecture table: the decoders' estimate from the opened checkpoint
+     * and the q8 load option. */
+    uint64_t data = 0;
+    int h = 0, inter = 0;
+    const char *fx = fixture("qwen3-tiny");
+    if (fx) {
+        uint64_t e = arch_estimate(&xl_arch_llama, fx, NULL, &data, &h, &inter);
+        CHECK(data > 0 && h > 0);
+        CHECK_EQ_INT(e, data + 256 * MIB + 8192ull * 6 * (uint64_t)h * 4 + 64 * MIB);
+        xl_model_options q8 = {.quantize = XL_QUANTIZE_Q8};
+        CHECK_EQ_INT(arch_estimate(&xl_arch_llama, fx, &q8, &data, &h, &inter), xl_dec_memory_needed(data, 1, 1, h, 0));
+    }
+    fx = fixture("gemma3-tiny");
+    if (fx) {
+        uint64_t e = arch_estimate(&xl_arch_gemma3, fx, NULL, &data, &h, &inter);
+        CHECK_EQ_INT(e, xl_dec_memory_needed(data, 1, 0, h, 0));
+    }
+    /* An encoder holds float32 copies of its F16 tensors (2x), except the word table,
+     * read in place from the mapping (xlmr-tiny: 250002 x 16 F16 values), and its whole
+     * MLP: 256 MiB + 8192 x (6 hidden + 2 intermediate) floats. */
+    fx = fixture("xlmr-tiny");
+    if (fx) {
+        uint64_t e = arch_estimate(&xl_arch_bert, fx, NULL, &data, &h, &inter);
+        CHECK(data > 0 && h > 0 && inter > 0);
+        const uint64_t word = 250002ull * (uint64_t)h * 2;
+        CHECK_EQ_INT(e, 2 * (data - word) + word + 256 * MIB + 8192ull * (6 * (uint64_t)h + 2 * (uint64_t)inter) * 4);
+    }
+    fx = fixture("bert-tiny");
+    if (fx) {
+        uint64_t e = arch_estimate(&xl_arch_bert, fx, NULL, &data, &h, &inter);
+        CHECK_EQ_INT(e, data + 256 * MIB + 8192ull * (6 * (uint64_t)h + 2 * (uint64_t)inter) * 4);
+    }
 }
 
 int main(void) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/xling-test-memcheck-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        t_skip_case("memcheck", "cannot create a temporary folder");
-        return test_summary("test_memcheck");
-    }
-    test_checkpoint_bytes();
+    test_weights_bytes();
     test_memory_fit();
     test_memory_needed();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd) != 0) fprintf(stderr, "test_memcheck: could not remove %s\n", tmp_root);
     return test_summary("test_memcheck");
 }

@@ -882,7 +882,20 @@ static void test_locations(void) {
     xl_tokenizer_free(ref);
 }
 
-/* A real tokenizer from the shared fixtures, whose folder is read-only: the cache goes
+/* Copies src to dst; 1 on success. */
+static int copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    return ok;
+}
+
+/* A real tokenizer from the shared fixtures, copied into a folder of our own made
+ * read-only (whatever the mode of ../shared and whoever runs the test): the cache goes
  * to the fallback folder and gives the same results on the corpus. */
 static void test_fixture(void) {
     const char *shared = t_shared_dir();
@@ -890,8 +903,20 @@ static void test_fixture(void) {
         t_skip_case("shared fixture", "../shared is absent");
         return;
     }
-    char dir[600], beside[700], corpus[600];
-    snprintf(dir, sizeof dir, "%s/fixtures/tokenizers/models/bert-wordpiece", shared);
+    char dir[600], beside[700], corpus[600], src[600], dst[700];
+    in_tmp(dir, sizeof dir, "fixture");
+    make_dir(dir);
+    snprintf(src, sizeof src, "%s/fixtures/tokenizers/models/bert-wordpiece/tokenizer.json", shared);
+    snprintf(dst, sizeof dst, "%s/tokenizer.json", dir);
+    CHECK_MSG(copy_file(src, dst), "cannot copy %s", src);
+    set_mtime_ago(dst, 3600); /* settled: a fresh file is not cached */
+    snprintf(src, sizeof src, "%s/fixtures/tokenizers/models/bert-wordpiece/tokenizer_config.json", shared);
+    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", dir);
+    if (access(src, R_OK) == 0) {
+        CHECK_MSG(copy_file(src, dst), "cannot copy %s", src);
+        set_mtime_ago(dst, 3600);
+    }
+    CHECK(chmod(dir, 0555) == 0); /* no write bit: read-only even for root */
     snprintf(beside, sizeof beside, "%s/tokenizer.json.xlcache", dir);
     snprintf(corpus, sizeof corpus, "%s/fixtures/tokenizers/corpus.jsonl", shared);
     xl_tokenizer *ref = load_reference(dir);
@@ -932,6 +957,7 @@ static void test_fixture(void) {
     free(line);
     if (f) fclose(f);
     CHECK_MSG(lines == 3026 && same == lines, "corpus: %zu of %zu lines equal", same, lines);
+    chmod(dir, 0755);
     xl_tokenizer_free(ref);
     xl_tokenizer_free(cold);
     xl_tokenizer_free(warm);

@@ -124,7 +124,7 @@ static const char *WP_VOCAB =
     "\"a b\":27,\"fi\":28,\"e\":29,\"elan\":30,\"\u4e2d\":31,\"[MASK]\":32,\"there\":33,\"Hello\":34,\"##!\":35,"
     "\"ab\":36,\"cd\":37,\"xab\":38,\"a  \":39,\"  b\":40,\"hello,\":41,\"\u0120hello\":42,\"\u0120world\":43,"
     "\"hello\u0120world\":44,\"\u00c3\u00a9\":45,\"x\":46,\"##x\":47,\"\ufffd\":48,\"##s\":49,\"\u00e9\":50,"
-    "\"i\u0307\":51,\"X\":52,\"aC\":53,\"@@x\":54,\"ab_\":55,\"world!\":56}";
+    "\"i\u0307\":51,\"X\":52,\"aC\":53,\"@@x\":54,\"ab_\":55,\"world!\":56,\"aB\":57}";
 
 static char *wp_model(const char *extra) {
     static char buf[4096];
@@ -319,7 +319,9 @@ static void test_strip_prepend_replace(void) {
 }
 
 /* A darts-clone double array holding a few keys, built the simple way: each node
- * gets the first base whose child slots (and value slot) are free. Returns the
+ * gets the first unused base whose child slots (and value slot) are free. Bases
+ * are unique, as darts-clone makes them: a lookup only checks labels, so a shared
+ * base would let a key's tail match from another node. Returns the
  * base64 precompiled_charsmap: [u32 size][units][replacement strings]. */
 static char *build_charsmap(const char *const *keys, const char *const *values, int n) {
     enum { MAXN = 64, CAP = 4096 };
@@ -341,20 +343,22 @@ static char *build_charsmap(const char *const *keys, const char *const *values, 
         slen += (int)l + 1;
     }
     static uint32_t unit[CAP];
-    static char used[CAP];
+    static char used[CAP], base_used[CAP];
     memset(unit, 0, sizeof unit);
     memset(used, 0, sizeof used);
+    memset(base_used, 0, sizeof base_used);
     int pos[MAXN], size = 1;
     pos[0] = 0;
     used[0] = 1;
     for (int node = 0; node < nn; node++) { /* children have larger numbers: BFS-safe */
         int base = 1;
         for (;; base++) {
-            int ok = !(leaf[node] >= 0 && used[base]);
+            int ok = !base_used[base] && !(leaf[node] >= 0 && used[base]);
             for (int c = 1; c < 256 && ok; c++)
                 if (child[node][c] >= 0 && used[base ^ c]) ok = 0;
             if (ok) break;
         }
+        base_used[base] = 1;
         uint32_t offset = (uint32_t)(pos[node] ^ base);
         unit[pos[node]] |= offset << 10 | (leaf[node] >= 0 ? 1u << 8 : 0);
         if (leaf[node] >= 0) {
@@ -399,8 +403,14 @@ static void test_precompiled(void) {
     char norm[4096];
     snprintf(norm, sizeof norm, "{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"%s\"}", map);
     xl_tokenizer *t = MAKE(wp_model(""), norm, WS_SPLIT, "null", "[]");
-    IDS(t, "AB", 0, 52);         /* the longest key wins: AB -> X */
+    /* the crate's rule: grapheme by grapheme, so the key "AB" spanning two graphemes
+     * never applies (sentencepiece's longest match would give X) */
+    IDS(t, "AB", 0, 57);         /* A -> a, B has no key: aB */
     IDS(t, "AC", 0, 53);         /* A -> a, C has no key: aC */
+    /* a grapheme under 6 bytes whose prefix is a key is replaced whole by that key's
+     * string: the combining mark goes with it */
+    IDS(t, "A\u0301", 0, 5);     /* A + U+0301 -> a */
+    IDS(t, "\ufb01\u0301", 0, 28); /* U+FB01 + U+0301 (5 bytes) -> fi */
     IDS(t, "\ufb01", 0, 28);     /* \ufb01 -> fi */
     IDS(t, "e\u0301", 0, 50);    /* e + U+0301 -> \u00e9 */
     IDS(t, "hello", 0, 3);       /* untouched */

@@ -28,17 +28,13 @@ static void summarize_dtypes(const xl_weights *w, char *buf, size_t cap, uint64_
     *n_params = params;
 }
 
-/* Refuses, before the weights are read (they are only mapped), a folder whose model
- * cannot fit in memory; the architecture says how much its load will hold. */
+/* Refuses, before the weights are read (opening reads the headers only), a model that
+ * cannot fit in memory; the architecture says how much its load holds. */
 static xl_status check_memory(const xl_model *m, const char *base, const xl_model_options *o) {
-    uint64_t weight_bytes = 0, needed = 0;
-    if (xl_checkpoint_bytes(base, &weight_bytes)) {
-        xl_err_clear();
-        for (size_t i = 0; i < xl_weights_count(m->weights); i++) weight_bytes += xl_weights_at(m->weights, i)->nbytes;
-    }
-    xl_status st = m->arch->estimate_memory(m->config, m->weights, o, &needed);
+    uint64_t need;
+    xl_status st = m->arch->estimate_memory(m->config, m->weights, o, &need);
     if (st) return st;
-    return xl_check_memory_fit(base, weight_bytes, needed);
+    return xl_check_memory_fit(base, xl_weights_data_bytes(m->weights), need);
 }
 
 xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {

@@ -5,97 +5,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "util/error.h"
-#include "util/fileio.h"
-#include "util/json.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 /* ------------------------------------------------------------ checkpoint size */
 
-/* Size of dir/name, following symlinks and text links. */
-static xl_status file_size(const char *dir, const char *name, const char *listed_in, uint64_t *size) {
-    char *p = xl_path_join(dir, name);
-    char *rp = p ? xl_resolve_text_link(p) : NULL;
-    free(p);
-    if (!rp) return xl_err(XL_ERR_NOMEM, "%s: out of memory", dir);
-    struct stat sb;
-    xl_status st = XL_OK;
-    if (stat(rp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        if (listed_in)
-            st = xl_err(XL_ERR_IO, "%s: shard '%s' is missing", listed_in, name);
-        else
-            st = xl_err(XL_ERR_IO, "%s: cannot read its size (%s)", rp, errno ? strerror(errno) : "not a regular file");
-    } else {
-        *size = (uint64_t)sb.st_size;
-    }
-    free(rp);
-    return st;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static xl_status sharded_bytes(const char *dir, const char *index_path, uint64_t *bytes) {
-    json_t *idx;
-    xl_status st = xl_json_load_file(index_path, &idx);
-    if (st) return st;
-    const json_t *map = json_is_object(idx) ? json_object_get(idx, "weight_map") : NULL;
-    const char **names = NULL;
-    size_t n = 0;
-    if (!json_is_object(map) || json_object_size(map) == 0) {
-        st = xl_err(XL_ERR_FORMAT, "%s: no \"weight_map\" object with entries", index_path);
-        goto done;
-    }
-    names = malloc(json_object_size(map) * sizeof *names);
-    if (!names) {
-        st = xl_err(XL_ERR_NOMEM, "%s: out of memory", index_path);
-        goto done;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)map, key, v) {
-        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-            !xl_shard_name_ok(json_string_value(v))) {
-            st = xl_err(XL_ERR_FORMAT, "%s: weight_map entry of tensor '%s' is not a file name in the folder", index_path,
-                        key);
-            goto done;
-        }
-        names[n++] = json_string_value(v);
-    }
-    /* Many tensors per shard: count each file once. */
-    qsort(names, n, sizeof *names, cmp_str);
+uint64_t xl_weights_data_bytes(const xl_weights *w) {
     uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && strcmp(names[i], names[i - 1]) == 0) continue;
-        uint64_t sz;
-        if ((st = file_size(dir, names[i], index_path, &sz))) goto done;
-        sum += sz;
-    }
-    *bytes = sum;
-done:
-    free(names);
-    json_decref(idx);
-    return st;
+    for (size_t i = 0; i < xl_weights_count(w); i++) sum += xl_weights_at(w, i)->nbytes;
+    return sum;
 }
 
-xl_status xl_checkpoint_bytes(const char *dir, uint64_t *bytes) {
-    *bytes = 0;
-    if (!dir || !xl_is_dir(dir)) return xl_err(XL_ERR_IO, "%s: not a folder", dir ? dir : "(null)");
-    char *single = xl_path_join(dir, "model.safetensors");
-    char *index = xl_path_join(dir, "model.safetensors.index.json");
-    xl_status st;
-    if (!single || !index)
-        st = xl_err(XL_ERR_NOMEM, "%s: out of memory", dir);
-    else if (xl_file_exists(single))
-        st = file_size(dir, "model.safetensors", NULL, bytes);
-    else if (xl_file_exists(index))
-        st = sharded_bytes(dir, index, bytes);
-    else
-        st = xl_err(XL_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json", dir);
-    free(single);
-    free(index);
-    return st;
+int xl_weights_mostly_half(const xl_weights *w) {
+    uint64_t half = 0, sum = 0;
+    for (size_t i = 0; i < xl_weights_count(w); i++) {
+        const xl_tensor *t = xl_weights_at(w, i);
+        sum += t->nbytes;
+        if (t->dtype == XL_DT_F16 || t->dtype == XL_DT_BF16) half += t->nbytes;
+    }
+    return half > sum - half;
 }
 
 /* ------------------------------------------------------------ the machine's memory */
@@ -193,19 +122,4 @@ xl_status xl_check_memory_fit(const char *dir_for_messages, uint64_t weight_byte
     return xl_err(XL_ERR_NOMEM, "%s: the model needs about %.1f GiB (weights %.1f GiB + working memory), %s %.1f GiB",
                   dir_for_messages ? dir_for_messages : "model", needed_bytes / GIB, weight_bytes / GIB,
                   env && *env ? "the memory limit (XLING_MEMORY_LIMIT) is" : "this machine has", total / GIB);
-}
-
-uint64_t xl_memory_needed(const xl_mem_need *n) {
-    uint64_t w = n->weight_bytes, weights;
-    if (n->decoder && n->quantize_q8)
-        weights = n->half_weights ? w / 100 * 52 : w / 100 * 26;
-    else if (n->decoder)
-        weights = w;
-    else
-        weights = n->half_weights ? 2 * w : w;
-    uint64_t tokens = n->batch_tokens > 0 ? (uint64_t)n->batch_tokens : 8192u;
-    uint64_t hidden = n->hidden > 0 ? (uint64_t)n->hidden : 0, inter = n->intermediate > 0 ? (uint64_t)n->intermediate : 0;
-    uint64_t per_token = n->decoder ? 6 * hidden : 6 * hidden + 2 * inter;
-    uint64_t working = (256ull << 20) + tokens * per_token * sizeof(float) + (n->decoder ? 64ull << 20 : 0);
-    return weights + working;
 }

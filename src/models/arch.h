@@ -13,7 +13,7 @@
 typedef struct {
     int B, T;
     const int32_t *ids;
-    const int32_t *type_ids; /* [B][T] segment ids (token_type_ids), or NULL = all 0 */
+    const int32_t *type_ids; /* [B][T] token types, or NULL = all 0 (decoders have none) */
     const uint8_t *mask;
     const int *lens;      /* real length of each sequence */
 } xl_batch;
@@ -39,21 +39,24 @@ typedef struct xl_arch {
     const char *name;
     /* 1 if this implementation handles the config (by architectures[] / model_type). */
     int (*matches)(const json_t *config);
-    /* Bytes of memory a load needs (weights resident + working set), used by the memory
-     * check before the weights are read (w is mapped, not touched); opts may be NULL. */
+    /* Bytes of memory a load needs (weights resident + working set), for the memory
+     * check made before anything is read (w: the opened checkpoint, headers only). opts
+     * may be NULL. */
     xl_status (*estimate_memory)(const json_t *config, const xl_weights *w, const xl_model_options *opts,
                                  uint64_t *bytes);
-    /* dir is for error messages; opts (may be NULL) carries the load options the family
-     * honours (attention direction, quantization), and an error for those it does not. */
+    /* dir is for error messages. opts (may be NULL) carries the load options
+     * (attention direction, quantization, threads for the load); an option the family
+     * does not have is an error naming it. */
     xl_status (*load)(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
                       void **model);
-    /* Per-context run state (scratch buffers, grown on demand, reused across calls); the
-     * model itself is never written after load, so any number of states may run on it. */
+    /* Per-context run state (scratch buffers, grown on demand, reused across calls).
+     * The model itself is never written after load, so threads may share it, each
+     * with its own state. */
     xl_status (*state_new)(const void *model, void **state);
     void (*state_free)(void *state);
     /* hidden: [B][T][hidden_size] output (last hidden state, after the final norm
-     * if any). cb may be NULL. threads: how many threads to use. One state is used by
-     * one forward at a time. */
+     * if any). cb may be NULL. threads: how many threads to use. state: from
+     * state_new of this model. */
     xl_status (*forward)(const void *model, void *state, const xl_batch *batch, float *hidden, xl_layer_cb cb,
                          void *cb_ctx, int threads);
     void (*get_info)(const void *model, xl_arch_info *info);
@@ -64,6 +67,8 @@ typedef struct xl_arch {
 extern const xl_arch xl_arch_bert;   /* BertModel, XLMRobertaModel */
 extern const xl_arch xl_arch_llama;  /* Llama (causal or bidirectional), Mistral, Qwen2, Qwen3 */
 extern const xl_arch xl_arch_gemma3; /* Gemma 3 text (EmbeddingGemma) */
+/* llama and gemma3 are one forward (models/decoder.c) driven by a description each
+ * family makes from its config. */
 
 /* Registry: finds the implementation for a config, or sets an error naming the
  * architecture. */

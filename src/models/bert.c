@@ -22,6 +22,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "io/memcheck.h"
 #include "kernels/kernels.h"
 #include "models/arch.h"
 #include "util/alloc.h"
@@ -613,9 +614,9 @@ static xl_status bert_forward(const void *model, void *state, const xl_batch *bt
 }
 
 /* Weights as held after load: the word table in its stored dtype (read from the
- * mapping), everything else as float32 (converted or packed copies); plus 256 MiB of
- * runtime, tokenizer and workspaces and one default batch (8192 tokens) of
- * activations, 6 hidden + 2 intermediate floats per token. */
+ * mapping), everything else as float32 (converted or packed copies); plus the runtime
+ * (XL_MEM_RUNTIME_BYTES) and one default batch (XL_MEM_BATCH_TOKENS) of activations,
+ * 6 hidden + 2 intermediate floats per token. */
 static xl_status bert_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *opts,
                                       uint64_t *bytes) {
     (void)opts;
@@ -627,7 +628,7 @@ static xl_status bert_estimate_memory(const json_t *config, const xl_weights *w,
     json_int_t h = json_integer_value(json_object_get(config, "hidden_size"));
     json_int_t in = json_integer_value(json_object_get(config, "intermediate_size"));
     uint64_t per_token = (uint64_t)(h > 0 ? h : 0) * 6 + (uint64_t)(in > 0 ? in : 0) * 2;
-    *bytes = weights + (256ull << 20) + 8192ull * per_token * sizeof(float);
+    *bytes = weights + XL_MEM_RUNTIME_BYTES + (uint64_t)XL_MEM_BATCH_TOKENS * per_token * sizeof(float);
     return XL_OK;
 }
 

@@ -8,28 +8,8 @@
 #include <unistd.h>
 #include "kernels/kernels.h"
 #include "kernels/linear_half.h"
-#include "io/memcheck.h"
 #include "util/error.h"
 #include "util/json.h"
-#include "util/vec.h"
-
-/* ------------------------------------------------------------ attention override */
-
-int xl_dec_is_causal(const xl_dec_header *h) {
-    if (h->attn_mode == XL_ATTN_BIDIRECTIONAL) return 0;
-    if (h->attn_mode == XL_ATTN_CAUSAL) return 1;
-    return h->config_causal;
-}
-
-xl_status xl_llama_set_attention_override(void *model, int mode) {
-    xl_dec_header *h = model;
-    if (!h || h->magic != XL_DEC_MAGIC)
-        return xl_err(XL_ERR_ARG, "attention override: the model is not a decoder (Llama / Mistral / Qwen / Gemma 3)");
-    if (mode < XL_ATTN_FROM_CONFIG || mode > XL_ATTN_CAUSAL)
-        return xl_err(XL_ERR_ARG, "attention override: mode %d is not 0 (config), 1 (bidirectional) or 2 (causal)", mode);
-    h->attn_mode = mode;
-    return XL_OK;
-}
 
 /* ------------------------------------------------------------ quantization */
 
@@ -40,16 +20,8 @@ static void drop_q8(xl_dec_linear *l) {
     l->q8 = NULL;
 }
 
-xl_status xl_dec_register_linears(xl_dec_header *h, xl_dec_linear **linears, int n) {
-    h->linears = malloc(sizeof *h->linears * (size_t)(n > 0 ? n : 1));
-    if (!h->linears) return xl_err(XL_ERR_NOMEM, "decoder: out of memory");
-    memcpy(h->linears, linears, sizeof *linears * (size_t)n);
-    h->n_linears = n;
-    return XL_OK;
-}
-
 /* Hands the whole pages inside [p, p + n) back to the kernel. The mapping is read-only
- * and file-backed, so a later read (XL_QUANT_NONE again) faults them in from the file. */
+ * and file-backed, so a later read faults them in from the file. */
 static void release_pages(const void *p, size_t n) {
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0) return;
@@ -58,81 +30,30 @@ static void release_pages(const void *p, size_t n) {
     if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-xl_status xl_llama_set_quantize(void *model, int mode, int threads) {
-    xl_dec_header *h = model;
-    if (!h || h->magic != XL_DEC_MAGIC)
-        return xl_err(XL_ERR_ARG, "quantize: the model is not a decoder (Llama / Mistral / Qwen / Gemma 3)");
-    if (mode != XL_QUANT_NONE && mode != XL_QUANT_Q8)
-        return xl_err(XL_ERR_ARG, "quantize: mode %d is not 0 (none) or 1 (q8)", mode);
-    if (mode == XL_QUANT_NONE) {
-        for (int i = 0; i < h->n_linears; i++) drop_q8(h->linears[i]);
-        h->quant = XL_QUANT_NONE;
-        return XL_OK;
+xl_status xl_dec_linear_quantize(xl_dec_linear *l, int threads) {
+    if (l->q8) return XL_OK;
+    xl_q8_matrix *q = malloc(sizeof *q);
+    if (!q) return xl_err(XL_ERR_NOMEM, "quantize: out of memory");
+    xl_status st = xl_q8_quantize(l->w, l->dtype, l->N, l->K, q, threads);
+    if (st) {
+        free(q);
+        return st;
     }
-    for (int i = 0; i < h->n_linears; i++) {
-        xl_dec_linear *l = h->linears[i];
-        if (l->q8) continue;
-        xl_q8_matrix *q = malloc(sizeof *q);
-        xl_status st = q ? xl_q8_quantize(l->w, l->dtype, l->N, l->K, q, threads)
-                         : xl_err(XL_ERR_NOMEM, "quantize: out of memory");
-        if (st) {
-            free(q);
-            for (int j = 0; j < i; j++) drop_q8(h->linears[j]);
-            h->quant = XL_QUANT_NONE;
-            return st;
-        }
-        l->q8 = q;
-        release_pages(l->w, (size_t)l->N * l->K * xl_dtype_size(l->dtype));
-    }
-    h->quant = XL_QUANT_Q8;
+    l->q8 = q;
+    release_pages(l->w, (size_t)l->N * l->K * xl_dtype_size(l->dtype));
     return XL_OK;
 }
-
-int xl_llama_get_quantize(const void *model) {
-    const xl_dec_header *h = model;
-    if (!h || h->magic != XL_DEC_MAGIC) return -1;
-    return h->quant;
-}
-
-/* ------------------------------------------------------------ interim arch glue */
-
-xl_status xl_dec_apply_options(void *model, const xl_model_options *o) {
-    if (!o) return XL_OK;
-    xl_status st = XL_OK;
-    if (o->attention != XL_ATTN_DEFAULT)
-        st = xl_llama_set_attention_override(model, o->attention == XL_ATTN_FORCE_BIDIRECTIONAL ? XL_ATTN_BIDIRECTIONAL
-                                                                                                : XL_ATTN_CAUSAL);
-    if (!st && o->quantize != XL_QUANTIZE_NONE) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        st = xl_llama_set_quantize(model, XL_QUANT_Q8, o->threads > 0 ? o->threads : (n > 0 ? (int)n : 1));
-    }
-    return st;
-}
-
-xl_status xl_dec_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *o,
-                                 uint64_t *bytes) {
-    xl_mem_need n = {0};
-    for (size_t i = 0; w && i < xl_weights_count(w); i++) n.weight_bytes += xl_weights_at(w, i)->nbytes;
-    const char *dt = json_string_value(json_object_get(config, "torch_dtype"));
-    if (!dt) dt = json_string_value(json_object_get(config, "dtype"));
-    n.half_weights = dt && (!strcmp(dt, "bfloat16") || !strcmp(dt, "float16"));
-    n.decoder = 1;
-    n.quantize_q8 = o && o->quantize == XL_QUANTIZE_Q8;
-    n.hidden = (int)json_integer_value(json_object_get(config, "hidden_size"));
-    n.intermediate = (int)json_integer_value(json_object_get(config, "intermediate_size"));
-    *bytes = xl_memory_needed(&n);
-    return XL_OK;
-}
-
-xl_status xl_dec_state_new(const void *model, void **state) {
-    (void)model;
-    *state = malloc(1);
-    return *state ? XL_OK : xl_err(XL_ERR_NOMEM, "decoder: out of memory for a run state");
-}
-
-void xl_dec_state_free(void *state) { free(state); }
 
 /* ------------------------------------------------------------ config */
+
+xl_status xl_dec_read_is_causal(const json_t *cfg, const char *what, int *causal, int *present) {
+    const json_t *ic = json_object_get(cfg, "is_causal");
+    *present = ic && !json_is_null(ic);
+    if (!*present) return XL_OK;
+    if (!json_is_boolean(ic)) return xl_err(XL_ERR_FORMAT, "%s: \"is_causal\" must be true or false", what);
+    *causal = json_is_true(ic);
+    return XL_OK;
+}
 
 int xl_dec_arch_is(const json_t *cfg, const char *name) {
     const json_t *archs = json_object_get(cfg, "architectures");
@@ -405,56 +326,6 @@ void xl_dec_mlp_free(xl_dec_mlp *m) {
 
 /* ------------------------------------------------------------ scratch */
 
-static float *alloc_floats(size_t a, size_t b, int *fail) {
-    size_t n;
-    if (!xl_mul_ok(a, b, &n) || !xl_mul_ok(n, sizeof(float), &n)) {
-        *fail = 1;
-        return NULL;
-    }
-    float *p = malloc(n ? n : sizeof(float));
-    if (!p) *fail = 1;
-    return p;
-}
-
-xl_status xl_dec_scratch_alloc(xl_dec_scratch *s, const xl_dec_dims *d, int rows, size_t work_floats, int T) {
-    int fail = 0;
-    size_t qd = (size_t)d->heads * d->head_dim, kd = (size_t)d->kv_heads * d->head_dim;
-    memset(s, 0, sizeof *s);
-    s->xn = alloc_floats(rows, d->hidden, &fail);
-    s->out = alloc_floats(rows, d->hidden, &fail);
-    s->q = alloc_floats(rows, qd, &fail);
-    s->k = alloc_floats(rows, kd, &fail);
-    s->v = alloc_floats(rows, kd, &fail);
-    s->ctx = alloc_floats(rows, qd, &fail);
-    int mlp_rows = xl_dec_mlp_rows(d, rows);
-    s->gate = alloc_floats(mlp_rows, d->intermediate, &fail);
-    s->up = alloc_floats(mlp_rows, d->intermediate, &fail);
-    s->work = alloc_floats(work_floats, 1, &fail);
-    s->mlp_rows = mlp_rows;
-    s->cos_t = alloc_floats(T, d->head_dim / 2, &fail);
-    s->sin_t = alloc_floats(T, d->head_dim / 2, &fail);
-    if (fail) {
-        xl_dec_scratch_free(s);
-        return xl_err(XL_ERR_NOMEM, "decoder forward: out of memory for a batch of %d positions", rows);
-    }
-    return XL_OK;
-}
-
-void xl_dec_scratch_free(xl_dec_scratch *s) {
-    free(s->xn);
-    free(s->out);
-    free(s->q);
-    free(s->k);
-    free(s->v);
-    free(s->ctx);
-    free(s->gate);
-    free(s->up);
-    free(s->work);
-    free(s->cos_t);
-    free(s->sin_t);
-    memset(s, 0, sizeof *s);
-}
-
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 size_t xl_dec_layer_work(const xl_dec_attn *a, const xl_dec_mlp *m, int M, int threads) {
@@ -560,24 +431,4 @@ void xl_dec_embed(const xl_tensor *table, int hidden, const xl_batch *b, float s
         if (scale != 1.0f)
             for (int i = 0; i < hidden; i++) o[i] *= scale;
     }
-}
-
-void xl_dec_fill_info(const xl_dec_header *h, const xl_dec_dims *d, const char *architecture, const char *model_type,
-                      xl_dtype weight_dtype, uint64_t n_params, xl_arch_info *info) {
-    memset(info, 0, sizeof *info);
-    info->architecture = architecture;
-    info->model_type = model_type;
-    info->hidden_size = d->hidden;
-    info->num_layers = d->layers;
-    info->num_heads = d->heads;
-    info->num_kv_heads = d->kv_heads;
-    info->head_dim = d->head_dim;
-    info->intermediate_size = d->intermediate;
-    info->vocab_size = d->vocab;
-    info->max_position_embeddings = d->max_pos;
-    info->max_tokens = d->max_pos;
-    info->causal = xl_dec_is_causal(h);
-    info->has_final_norm = 1;
-    info->dtype = xl_dtype_name(weight_dtype);
-    info->n_params = n_params;
 }

@@ -1,8 +1,7 @@
-/* Pieces shared by the decoder families (llama.c: Llama / Mistral / Qwen2 / Qwen3,
- * gemma3.c: Gemma 3 text): config reading, weight views into the mapping, the
- * embedding lookup, the attention block (projections, per-head q/k norm, RoPE, GQA
- * attention, output projection) and the gated MLP. Each family keeps its own layer
- * loop, since that is where they differ (norm placement, scales, per-layer windows). */
+/* The building blocks of the decoder (models/decoder.c): config reading helpers for the
+ * families' parsers (llama.c, gemma3.c), weight views into the mapping, the embedding
+ * lookup, the attention block (projections, per-head q/k norm, RoPE, GQA attention,
+ * output projection) and the gated MLP. */
 #ifndef XL_DECODER_COMMON_H
 #define XL_DECODER_COMMON_H
 #include <jansson.h>
@@ -13,69 +12,6 @@
 #include "kernels/rope.h"
 #include "models/arch.h"
 
-/* ---- attention direction override (the CLI's --bidirectional / --causal) ---- */
-
-typedef enum {
-    XL_ATTN_FROM_CONFIG = 0, /* what config.json says (see each family's rule) */
-    XL_ATTN_BIDIRECTIONAL = 1,
-    XL_ATTN_CAUSAL = 2
-} xl_attn_mode;
-
-#define XL_DEC_MAGIC 0x58444543u /* "XDEC" */
-
-typedef struct xl_dec_linear xl_dec_linear;
-
-/* The first member of every decoder model struct, so the hooks below can reach it
- * through the void * that xl_arch.load returns. */
-typedef struct {
-    uint32_t magic;    /* XL_DEC_MAGIC */
-    int config_causal; /* 1 when config.json implies causal attention */
-    int attn_mode;     /* xl_attn_mode */
-    int quant;         /* xl_quant_mode in effect */
-    xl_dec_linear **linears; /* every linear layer of the model (for quantization) */
-    int n_linears;
-} xl_dec_header;
-
-/* Effective direction: the override if set, else the config's. */
-int xl_dec_is_causal(const xl_dec_header *h);
-
-/* Forces the attention direction of a model loaded by xl_arch_llama or xl_arch_gemma3
- * (mode: 0 = from config, 1 = force bidirectional, 2 = force causal). Takes effect on
- * the next forward; get_info's `causal` follows it. XL_ERR_ARG for another model or
- * an unknown mode. */
-xl_status xl_llama_set_attention_override(void *model, int mode);
-
-/* ---- weight quantization (the CLI's --quantize) ---- */
-
-typedef enum {
-    XL_QUANT_NONE = 0, /* weights used as stored (F32 / F16 / BF16, from the mapping) */
-    XL_QUANT_Q8 = 1    /* block int8 (kernels/q8.h) */
-} xl_quant_mode;
-
-/* Quantizes every linear layer of a model loaded by xl_arch_llama or xl_arch_gemma3
- * (mode XL_QUANT_Q8), layer by layer, handing the pages of each quantized tensor back to
- * the kernel (madvise MADV_DONTNEED on the read-only mapping), so the peak is the int8
- * copy plus one tensor. XL_QUANT_NONE drops the int8 copies (the mapping is read again
- * on demand). Embeddings and norms stay as they are. Call between load and forward,
- * not during one. XL_ERR_ARG for another model or mode, XL_ERR_NOMEM if the int8
- * copies do not fit (the model is then left unquantized). */
-xl_status xl_llama_set_quantize(void *model, int mode, int threads);
-/* The mode in effect (XL_QUANT_*), or -1 for a model that is not a decoder. */
-int xl_llama_get_quantize(const void *model);
-
-/* Interim glue to the xl_arch interface until the one-decoder rewrite (branch
- * `decoder`) lands: load options applied after a family's load, the memory estimate
- * of io/memcheck, and a placeholder run state (these forwards still allocate their
- * scratch per call). */
-xl_status xl_dec_apply_options(void *model, const xl_model_options *opts);
-xl_status xl_dec_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *opts,
-                                 uint64_t *bytes);
-xl_status xl_dec_state_new(const void *model, void **state);
-void xl_dec_state_free(void *state);
-
-/* Registers a model's linears in its header (models call this at the end of load). */
-xl_status xl_dec_register_linears(xl_dec_header *h, xl_dec_linear **linears, int n);
-
 /* ---- config ---- */
 
 /* The dimensions every decoder config carries. A missing head_dim is head_dim_default,
@@ -85,10 +21,6 @@ typedef struct {
     int hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_pos;
     double eps; /* rms_norm_eps */
 } xl_dec_dims;
-
-/* Fills the xl_arch_info of a decoder (both families report the same facts). */
-void xl_dec_fill_info(const xl_dec_header *h, const xl_dec_dims *d, const char *architecture, const char *model_type,
-                      xl_dtype weight_dtype, uint64_t n_params, xl_arch_info *info);
 
 /* `what` names the file in errors (e.g. "dir/config.json"). */
 xl_status xl_dec_read_dims(const json_t *cfg, const char *what, double eps_default, int head_dim_default,
@@ -106,6 +38,10 @@ xl_status xl_dec_read_rope(const json_t *cfg, const char *what, const char *thet
  * *present = 0 (and sliding untouched) when the key is absent or null. */
 xl_status xl_dec_read_layer_types(const json_t *cfg, const char *what, int layers, int *sliding, int *present);
 
+/* An `is_causal` boolean: *present = 1 and *causal set when the key is there (not null);
+ * another type is XL_ERR_FORMAT. */
+xl_status xl_dec_read_is_causal(const json_t *cfg, const char *what, int *causal, int *present);
+
 /* 1 if architectures[] (any entry) equals name. */
 int xl_dec_arch_is(const json_t *cfg, const char *name);
 
@@ -113,13 +49,13 @@ int xl_dec_arch_is(const json_t *cfg, const char *name);
 
 /* A linear layer: the weight [N][K] viewed in the mapping (F32 / F16 / BF16), an
  * optional float32 bias, and its int8 copy once quantized. */
-struct xl_dec_linear {
+typedef struct xl_dec_linear {
     int N, K;
     xl_dtype dtype;
     const void *w;
     float *bias;      /* [N] or NULL */
     xl_q8_matrix *q8; /* NULL unless quantized */
-};
+} xl_dec_linear;
 
 typedef enum { XL_BIAS_NONE = 0, XL_BIAS_IF_PRESENT, XL_BIAS_REQUIRED } xl_bias_rule;
 
@@ -127,6 +63,11 @@ typedef enum { XL_BIAS_NONE = 0, XL_BIAS_IF_PRESENT, XL_BIAS_REQUIRED } xl_bias_
 xl_status xl_dec_linear_load(const xl_weights *w, const char *base, int N, int K, xl_bias_rule rule,
                              xl_dec_linear *out);
 void xl_dec_linear_free(xl_dec_linear *l);
+/* Makes the int8 copy (kernels/q8.h) and hands the pages of the float weight back to
+ * the kernel (madvise MADV_DONTNEED on the read-only mapping: they are read again from
+ * the file if ever touched), so quantizing layer by layer peaks at the int8 copy plus
+ * one tensor. XL_ERR_NOMEM when the copy does not fit. */
+xl_status xl_dec_linear_quantize(xl_dec_linear *l, int threads);
 /* y[M][N] = x[M][K] · Wᵀ + b. work: xl_dec_linear_work(l, M, threads) floats. */
 void xl_dec_linear_apply(const xl_dec_linear *l, const float *x, int M, float *y, float *work, int threads);
 /* ys[i] = x · ls[i].Wᵀ + b for n linears with the same K (q / k / v, gate / up): one
@@ -162,7 +103,8 @@ typedef struct {
     xl_dec_linear gate, up, down;
 } xl_dec_mlp;
 
-/* Scratch buffers for one forward over `rows` = B*T positions. */
+/* Scratch buffers of the blocks for a batch of up to `rows` = B*T positions (held by
+ * the decoder's run state). */
 typedef struct {
     float *xn;        /* [rows][hidden] normed input of a block */
     float *out;       /* [rows][hidden] block output */
@@ -170,12 +112,8 @@ typedef struct {
     float *ctx;       /* [rows][heads*head_dim] attention output before o_proj */
     float *gate, *up; /* [mlp_rows][intermediate] */
     int mlp_rows;     /* rows the MLP takes at a time (xl_dec_mlp_rows) */
-    float *work;      /* linear_half workspace */
-    float *cos_t, *sin_t;
+    float *work;      /* linear workspace */
 } xl_dec_scratch;
-
-xl_status xl_dec_scratch_alloc(xl_dec_scratch *s, const xl_dec_dims *d, int rows, size_t work_floats, int T);
-void xl_dec_scratch_free(xl_dec_scratch *s);
 
 /* Workspace floats the linears of one layer need for M rows with `threads` threads. */
 size_t xl_dec_layer_work(const xl_dec_attn *a, const xl_dec_mlp *m, int M, int threads);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "tokenizer/tok_unicode.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -14,7 +16,6 @@ struct tk_charsmap {
     char *norm;        /* replacement strings, each ended by NUL */
     size_t norm_len;
     int32_t ascii[128];        /* replacement of each single ASCII character, or -1 */
-    uint8_t ascii_final[128];  /* no key extends that character */
 };
 
 static int b64_value(unsigned char c) {
@@ -52,12 +53,12 @@ static inline uint32_t u_label(uint32_t u) { return u & ((1u << 31) | 0xFFu); }
 static inline int u_has_leaf(uint32_t u) { return (u >> 8) & 1; }
 static inline int32_t u_value(uint32_t u) { return (int32_t)(u & ((1u << 31) - 1)); }
 
-/* Value of the longest key that is a prefix of key[0..len) and its length in *mlen,
- * or -1. A NUL byte ends the key (as in the crate and in sentencepiece). */
-static int32_t longest_prefix(const tk_charsmap *m, const unsigned char *key, size_t len, size_t *mlen) {
+/* The crate's transform(): the value of the SHORTEST key that is a prefix of
+ * key[0..len) (the first hit of darts' common prefix search), or -1. A NUL byte ends
+ * the key (as in the crate and in sentencepiece). */
+static int32_t shortest_prefix(const tk_charsmap *m, const unsigned char *key, size_t len) {
     const uint32_t *a = m->units;
     size_t n = m->n_units;
-    int32_t best = -1;
     if (!n) return -1;
     size_t pos = u_offset(a[0]);
     for (size_t i = 0; i < len; i++) {
@@ -69,12 +70,9 @@ static int32_t longest_prefix(const tk_charsmap *m, const unsigned char *key, si
         if (u_label(unit) != c) break;
         pos ^= u_offset(unit);
         if (pos >= n) break;
-        if (u_has_leaf(unit)) {
-            best = u_value(a[pos]);
-            *mlen = i + 1;
-        }
+        if (u_has_leaf(unit)) return u_value(a[pos]);
     }
-    return best;
+    return -1;
 }
 
 xl_status tk_charsmap_load(const char *b64, size_t len, const char *what, tk_charsmap **out) {
@@ -123,20 +121,10 @@ xl_status tk_charsmap_load(const char *b64, size_t len, const char *what, tk_cha
         tk_charsmap_free(m);
         return st;
     }
-    /* An ASCII byte whose key has no longer extension is decided by one table read. */
+    /* A lone ASCII character is decided by one table read. */
     for (int c = 0; c < 128; c++) {
         unsigned char k = (unsigned char)c;
-        size_t ml = 0;
-        m->ascii[c] = longest_prefix(m, &k, 1, &ml);
-        m->ascii_final[c] = 1;
-        /* the node reached through c: does any longer key go on from it? */
-        size_t pos = m->n_units ? u_offset(m->units[0]) ^ (size_t)c : SIZE_MAX;
-        if (!c || pos >= m->n_units || u_label(m->units[pos]) != (uint32_t)c) continue;
-        pos ^= u_offset(m->units[pos]);
-        for (size_t d = 1; d < 256; d++) {
-            size_t q = pos ^ d;
-            if (q < m->n_units && u_label(m->units[q]) == d) m->ascii_final[c] = 0;
-        }
+        m->ascii[c] = shortest_prefix(m, &k, 1);
     }
     *out = m;
     return XL_OK;
@@ -158,24 +146,51 @@ static int put_replacement(const tk_charsmap *m, int32_t v, xl_buf *out, xl_stat
     return 1;
 }
 
+/* Byte length of the extended grapheme cluster starting at s[0] (valid UTF-8). */
+static size_t grapheme_len(const unsigned char *s, size_t len) {
+    utf8proc_int32_t prev, next;
+    utf8proc_ssize_t n = utf8proc_iterate(s, (utf8proc_ssize_t)len, &prev);
+    if (n <= 0) return 1;
+    size_t i = (size_t)n;
+    utf8proc_int32_t state = 0;
+    while (i < len) {
+        n = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &next);
+        if (n <= 0 || utf8proc_grapheme_break_stateful(prev, next, &state)) break;
+        prev = next;
+        i += (size_t)n;
+    }
+    return i;
+}
+
+/* As the Hugging Face crate's Precompiled normalizer (the reference sentence-transformers
+ * runs): the text is walked grapheme by grapheme; a grapheme of under 6 bytes that has
+ * a key as a prefix is replaced WHOLE by that key's string (shortest key, as the crate
+ * takes the first hit); otherwise each character is replaced by its own key's string
+ * or copied. This is not sentencepiece's longest match (NFD Hangul, halfwidth kana with
+ * voiced marks, stacked combining marks come out differently) but it is what the crate,
+ * and so every HF pipeline, produces. */
 xl_status tk_charsmap_normalize(const tk_charsmap *m, const char *s, size_t len, xl_buf *out) {
     xl_status st = xl_buf_reserve(out, out->n + len);
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < len && !st) {
-        if (u[i] < 0x80 && m->ascii_final[u[i]]) {
+        /* ASCII followed by ASCII (not CR LF) is a one-character grapheme */
+        if (u[i] < 0x80 && (i + 1 == len || (u[i + 1] < 0x80 && !(u[i] == '\r' && u[i + 1] == '\n')))) {
             if (!put_replacement(m, m->ascii[u[i]], out, &st)) st = xl_buf_append(out, s + i, 1);
             i++;
             continue;
         }
-        size_t ml = 0;
-        if (put_replacement(m, longest_prefix(m, u + i, len - i, &ml), out, &st)) {
-            i += ml;
+        size_t g = grapheme_len(u + i, len - i);
+        if (g < 6 && put_replacement(m, shortest_prefix(m, u + i, g), out, &st)) {
+            i += g;
             continue;
         }
-        size_t cl = tk_cplen(u[i]);
-        if (!st) st = xl_buf_append(out, s + i, cl);
-        i += cl;
+        for (size_t end = i + g; i < end && !st;) {
+            size_t cl = tk_cplen(u[i]);
+            if (cl > end - i) cl = end - i;
+            if (!put_replacement(m, shortest_prefix(m, u + i, cl), out, &st)) st = xl_buf_append(out, s + i, cl);
+            i += cl;
+        }
     }
     return st;
 }

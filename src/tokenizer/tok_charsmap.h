@@ -1,15 +1,11 @@
 /* The Precompiled normalizer: SentencePiece's `precompiled_charsmap`, a base64 blob
  * holding [u32 trie size][darts-clone double-array trie][NUL-separated replacement
- * strings]. Applied as sentencepiece's normalizer does: at each position the longest
- * key that is a prefix of the rest of the text is replaced by its string; without a
- * key one character is copied.
- *
- * The Hugging Face crate walks graphemes instead (a grapheme under 6 bytes is
- * replaced by the string of its shortest key prefix, longer ones character by
- * character). That differs from sentencepiece on inputs such as NFD Hangul (L V T
- * jamo: one 9-byte grapheme), NFD Vietnamese (e + U+0302 + U+0301) and halfwidth
- * kana with voiced marks, where the reference fixtures (sentencepiece and the
- * tokenizers.js port alike) keep the composed forms; xling follows the fixtures. */
+ * strings]. Applied as the Hugging Face `tokenizers` crate applies it (the reference):
+ * grapheme by grapheme; a grapheme under 6 bytes is replaced whole by the string of
+ * its shortest key prefix, longer ones (and ones without a key) character by
+ * character. This differs from sentencepiece's longest match on NFD Hangul (L V T
+ * jamo: one 9-byte grapheme), stacked combining marks and halfwidth kana with voiced
+ * marks; xling follows the crate, what transformers and sentence-transformers run. */
 #ifndef XL_TOK_CHARSMAP_H
 #define XL_TOK_CHARSMAP_H
 #include <stddef.h>

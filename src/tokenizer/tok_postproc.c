@@ -9,17 +9,24 @@
 
 typedef enum { PP_TEMPLATE, PP_BERT, PP_ROBERTA, PP_BYTELEVEL, PP_SEQUENCE } pp_kind;
 
-/* One piece of the single template: the sequence ($A) or special-token ids. */
+/* One piece of a template: a sequence ($A = 0, $B = 1; -1 for special tokens) or
+ * special-token ids, each with the token type id the template gives it. */
 typedef struct {
-    int is_sequence;
+    int seq;
+    int32_t type_id;
     int32_t *ids;
     size_t n;
 } tpl_piece;
 
+typedef struct {
+    tpl_piece *v;
+    size_t n;
+    int present;
+} tpl;
+
 struct tk_postproc {
     pp_kind kind;
-    tpl_piece *pieces;   /* TemplateProcessing */
-    size_t n_pieces;
+    tpl single, pair;    /* TemplateProcessing */
     int32_t cls, sep;    /* BertProcessing, RobertaProcessing */
     tk_postproc **items; /* Sequence */
     size_t n_items;
@@ -27,8 +34,10 @@ struct tk_postproc {
 
 void tk_postproc_free(tk_postproc *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->n_pieces; i++) free(p->pieces[i].ids);
-    free(p->pieces);
+    for (size_t i = 0; i < p->single.n; i++) free(p->single.v[i].ids);
+    free(p->single.v);
+    for (size_t i = 0; i < p->pair.n; i++) free(p->pair.v[i].ids);
+    free(p->pair.v);
     for (size_t i = 0; i < p->n_items; i++) tk_postproc_free(p->items[i]);
     free(p->items);
     free(p);
@@ -64,79 +73,112 @@ static xl_status special_ids(const json_t *specials, const char *name, tpl_piece
     return XL_OK;
 }
 
+/* A ":type_id" suffix, if any: cut from name, value in *type_id. */
+static xl_status split_type_id(char *name, int32_t *type_id, const char *s, const char *what) {
+    *type_id = 0;
+    char *colon = strrchr(name, ':');
+    if (!colon || colon == name || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1)) return XL_OK;
+    if (strlen(colon + 1) > 9) return xl_err(XL_ERR_FORMAT, "%s: type id too large in template piece \"%s\"", what, s);
+    *type_id = (int32_t)atol(colon + 1);
+    *colon = '\0';
+    return XL_OK;
+}
+
 /* The string form of a piece: "$A", "$", "$0", "$B", "$1" (":type_id" allowed),
  * or a special token name ("[CLS]", "[SEP]:1"). */
 static xl_status parse_piece_string(const char *s, const json_t *specials, tpl_piece *pc, const char *what) {
     char name[256];
     snprintf(name, sizeof name, "%s", s);
-    char *colon = strrchr(name, ':');
-    if (colon && colon != name && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) *colon = '\0';
+    xl_status st = split_type_id(name, &pc->type_id, s, what);
+    if (st) return st;
+    pc->seq = -1;
     if (name[0] == '$') {
         const char *id = name + 1;
-        if (!strcmp(id, "") || !strcmp(id, "A") || !strcmp(id, "a") || !strcmp(id, "0")) {
-            pc->is_sequence = 1;
-            return XL_OK;
-        }
-        if (!strcmp(id, "B") || !strcmp(id, "b") || !strcmp(id, "1"))
-            return xl_err(XL_ERR_FORMAT, "%s: the single template refers to the second sequence (%s)", what, s);
-        return xl_err(XL_ERR_FORMAT, "%s: invalid template piece \"%s\"", what, s);
+        if (!strcmp(id, "") || !strcmp(id, "A") || !strcmp(id, "a") || !strcmp(id, "0")) pc->seq = 0;
+        else if (!strcmp(id, "B") || !strcmp(id, "b") || !strcmp(id, "1")) pc->seq = 1;
+        else return xl_err(XL_ERR_FORMAT, "%s: invalid template piece \"%s\"", what, s);
+        return XL_OK;
     }
     return special_ids(specials, name, pc, what);
 }
 
-static xl_status parse_template(const json_t *j, tk_postproc *p, const char *what) {
-    json_t *single = json_object_get(j, "single");
-    json_t *specials = json_object_get(j, "special_tokens");
-    if (specials && !json_is_null(specials) && !json_is_object(specials))
-        return xl_err(XL_ERR_FORMAT, "%s: \"special_tokens\" must be an object", what);
+/* A "type_id" member of a piece object (default 0). */
+static xl_status piece_type_id(const json_t *o, int32_t *type_id, const char *what) {
+    json_t *t = json_object_get(o, "type_id");
+    *type_id = 0;
+    if (!t) return XL_OK;
+    if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+        return xl_err(XL_ERR_FORMAT, "%s: \"type_id\" must be a non-negative integer", what);
+    *type_id = (int32_t)json_integer_value(t);
+    return XL_OK;
+}
+
+/* One template ("single" or "pair"): a string "[CLS] $A [SEP]" or a list of pieces.
+ * A single template may not refer to $B. */
+static xl_status parse_one_template(json_t *t, const json_t *specials, const char *key, tpl *out, const char *what) {
     json_t *split = NULL;
-    if (json_is_string(single)) {
+    if (json_is_string(t)) {
         /* "[CLS] $A [SEP]": pieces separated by spaces */
         split = json_array();
-        const char *s = json_string_value(single);
+        const char *s = json_string_value(t);
         while (split && *s) {
             while (*s == ' ') s++;
             size_t k = strcspn(s, " ");
             if (k) json_array_append_new(split, json_stringn(s, k));
             s += k;
         }
-        single = split;
+        t = split;
     }
     xl_status st = XL_OK;
-    if (!json_is_array(single)) {
-        st = xl_err(XL_ERR_FORMAT, "%s: \"single\" must be a template (list of pieces)", what);
+    if (!json_is_array(t)) {
+        st = xl_err(XL_ERR_FORMAT, "%s: \"%s\" must be a template (list of pieces)", what, key);
         goto done;
     }
-    p->n_pieces = 0;
-    p->pieces = calloc(json_array_size(single) + 1, sizeof *p->pieces);
-    if (!p->pieces) {
+    out->present = 1;
+    out->n = 0;
+    out->v = calloc(json_array_size(t) + 1, sizeof *out->v);
+    if (!out->v) {
         st = xl_err(XL_ERR_NOMEM, "%s: out of memory", what);
         goto done;
     }
-    for (size_t i = 0; i < json_array_size(single) && !st; i++) {
-        json_t *e = json_array_get(single, i);
-        tpl_piece *pc = &p->pieces[p->n_pieces++];
+    for (size_t i = 0; i < json_array_size(t) && !st; i++) {
+        json_t *e = json_array_get(t, i);
+        tpl_piece *pc = &out->v[out->n++];
+        pc->seq = -1;
         if (json_is_string(e)) {
             st = parse_piece_string(json_string_value(e), specials, pc, what);
-            continue;
-        }
-        json_t *sp = json_object_get(e, "SpecialToken");
-        json_t *sq = json_object_get(e, "Sequence");
-        if (json_is_object(sp) && json_is_string(json_object_get(sp, "id"))) {
-            st = special_ids(specials, json_string_value(json_object_get(sp, "id")), pc, what);
-        } else if (json_is_object(sq) && json_is_string(json_object_get(sq, "id"))) {
-            const char *id = json_string_value(json_object_get(sq, "id"));
-            if (!strcmp(id, "A")) pc->is_sequence = 1;
-            else if (!strcmp(id, "B"))
-                st = xl_err(XL_ERR_FORMAT, "%s: the single template refers to sequence B", what);
-            else
-                st = xl_err(XL_ERR_FORMAT, "%s: unknown template sequence \"%s\"", what, id);
         } else {
-            st = xl_err(XL_ERR_FORMAT, "%s: single[%zu] must be {\"SpecialToken\": ...} or {\"Sequence\": ...}", what, i);
+            json_t *sp = json_object_get(e, "SpecialToken");
+            json_t *sq = json_object_get(e, "Sequence");
+            if (json_is_object(sp) && json_is_string(json_object_get(sp, "id"))) {
+                if (!(st = piece_type_id(sp, &pc->type_id, what)))
+                    st = special_ids(specials, json_string_value(json_object_get(sp, "id")), pc, what);
+            } else if (json_is_object(sq) && json_is_string(json_object_get(sq, "id"))) {
+                const char *id = json_string_value(json_object_get(sq, "id"));
+                st = piece_type_id(sq, &pc->type_id, what);
+                if (!strcmp(id, "A")) pc->seq = 0;
+                else if (!strcmp(id, "B")) pc->seq = 1;
+                else if (!st) st = xl_err(XL_ERR_FORMAT, "%s: unknown template sequence \"%s\"", what, id);
+            } else {
+                st = xl_err(XL_ERR_FORMAT, "%s: %s[%zu] must be {\"SpecialToken\": ...} or {\"Sequence\": ...}", what, key,
+                            i);
+            }
         }
+        if (!st && pc->seq == 1 && !strcmp(key, "single"))
+            st = xl_err(XL_ERR_FORMAT, "%s: the single template refers to the second sequence", what);
     }
 done:
     json_decref(split);
+    return st;
+}
+
+static xl_status parse_template(const json_t *j, tk_postproc *p, const char *what) {
+    json_t *specials = json_object_get(j, "special_tokens");
+    if (specials && !json_is_null(specials) && !json_is_object(specials))
+        return xl_err(XL_ERR_FORMAT, "%s: \"special_tokens\" must be an object", what);
+    xl_status st = parse_one_template(json_object_get(j, "single"), specials, "single", &p->single, what);
+    json_t *pair = json_object_get(j, "pair");
+    if (!st && pair && !json_is_null(pair)) st = parse_one_template(pair, specials, "pair", &p->pair, what);
     return st;
 }
 
@@ -183,81 +225,162 @@ xl_status tk_postproc_parse(const json_t *j, const char *what, tk_postproc **out
     return XL_OK;
 }
 
-/* One processor over (ids, special) -> a new malloc'd encoding. */
-static xl_status apply_one(const tk_postproc *p, const int32_t *ids, const uint8_t *special, size_t n,
-                           xl_encoding *out) {
-    size_t total = n;
-    if (p->kind == PP_TEMPLATE) {
-        total = 0;
-        for (size_t i = 0; i < p->n_pieces; i++) total += p->pieces[i].is_sequence ? n : p->pieces[i].n;
-    } else if (p->kind == PP_BERT || p->kind == PP_ROBERTA) {
-        total = n + 2;
+/* The encodings a chain of processors works on: one (a single text) or two (a pair,
+ * not yet merged), as the crate's process_encodings passes a Vec<Encoding>. */
+typedef struct {
+    xl_encoding e[2];
+    int n;
+} enc_list;
+
+static void list_free(enc_list *l) {
+    for (int i = 0; i < 2; i++) xl_encoding_free(&l->e[i]);
+    l->n = 0;
+}
+
+static xl_status enc_alloc(xl_encoding *e, size_t n) {
+    e->n = 0;
+    e->ids = malloc((n ? n : 1) * sizeof *e->ids);
+    e->special = malloc(n ? n : 1);
+    e->type_ids = malloc((n ? n : 1) * sizeof *e->type_ids);
+    if (!e->ids || !e->special || !e->type_ids) {
+        xl_encoding_free(e);
+        return xl_err(XL_ERR_NOMEM, "out of memory (%zu tokens)", n);
     }
-    out->ids = malloc((total ? total : 1) * sizeof *out->ids);
-    out->special = malloc(total ? total : 1);
-    out->n = 0;
-    if (!out->ids || !out->special) {
-        xl_encoding_free(out);
-        return xl_err(XL_ERR_NOMEM, "out of memory (%zu tokens)", total);
+    return XL_OK;
+}
+
+static void put(xl_encoding *o, int32_t id, uint8_t special, int32_t type_id) {
+    o->ids[o->n] = id;
+    o->special[o->n] = special;
+    o->type_ids[o->n++] = type_id;
+}
+
+/* Appends enc; type_id < 0 keeps its type ids, else sets them all to type_id. */
+static void put_enc(xl_encoding *o, const xl_encoding *e, int32_t type_id) {
+    for (size_t i = 0; i < e->n; i++) put(o, e->ids[i], e->special[i], type_id < 0 ? e->type_ids[i] : type_id);
+}
+
+/* Replaces the list by the one encoding out. */
+static void list_set(enc_list *l, xl_encoding *out) {
+    list_free(l);
+    l->e[0] = *out;
+    l->n = 1;
+}
+
+static xl_status apply_template(const tk_postproc *p, enc_list *l, int add_special) {
+    const tpl *t = l->n == 2 ? &p->pair : &p->single;
+    if (!t->present) return xl_err(XL_ERR_UNSUPPORTED, "the tokenizer's TemplateProcessing has no \"pair\" template");
+    size_t total = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const tpl_piece *pc = &t->v[i];
+        if (pc->seq >= l->n) return xl_err(XL_ERR_ARG, "the tokenizer's template needs a second text");
+        total += pc->seq >= 0 ? l->e[pc->seq].n : add_special ? pc->n : 0;
     }
-#define PUT_SPECIAL(x) (out->ids[out->n] = (x), out->special[out->n++] = 1)
-#define PUT_CONTENT()                                                 \
-    do {                                                              \
-        if (n) {                                                      \
-            memcpy(out->ids + out->n, ids, n * sizeof *ids);          \
-            memcpy(out->special + out->n, special, n);                \
-            out->n += n;                                              \
-        }                                                             \
-    } while (0)
+    xl_encoding out = {0};
+    xl_status st = enc_alloc(&out, total);
+    if (st) return st;
+    for (size_t i = 0; i < t->n; i++) {
+        const tpl_piece *pc = &t->v[i];
+        if (pc->seq >= 0) put_enc(&out, &l->e[pc->seq], pc->type_id);
+        else if (add_special)
+            for (size_t k = 0; k < pc->n; k++) put(&out, pc->ids[k], 1, pc->type_id);
+    }
+    list_set(l, &out);
+    return XL_OK;
+}
+
+/* BertProcessing: [CLS] A [SEP] (types 0), B [SEP] (types of B, then 1).
+ * RobertaProcessing: <s> A </s>, </s> B </s>, every type 0. Without special tokens
+ * Bert leaves the encodings as they are and Roberta only zeroes the type ids (as the
+ * crate does). */
+static xl_status apply_cls_sep(const tk_postproc *p, enc_list *l, int add_special) {
+    int roberta = p->kind == PP_ROBERTA;
+    if (!add_special) {
+        for (int k = 0; roberta && k < l->n; k++) memset(l->e[k].type_ids, 0, l->e[k].n * sizeof *l->e[k].type_ids);
+        return XL_OK;
+    }
+    size_t total = l->e[0].n + 2 + (l->n == 2 ? l->e[1].n + 1 + roberta : 0);
+    xl_encoding out = {0};
+    xl_status st = enc_alloc(&out, total);
+    if (st) return st;
+    put(&out, p->cls, 1, 0);
+    put_enc(&out, &l->e[0], roberta ? 0 : -1);
+    put(&out, p->sep, 1, 0);
+    if (l->n == 2) {
+        if (roberta) put(&out, p->sep, 1, 0);
+        put_enc(&out, &l->e[1], roberta ? 0 : -1);
+        put(&out, p->sep, 1, roberta ? 0 : 1);
+    }
+    list_set(l, &out);
+    return XL_OK;
+}
+
+static xl_status apply_rec(const tk_postproc *p, enc_list *l, int add_special) {
     switch (p->kind) {
     case PP_TEMPLATE:
-        for (size_t i = 0; i < p->n_pieces; i++) {
-            if (p->pieces[i].is_sequence) {
-                PUT_CONTENT();
-            } else {
-                for (size_t k = 0; k < p->pieces[i].n; k++) PUT_SPECIAL(p->pieces[i].ids[k]);
-            }
-        }
-        break;
+        return apply_template(p, l, add_special);
     case PP_BERT:
     case PP_ROBERTA:
-        PUT_SPECIAL(p->cls);
-        PUT_CONTENT();
-        PUT_SPECIAL(p->sep);
-        break;
+        return apply_cls_sep(p, l, add_special);
     case PP_BYTELEVEL:
+        return XL_OK;
     case PP_SEQUENCE:
-        PUT_CONTENT();
-        break;
+        for (size_t i = 0; i < p->n_items; i++) {
+            xl_status st = apply_rec(p->items[i], l, add_special);
+            if (st) return st;
+        }
+        return XL_OK;
     }
-#undef PUT_SPECIAL
-#undef PUT_CONTENT
     return XL_OK;
 }
 
-static xl_status apply_rec(const tk_postproc *p, const int32_t *ids, const uint8_t *special, size_t n,
-                           xl_encoding *out) {
-    if (p->kind != PP_SEQUENCE || p->n_items == 0) return apply_one(p, ids, special, n, out);
-    xl_encoding cur = {0};
-    xl_status st = apply_rec(p->items[0], ids, special, n, &cur);
-    for (size_t i = 1; i < p->n_items && !st; i++) {
-        xl_encoding next = {0};
-        st = apply_rec(p->items[i], cur.ids, cur.special, cur.n, &next);
-        xl_encoding_free(&cur);
-        cur = next;
+xl_status tk_postproc_apply(const tk_postproc *p, xl_encoding *a, xl_encoding *b, int add_special,
+                            xl_encoding *out) {
+    enc_list l = {{*a, {0}}, 1};
+    memset(a, 0, sizeof *a);
+    if (b) {
+        l.e[1] = *b;
+        l.n = 2;
+        memset(b, 0, sizeof *b);
+    }
+    xl_status st = p ? apply_rec(p, &l, add_special) : XL_OK;
+    if (!st && l.n == 2) {
+        /* what is left unmerged is concatenated, A then B (the crate's Encoding::merge) */
+        xl_encoding m = {0};
+        if (!(st = enc_alloc(&m, l.e[0].n + l.e[1].n))) {
+            put_enc(&m, &l.e[0], -1);
+            put_enc(&m, &l.e[1], -1);
+            list_set(&l, &m);
+        }
     }
     if (st) {
-        xl_encoding_free(&cur);
+        list_free(&l);
         return st;
     }
-    *out = cur;
+    *out = l.e[0];
     return XL_OK;
 }
 
-xl_status tk_postproc_apply(const tk_postproc *p, const int32_t *ids, size_t n, xl_encoding *out) {
-    uint8_t *zero = calloc(n ? n : 1, 1);
-    if (!zero) return xl_err(XL_ERR_NOMEM, "out of memory (%zu tokens)", n);
-    xl_status st = apply_rec(p, ids, zero, n, out);
-    free(zero);
-    return st;
+size_t tk_postproc_added(const tk_postproc *p, int pair) {
+    if (!p) return 0;
+    switch (p->kind) {
+    case PP_TEMPLATE: {
+        const tpl *t = pair ? &p->pair : &p->single;
+        size_t n = 0;
+        for (size_t i = 0; i < t->n; i++) n += t->v[i].seq < 0 ? t->v[i].n : 0;
+        return n;
+    }
+    case PP_BERT:
+        return pair ? 3 : 2;
+    case PP_ROBERTA:
+        return pair ? 4 : 2;
+    case PP_BYTELEVEL:
+        return 0;
+    case PP_SEQUENCE: {
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_items; i++) n += tk_postproc_added(p->items[i], pair);
+        return n;
+    }
+    }
+    return 0;
 }

@@ -1,7 +1,8 @@
-/* Post-processors of tokenizer.json ("post_processor") for a single sequence:
- * TemplateProcessing (the "single" template), BertProcessing, RobertaProcessing,
- * ByteLevel (offsets only: ids unchanged) and Sequence. They add the special tokens
- * when add_special_tokens is on; without it no post-processor changes the ids. */
+/* Post-processors of tokenizer.json ("post_processor"): TemplateProcessing ("single"
+ * and "pair" templates with their type ids), BertProcessing, RobertaProcessing,
+ * ByteLevel (offsets only: ids unchanged) and Sequence, applied to one text or a pair
+ * as the Hugging Face crate applies them. Special tokens are added only with
+ * add_special_tokens; the template's type ids apply either way. */
 #ifndef XL_TOK_POSTPROC_H
 #define XL_TOK_POSTPROC_H
 #include <jansson.h>
@@ -14,8 +15,12 @@ typedef struct tk_postproc tk_postproc;
 xl_status tk_postproc_parse(const json_t *j, const char *what, tk_postproc **out);
 void tk_postproc_free(tk_postproc *p);
 
-/* Builds the encoding of content ids[0..n) with the special tokens added:
- * out->ids / out->special are malloc'd (special[i] = 1 for the added tokens). */
-xl_status tk_postproc_apply(const tk_postproc *p, const int32_t *ids, size_t n, xl_encoding *out);
+/* Builds the final encoding of a (and b, the pair's second text, or NULL): takes
+ * ownership of a's and b's arrays (they are left empty) and writes out. Each input's
+ * type_ids hold its default type (0 for a, 1 for b). p may be NULL (no processor). */
+xl_status tk_postproc_apply(const tk_postproc *p, xl_encoding *a, xl_encoding *b, int add_special,
+                            xl_encoding *out);
+/* Number of special tokens the processor adds to one text (pair = 0) or a pair. */
+size_t tk_postproc_added(const tk_postproc *p, int pair);
 
 #endif

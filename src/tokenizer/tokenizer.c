@@ -288,10 +288,10 @@ static xl_status split_and_normalize(const xl_tokenizer *tok, const char *text, 
     return st;
 }
 
-xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len, int add_special, xl_encoding *out) {
-    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenize: out is NULL");
+/* The content encoding of one text (no post-processing): every type id = type_id. */
+static xl_status encode_content(const xl_tokenizer *tok, const char *text, size_t len, int32_t type_id,
+                                xl_encoding *out) {
     memset(out, 0, sizeof *out);
-    if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize: tokenizer is NULL");
     if (!text && len) return xl_err(XL_ERR_ARG, "xl_tokenize: text is NULL");
     if (!text) text = "";
     char *fixed = NULL;
@@ -322,19 +322,71 @@ xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len, int
     tk_pieces_free(&b);
     free(fixed);
     if (!st) {
-        if (add_special && tok->post) {
-            st = tk_postproc_apply(tok->post, ids.v, ids.n, out);
-        } else {
-            out->n = ids.n;
-            out->ids = ids.v;
-            ids.v = NULL;
-            out->special = calloc(out->n ? out->n : 1, 1);
-            if (!out->ids) out->ids = malloc(sizeof *out->ids);
-            if (!out->special || !out->ids) st = xl_err(XL_ERR_NOMEM, "out of memory");
-        }
+        out->n = ids.n;
+        out->ids = ids.v;
+        ids.v = NULL;
+        if (!out->ids) out->ids = malloc(sizeof *out->ids);
+        out->special = calloc(out->n ? out->n : 1, 1);
+        out->type_ids = malloc((out->n ? out->n : 1) * sizeof *out->type_ids);
+        if (!out->special || !out->ids || !out->type_ids) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < out->n; i++) out->type_ids[i] = type_id;
     }
     xl_ivec_free(&ids);
     if (st) xl_encoding_free(out);
+    return st;
+}
+
+xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len, int add_special, xl_encoding *out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenize: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize: tokenizer is NULL");
+    xl_encoding a;
+    xl_status st = encode_content(tok, text, len, 0, &a);
+    if (!st) st = tk_postproc_apply(tok->post, &a, NULL, add_special, out);
+    xl_encoding_free(&a);
+    return st;
+}
+
+/* Cuts an encoding to its first n tokens (content encodings: no specials yet). */
+static void keep_first(xl_encoding *e, size_t n) {
+    if (e->n > n) e->n = n;
+}
+
+size_t xl_tokenizer_num_special(const xl_tokenizer *tok, int pair) { return tok ? tk_postproc_added(tok->post, pair) : 0; }
+
+xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen,
+                           int add_special, size_t max_len, xl_encoding *out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenize_pair: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize_pair: tokenizer is NULL");
+    size_t added = add_special ? tk_postproc_added(tok->post, 1) : 0;
+    if (max_len && max_len < added)
+        return xl_err(XL_ERR_ARG, "max length %zu is below the %zu special tokens of a pair", max_len, added);
+    xl_encoding ea, eb;
+    xl_status st = encode_content(tok, a, alen, 0, &ea);
+    if (st) return st;
+    if ((st = encode_content(tok, b, blen, 1, &eb))) {
+        xl_encoding_free(&ea);
+        return st;
+    }
+    if (max_len && ea.n + eb.n + added > max_len) {
+        /* longest_first as the crate computes it: the shorter text keeps its length when
+         * the longer one can take the rest, else both get half of the room */
+        size_t room = max_len - added, n1 = ea.n, n2 = eb.n;
+        int swap = n1 > n2;
+        if (swap) { size_t t = n1; n1 = n2; n2 = t; }
+        n2 = n1 > room ? n1 : (n1 > room - n1 ? n1 : room - n1);
+        if (n1 + n2 > room) {
+            n1 = room / 2;
+            n2 = n1 + room % 2;
+        }
+        if (swap) { size_t t = n1; n1 = n2; n2 = t; }
+        keep_first(&ea, n1);
+        keep_first(&eb, n2);
+    }
+    st = tk_postproc_apply(tok->post, &ea, &eb, add_special, out);
+    xl_encoding_free(&ea);
+    xl_encoding_free(&eb);
     return st;
 }
 
@@ -342,8 +394,10 @@ void xl_encoding_free(xl_encoding *enc) {
     if (!enc) return;
     free(enc->ids);
     free(enc->special);
+    free(enc->type_ids);
     enc->ids = NULL;
     enc->special = NULL;
+    enc->type_ids = NULL;
     enc->n = 0;
 }
 
@@ -360,6 +414,7 @@ int xl_encoding_truncate(xl_encoding *enc, size_t max_len) {
         int sp = enc->special[i] != 0;
         if (sp ? ks++ < keep_special : kc++ < keep_content) {
             enc->ids[w] = enc->ids[i];
+            if (enc->type_ids) enc->type_ids[w] = enc->type_ids[i];
             enc->special[w++] = enc->special[i];
         }
     }
