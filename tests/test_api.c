@@ -1,6 +1,7 @@
 /* The sequence layer of xling.h (contexts, xl_prepare_*, xl_run): many threads on one
  * model, a status per item, token-level and per-layer outputs, token types for text
- * pairs against a cross-encoder reference, cancellation, and the one-call wrappers.
+ * pairs against a cross-encoder reference, cancellation, the one-call wrappers, and a
+ * decoder (qwen3-tiny) shared by threads the same way.
  * Tolerances: 1e-4 max abs against the float64 references (as test_embed); results of
  * the same inputs on different threads or contexts must agree to 1e-6; the mean of
  * token states against mean pooling to 1e-5 (float sums in another order). */
@@ -482,6 +483,24 @@ int main(void) {
         free_inputs(&xin);
     }
     test_token_types();
+    /* a decoder (run state from the one-decoder forward) shared the same way */
+    const char *shared = t_shared_dir();
+    if (shared) {
+        static char qdir[4096];
+        snprintf(qdir, sizeof qdir, "%s/fixtures/models/qwen3-tiny", shared);
+        json_t *qref = load_json(qdir, "reference.json");
+        xl_model *q = NULL;
+        if (qref && CHECK_MSG(xl_model_load(qdir, &mo, &q) == XL_OK, "%s", xl_last_error())) {
+            ref_inputs qin;
+            read_inputs(qref, &qin);
+            test_concurrency(q, qref, &qin);
+            free_inputs(&qin);
+        }
+        xl_model_free(q);
+        json_decref(qref);
+    } else {
+        t_skip_case("decoder contexts", "../shared (fixtures) not found");
+    }
     xl_model_free(bert);
     xl_model_free(xlmr);
     json_decref(bref);
