@@ -259,7 +259,8 @@ typedef struct {
  * own (see out->status, out->n_failed), XL_ERR_CANCELLED when xl_context_cancel stopped
  * it (finished items keep their results), another status for call-level errors
  * (options, out of memory), with *out then empty. Uses o's pooling, normalize, dim,
- * batch_size, batch_tokens, threads and progress (o may be NULL). */
+ * batch_size, batch_tokens, threads and progress (o may be NULL; progress is called on
+ * the calling thread after each batch, with done counting failed items too). */
 xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned outputs, const xl_embed_options *o,
                  xl_outputs *out);
 void xl_outputs_free(xl_outputs *out);

@@ -46,7 +46,18 @@ static void *pool_main(void *unused) {
     return NULL;
 }
 
+/* A forked child has no pool thread (and may inherit the lock held): it runs its jobs
+ * on the calling thread, one at a time. */
+static void child_after_fork(void) {
+    pthread_mutex_init(&g_lock, NULL);
+    pthread_cond_init(&g_work, NULL);
+    pthread_cond_init(&g_done, NULL);
+    g_head = g_tail = NULL;
+    g_started = 0;
+}
+
 static void start_pool(void) {
+    pthread_atfork(NULL, NULL, child_after_fork);
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
