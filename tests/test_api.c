@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "xling.h"
@@ -461,6 +463,29 @@ static void test_prepare(const xl_model *m, const ref_inputs *in) {
     CHECK(s == NULL);
 }
 
+/* A child forked after the compute pool started has no pool thread: its forwards run
+ * on its own thread and give the parent's result. */
+static void test_fork(const xl_model *m, const ref_inputs *in) {
+    int dim = xl_embed_dim(m, NULL);
+    float *a = malloc((size_t)dim * sizeof(float)), *b = malloc((size_t)dim * sizeof(float));
+    const int32_t *ids = in->ids[0];
+    if (CHECK(xl_embed_ids(m, &ids, &in->len[0], 1, NULL, a, NULL) == XL_OK)) {
+        fflush(NULL);
+        pid_t p = fork();
+        if (p == 0) {
+            int rc = xl_embed_ids(m, &ids, &in->len[0], 1, NULL, b, NULL) != XL_OK ? 3
+                     : t_max_abs_diff(a, b, (size_t)dim) <= TOL_SAME                ? 0
+                                                                                     : 4;
+            _exit(rc);
+        }
+        int wst = 0;
+        CHECK(p > 0 && waitpid(p, &wst, 0) == p);
+        CHECK_MSG(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "forked child: status %d", wst);
+    }
+    free(a);
+    free(b);
+}
+
 int main(void) {
     const char *bert_dir = local_model("bert-tiny"), *xlmr_dir = local_model("xlmr-tiny");
     json_t *bref = load_json(bert_dir, "reference.json"), *xref = load_json(xlmr_dir, "reference.json");
@@ -479,6 +504,7 @@ int main(void) {
         test_cancel(bert, &bin);
         test_prepare(xlmr, &xin);
         test_prepare(bert, &bin);
+        test_fork(bert, &bin);
         free_inputs(&bin);
         free_inputs(&xin);
     }
