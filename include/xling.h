@@ -13,12 +13,15 @@
  * - An xl_context is the per-worker part: run state and scratch buffers kept between
  *   calls. One thread at a time uses a context (one context per worker thread), except
  *   xl_context_cancel, which any thread, or a signal handler, may call.
- * - Compute: transformer forwards run on one process-wide pool of threads, started at
- *   the first forward and kept until the process exits, never a new team per call.
- *   Concurrent calls take turns on it batch by batch, in arrival order, each batch using
+ * - Compute: transformer forwards pass one at a time through a process-wide gate, in
+ *   arrival order, batch by batch: concurrent calls take turns, each batch using all
  *   the threads its options ask for (xl_embed_options.threads, else
- *   xl_model_options.threads, else all cores). Tokenizing, pooling and the
- *   sentence-transformers head run on the calling thread.
+ *   xl_model_options.threads, else all cores), so N callers never run N thread teams
+ *   on the same cores at once. A batch runs on the calling thread as the master of its
+ *   OpenMP team (libgomp keeps that team between calls: no threads are started per
+ *   call). Tokenizing, pooling and the sentence-transformers head run outside the gate.
+ *   A process forked after forwards ran may run forwards too, on one thread (OpenMP
+ *   teams do not survive a fork).
  * - xl_last_error() is per thread: it describes the caller's own last failure.
  */
 #ifndef XLING_H

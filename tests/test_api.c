@@ -463,8 +463,8 @@ static void test_prepare(const xl_model *m, const ref_inputs *in) {
     CHECK(s == NULL);
 }
 
-/* A child forked after the compute pool started has no pool thread: its forwards run
- * on its own thread and give the parent's result. */
+/* A child forked after forwards ran (OpenMP teams started, which do not survive a
+ * fork) runs forwards too, single-threaded, and gets the parent's result. */
 static void test_fork(const xl_model *m, const ref_inputs *in) {
     int dim = xl_embed_dim(m, NULL);
     float *a = malloc((size_t)dim * sizeof(float)), *b = malloc((size_t)dim * sizeof(float));

@@ -1,9 +1,9 @@
 /* Running sequences: per-item checks → length-sorted, token-budgeted batches → the
- * architecture's forward on the compute pool (pool.h) with the context's run state →
+ * architecture's forward through the compute gate (gate.h) with the context's run state →
  * the outputs asked for, in input order, with a status per item. A batch that fails is
  * run again one sequence at a time, so one bad item fails alone. */
 #include "embed/model_internal.h"
-#include "embed/pool.h"
+#include "embed/gate.h"
 #include "embed/pooling.h"
 #include "util/error.h"
 
@@ -50,7 +50,7 @@ typedef struct {
     unsigned want;
 } batch_job;
 
-/* The per-layer pooled states of the batch rows (runs on the pool thread). */
+/* The per-layer pooled states of the batch rows (called by the forward). */
 static void on_layer(void *cbctx, int layer, const float *hidden, int B, int T, int H) {
     batch_job *j = cbctx;
     int L1 = j->out->n_layers, L = L1 - 1;
@@ -203,7 +203,7 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
     xl_status st = alloc_outputs(m, n, want, o, out);
     if (st) { xl_outputs_free(out); return st; }
     const int H = m->ainfo.hidden_size;
-    int threads = xl_embed_threads(m, o);
+    int threads = xl_gate_forked() ? 1 : xl_embed_threads(m, o);
     size_t budget = o && o->batch_tokens > 0 ? (size_t)o->batch_tokens : DEFAULT_BATCH_TOKENS;
     size_t batch_size = o && o->batch_size > 0 ? (size_t)o->batch_size : DEFAULT_BATCH_SIZE;
 
@@ -266,14 +266,14 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
         j.order = order + start;
         j.types = types;
         fill_batch(&j, B, T, any_types);
-        xl_status bst = xl_pool_run(forward_job, &j);
+        xl_status bst = xl_gate_run(forward_job, &j);
         if (bst && B > 1) {
             /* Rerun the batch one by one so the failure stays with its item. */
             for (size_t b = 0; b < B; b++) {
                 j.order = order + start + b;
                 j.types = types;
                 fill_batch(&j, 1, seqs[order[start + b]].n, any_types);
-                xl_status one = xl_pool_run(forward_job, &j);
+                xl_status one = xl_gate_run(forward_job, &j);
                 if (!one) one = collect(&j, o, pooled, scratch, full);
                 if (one) {
                     clear_item(out, order[start + b]);

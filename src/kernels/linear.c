@@ -375,7 +375,7 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
     /* OpenBLAS's OpenMP build takes its thread count from the calling thread's
      * omp_get_max_threads(): setting that ICV is thread-local, where
      * openblas_set_num_threads would change a process-wide value on every call. (Library
-     * forwards all run on the one compute thread, embed/pool.c.) */
+     * forwards pass one at a time through the compute gate, embed/gate.c.) */
 #ifdef _OPENMP
     omp_set_num_threads(threads > 0 ? threads : 1);
 #endif
