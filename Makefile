@@ -34,13 +34,16 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test asan clean bench fuzz fuzz-run
+.PHONY: all test asan clean bench fuzz fuzz-run install shared
 .SECONDARY:
 all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The CLI sees only the public header: its objects are built without -Isrc.
+$(CLI_OBJ): CFLAGS := $(filter-out -Isrc,$(CFLAGS))
 
 $(BUILD)/libxling.a: $(LIB_OBJ)
 	@rm -f $@
@@ -60,6 +63,35 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libxling.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
 
+# Shared library: the library objects again with -fPIC, only when asked for (make shared /
+# make install), so that the everyday build and the kernels stay non-PIC.
+VERSION  := $(shell sed -n 's/^\#define XLING_VERSION "\(.*\)"/\1/p' include/xling.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/libxling.so: $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,libxling.so.$(SOMAJOR) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+shared: $(BUILD)/libxling.so
+
+# make install PREFIX=/usr/local (DESTDIR for staging): bin/xling, lib/libxling.a,
+# lib/libxling.so*, include/xling.h, lib/pkgconfig/xling.pc.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(BUILD)/xling $(BUILD)/libxling.a $(BUILD)/libxling.so
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/xling $(DESTDIR)$(PREFIX)/bin/xling
+	install -m 644 $(BUILD)/libxling.a $(DESTDIR)$(PREFIX)/lib/libxling.a
+	install -m 755 $(BUILD)/libxling.so $(DESTDIR)$(PREFIX)/lib/libxling.so.$(VERSION)
+	ln -sf libxling.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libxling.so.$(SOMAJOR)
+	ln -sf libxling.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libxling.so
+	install -m 644 include/xling.h $(DESTDIR)$(PREFIX)/include/xling.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LDFLAGS) $(filter-out -ljansson -lutf8proc -lpcre2-8,$(LDLIBS))|' \
+	    scripts/xling.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xling.pc
+
 # The test command (README, .ci/run): builds, runs every tests/test_* binary and the
 # CLI tests, prints "N passed, N failed" last.
 test: all
@@ -77,4 +109,4 @@ fuzz-run: fuzz
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(EXAMPLES:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d) $(EXAMPLES:=.d)

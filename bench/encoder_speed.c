@@ -1,7 +1,7 @@
 /* Encoder forward-pass micro benchmark.
  *
  *   encoder_speed [--hidden 384 --layers 12 --heads 12 --ffn 1536 --vocab 8000]
- *                 [--model HF_DIR] [--batch 32 --seq 128 --reps 5 --threads 2] [--layer-times]
+ *                 [--model HF_DIR] [--batch 32 --seq 128 --reps 5 --threads N] [--layer-times]
  *
  * Without --model it writes a random-weight XLM-R-style checkpoint of the given shape
  * (config.json + model.safetensors, F32) into a temporary folder and loads it through
@@ -188,7 +188,8 @@ static void layer_times(int B, int T, int H, int heads, int F, int threads, int 
 }
 
 int main(int argc, char **argv) {
-    int H = 384, L = 12, heads = 12, F = 1536, V = 8000, B = 32, T = 128, reps = 5, threads = 2, lt = 0;
+    int H = 384, L = 12, heads = 12, F = 1536, V = 8000, B = 32, T = 128, reps = 5, lt = 0;
+    int threads = xl_default_threads();
     const char *model_dir = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

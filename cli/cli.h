@@ -1,5 +1,6 @@
-/* The subcommands of the `xling` CLI. Each returns the process exit code:
- * 0 success, 1 runtime error (message on stderr), 2 usage error. */
+/* The subcommands of the `xling` CLI and the helpers they share. Each command returns
+ * the process exit code: 0 success, 1 runtime error (message on stderr), 2 usage error.
+ * The CLI uses only the public header xling.h of the library. */
 #ifndef XL_CLI_H
 #define XL_CLI_H
 #include "xling.h"
@@ -10,12 +11,33 @@ int cmd_info(int argc, char **argv);
 int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
+/* The message of the CLI's last failure (input, output, quantization); set by
+ * cli_set_error, also from the library's xl_last_error() by cli_take_lib_error. */
+void cli_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_take_lib_error(void);
+const char *cli_error(void);
+/* Prints "xling <cmd>: <cli_error()>" and returns 1. */
+int cli_report(const char *cmd);
+/* Sets OMP_WAIT_POLICY=passive and re-executes the program when the user set no
+ * OpenMP wait policy (wait_policy.c); returns only when nothing was done. */
+void cli_wait_policy(char **argv);
 /* Prints "xling <cmd>: <xl_last_error()>" and returns 1. */
 int cli_fail(const char *cmd);
-/* Parses a positive int option value; prints a usage error and returns -1 if invalid. */
+/* Prints "xling <cmd>: <message> (see `xling <cmd> --help`)" on one line and returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long's '?' and ':' (optstring starts with ':', opterr = 0) as a usage error. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+/* Parses an int option value in [min, max]; prints a usage error and returns -1 if invalid. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
+/* -t N: N, or the CPUs this process may use when N is more (one warning line). */
+int cli_threads(const char *cmd, int requested);
 int cli_parse_pooling(const char *s, xl_pooling *out);
 const char *cli_pooling_name(xl_pooling p);
+/* Case-insensitive: does name end with ext (".npy")? */
+int cli_has_ext(const char *name, const char *ext);
+/* Tokens the model's post-processor adds around a text (0 without a tokenizer). */
+size_t cli_special_count(const xl_tokenizer *tok);
 
 #endif

@@ -20,7 +20,7 @@ static const char *usage =
     "      --batch B     sequences per call (default 32)\n"
     "      --seq S       tokens per sequence (default 128)\n"
     "      --reps R      timed repetitions (default 5)\n"
-    "  -t, --threads T   threads (default: all cores)\n"
+    "  -t, --threads T   threads (default: the CPUs this process may use)\n"
     "      --quantize q8 decoders: block int8 weights made at load (load_ms includes it)\n"
     "      --bidirectional, --causal\n"
     "                    decoders: force the attention direction\n"
@@ -68,7 +68,8 @@ int cmd_bench_embed(int argc, char **argv) {
     xl_attention_mode attention = XL_ATTN_DEFAULT;
     xl_quantize quantize = XL_QUANTIZE_NONE;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'b': if (cli_parse_int("bench-embed", "--batch", optarg, 1, 1 << 16, &batch)) return 2; break;
@@ -77,16 +78,17 @@ int cmd_bench_embed(int argc, char **argv) {
         case 't': if (cli_parse_int("bench-embed", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'j': break;
         case 'Q':
-            if (strcmp(optarg, "q8")) { fprintf(stderr, "xling bench-embed: --quantize accepts q8\n"); return 2; }
+            if (strcmp(optarg, "q8")) return cli_usage("bench-embed", "--quantize accepts q8, got \"%s\"", optarg);
             quantize = XL_QUANTIZE_Q8;
             break;
         case 'B': attention = XL_ATTN_FORCE_BIDIRECTIONAL; break;
         case 'C': attention = XL_ATTN_FORCE_CAUSAL; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_bad_option("bench-embed", c, argv);
         }
     }
-    if (!dir) { fprintf(stderr, "xling bench-embed: -m DIR is required\n%s", usage); return 2; }
+    if (!dir) return cli_usage("bench-embed", "-m DIR is required");
+    threads = threads > 0 ? cli_threads("bench-embed", threads) : xl_default_threads();
     xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
     xl_model *m;
     double t0 = now_ms();
@@ -147,8 +149,8 @@ int cmd_bench_embed(int argc, char **argv) {
         for (int r = 0; r < reps; r++) printf(r ? ",%.3f" : "%.3f", ms[r]);
         qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
         double med = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
-        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"emb_head\":[",
-               med, (double)(n * len) / (med / 1e3), load_ms, n, len);
+        printf("],\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"load_ms\":%.1f,\"batch\":%zu,\"seq\":%zu,\"threads\":%d,\"emb_head\":[",
+               med, (double)(n * len) / (med / 1e3), load_ms, n, len, threads);
         for (int j = 0; j < 8 && j < info.dim; j++) printf(j ? ",%.7g" : "%.7g", (double)out[j]);
         printf("]}\n");
     }

@@ -6,37 +6,44 @@
 
 #include "cli.h"
 #include "input.h"
+#include "model_opts.h"
+#include "npy.h"
+#include "outfile.h"
 #include "output.h"
+#include "precision.h"
 #include "progress.h"
 
 #define CHUNK 2048
 
 static const char *usage =
-    "usage: xling embed -m DIR [-i FILE] [-o FILE] [options]\n"
-    "Embeds one input per line (plain text, or JSONL lines with \"text\" or \"input_ids\").\n"
-    "  -m, --model DIR          Hugging Face / sentence-transformers model folder\n"
+    "usage: xling embed -m DIR [-i FILE | TEXT...] [-o FILE] [options]\n"
+    "Embeds one input per line (plain text, or JSONL lines with \"text\" or \"input_ids\"), or\n"
+    "the TEXT arguments. JSONL: blank lines are skipped; \"id\" (any JSON value) is copied\n"
+    "into the output line.\n"
+    MODEL_OPTIONS_HELP
     "  -i, --input FILE         input file (default stdin); *.jsonl / *.json read as JSONL\n"
     "      --input-format F     text | jsonl (default: from the file name; stdin = text)\n"
-    "  -o, --output FILE        output file (default stdout); *.npy implies --format npy\n"
-    "      --format F           jsonl (default: {\"embedding\":[...]} per line) | npy | f32\n"
-    "      --prompt NAME        prepend the prompt NAME of config_sentence_transformers.json\n"
-    "      --prefix STR         prepend STR to every text (overrides --prompt)\n"
-    "      --pooling P          cls | mean | max | last (= lasttoken); default: the folder's\n"
-    "      --no-normalize       skip L2 normalization even if the folder has Normalize\n"
-    "      --normalize          L2-normalize even if the folder has no Normalize module\n"
-    "      --max-length N       truncate inputs to N tokens (default: the model's max_seq_length)\n"
-    "      --batch N            at most N sequences per forward batch (default 32)\n"
-    "      --instruct TASK      instruction-tuned embedders: put TASK in the folder's\n"
-    "                           \"Instruct: ...\\nQuery:\" prompt (else \"Instruct: TASK\\nQuery: \")\n"
-    "      --dim N              Matryoshka: keep the first N dimensions, then renormalize\n"
+    "  -o, --output FILE        output file (default stdout), written to a temporary file and\n"
+    "                           renamed when complete; *.npy, *.f32 (*.bin, *.raw) and *.jsonl\n"
+    "                           (any case) choose the format\n"
+    "      --format F           jsonl (default: {\"embedding\":[...]} per line) | npy |\n"
+    "                           f32 (= raw: headerless little-endian rows of the precision)\n"
+    "      --keep-fields        JSONL: copy every field but \"text\"/\"input_ids\" to the output\n"
+    "      --precision P        float32 (default) | float16 | int8 | uint8 | binary | ubinary,\n"
+    "                           as sentence-transformers' quantize_embeddings: int8/uint8 map\n"
+    "                           [min, max] of each dimension to 256 steps (uint8 = (x - min) /\n"
+    "                           ((max - min) / 255) truncated, int8 = that - 128), with min/max\n"
+    "                           from this run's embeddings or --calibration; ubinary = bits of\n"
+    "                           x > 0 packed 8 per byte (numpy packbits), binary = that - 128 as\n"
+    "                           int8. npy dtype follows; JSONL prints integers\n"
+    "      --calibration F.npy  int8/uint8: take min/max from this float32 [n, dim] array\n"
     "      --layers             output every layer's mean-pooled and last-token hidden states\n"
     "                           (L+1 entries: embeddings, each block, the last after the final\n"
-    "                           norm): JSONL {\"mean\":[[...]],\"last\":[[...]]}, npy [n,2,L+1,H]\n"
-    "      --bidirectional      decoders: attend in both directions (as llama-embed-nemotron)\n"
-    "      --causal             decoders: causal attention, whatever the folder says\n"
-    "      --quantize q8        decoders: block int8 weights made at load (less memory, faster)\n"
-    "  -t, --threads N          threads (default: all cores)\n"
+    "                           norm): JSONL {\"mean\":[[...]],\"last\":[[...]]}, npy [n,2,L+1,H];\n"
+    "                           not with --dim / --pooling / --precision\n"
     "  -h, --help               this help\n";
+
+enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS };
 
 typedef struct {
     size_t total, truncated;
@@ -74,9 +81,9 @@ static xl_status embed_group(xl_model *m, const xl_embed_options *o, int layers,
 }
 
 /* Embeds one chunk of records into rows[n][row_floats]: texts and id lists go through
- * their own library calls, then rows are placed back in input order. */
-static xl_status embed_chunk(xl_model *m, const xl_embed_options *o, int layers, in_record *recs, size_t n,
-                             size_t row_floats, float *rows, size_t *truncated) {
+ * their own library calls, then rows are placed back in input order. -1 with cli_error(). */
+static int embed_chunk(xl_model *m, const xl_embed_options *o, int layers, const in_reader *in, in_record *recs,
+                       size_t n, size_t row_floats, float *rows, size_t *truncated) {
     size_t n_text = 0, n_ids = 0;
     for (size_t i = 0; i < n; i++) {
         if (recs[i].is_ids) n_ids++;
@@ -89,9 +96,10 @@ static xl_status embed_chunk(xl_model *m, const xl_embed_options *o, int layers,
     size_t *where_t = malloc((n_text ? n_text : 1) * sizeof *where_t);
     size_t *where_i = malloc((n_ids ? n_ids : 1) * sizeof *where_i);
     float *tmp = malloc((n ? n : 1) * row_floats * sizeof *tmp);
-    xl_status st = XL_OK;
+    int rc = 0;
     if (!texts || !tlens || !ids || !ilens || !where_t || !where_i || !tmp) {
-        st = XL_ERR_NOMEM;
+        cli_set_error("out of memory");
+        rc = -1;
         goto done;
     }
     size_t a = 0, b = 0;
@@ -101,93 +109,127 @@ static xl_status embed_chunk(xl_model *m, const xl_embed_options *o, int layers,
     }
     size_t cut = 0;
     if (n_text) {
-        st = embed_group(m, o, layers, 0, texts, tlens, n_text, row_floats, tmp, &cut);
-        if (st) goto done;
+        if (embed_group(m, o, layers, 0, texts, tlens, n_text, row_floats, tmp, &cut)) {
+            in_renumber_error(in, recs, where_t, n_text);
+            rc = -1;
+            goto done;
+        }
         for (size_t k = 0; k < n_text; k++) memcpy(rows + where_t[k] * row_floats, tmp + k * row_floats, row_floats * sizeof *tmp);
         *truncated += cut;
     }
     if (n_ids) {
-        st = embed_group(m, o, layers, 1, ids, ilens, n_ids, row_floats, tmp, &cut);
-        if (st) goto done;
+        if (embed_group(m, o, layers, 1, ids, ilens, n_ids, row_floats, tmp, &cut)) {
+            in_renumber_error(in, recs, where_i, n_ids);
+            rc = -1;
+            goto done;
+        }
         for (size_t k = 0; k < n_ids; k++) memcpy(rows + where_i[k] * row_floats, tmp + k * row_floats, row_floats * sizeof *tmp);
         *truncated += cut;
     }
 done:
     free(texts); free(tlens); free(ids); free(ilens); free(where_t); free(where_i); free(tmp);
-    return st;
+    return rc;
+}
+
+/* int8 / uint8 without --calibration: the ranges need every embedding of the run, so
+ * rows (and their JSONL members) are held until the input ends. */
+typedef struct {
+    float *rows;
+    char **extras;
+    size_t n, cap;
+} held_rows;
+
+static int hold(held_rows *h, const float *rows, in_record *recs, size_t n, size_t dim) {
+    if (h->n + n > h->cap) {
+        size_t cap = (h->n + n) * 2;
+        float *r = realloc(h->rows, cap * dim * sizeof *r);
+        if (r) h->rows = r;
+        char **e = r ? realloc(h->extras, cap * sizeof *e) : NULL;
+        if (!e) { cli_set_error("out of memory holding the embeddings for the int8/uint8 ranges"); return -1; }
+        h->extras = e;
+        h->cap = cap;
+    }
+    memcpy(h->rows + h->n * dim, rows, n * dim * sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        h->extras[h->n + i] = recs[i].extra;
+        recs[i].extra = NULL;
+    }
+    h->n += n;
+    return 0;
+}
+
+static void held_free(held_rows *h) {
+    for (size_t i = 0; i < h->n; i++) free(h->extras[i]);
+    free(h->rows);
+    free(h->extras);
 }
 
 int cmd_embed(int argc, char **argv) {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},    {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'},   {"format", required_argument, 0, 'F'},
-        {"input-format", required_argument, 0, 'I'}, {"prompt", required_argument, 0, 'P'},
-        {"prefix", required_argument, 0, 'X'},   {"pooling", required_argument, 0, 'p'},
-        {"no-normalize", no_argument, 0, 'N'},   {"normalize", no_argument, 0, 'n'},
-        {"max-length", required_argument, 0, 'L'}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'},  {"help", no_argument, 0, 'h'},
-        {"instruct", required_argument, 0, 'T'}, {"dim", required_argument, 0, 'D'},
-        {"layers", no_argument, 0, 'Y'},         {"bidirectional", no_argument, 0, 'B'},
-        {"causal", no_argument, 0, 'C'},         {"quantize", required_argument, 0, 'Q'},
-        {0, 0, 0, 0}};
-    const char *model_dir = NULL, *in_path = NULL, *out_path = NULL;
+        MODEL_LONG_OPTIONS,
+        {"input", required_argument, 0, 'i'},         {"output", required_argument, 0, 'o'},
+        {"format", required_argument, 0, O_FORMAT},   {"input-format", required_argument, 0, O_INPUT_FORMAT},
+        {"layers", no_argument, 0, O_LAYERS},          {"precision", required_argument, 0, O_PRECISION},
+        {"calibration", required_argument, 0, O_CALIBRATION}, {"keep-fields", no_argument, 0, O_KEEP_FIELDS},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    const char *cmd = "embed", *in_path = NULL, *out_path = NULL, *calib_path = NULL;
     in_format ifmt = IN_AUTO;
     out_format ofmt = OUT_AUTO;
-    xl_embed_options eo;
-    xl_embed_options_init(&eo);
-    int threads = 0, layers = 0, c;
-    xl_attention_mode attention = XL_ATTN_DEFAULT;
-    xl_quantize quantize = XL_QUANTIZE_NONE;
+    precision prec = PREC_FLOAT32;
+    model_opts mo;
+    model_opts_init(&mo);
+    int layers = 0, keep_fields = 0, prec_set = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:o:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, NULL)) != -1) {
+        int r = model_opts_parse(&mo, cmd, c, optarg);
+        if (r < 0) return 2;
+        if (r) continue;
         switch (c) {
-        case 'm': model_dir = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
-        case 'F':
-            if (out_parse_format(optarg, &ofmt)) { fprintf(stderr, "xling embed: --format must be jsonl, npy or f32\n"); return 2; }
+        case O_FORMAT:
+            if (out_parse_format(optarg, &ofmt)) return cli_usage(cmd, "--format must be jsonl, npy, f32 or raw, got \"%s\"", optarg);
             break;
-        case 'I':
-            if (in_parse_format(optarg, &ifmt)) { fprintf(stderr, "xling embed: --input-format must be text or jsonl\n"); return 2; }
+        case O_INPUT_FORMAT:
+            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
             break;
-        case 'P': eo.prompt_name = optarg; break;
-        case 'X': eo.prefix = optarg; break;
-        case 'p':
-            if (cli_parse_pooling(optarg, &eo.pooling)) { fprintf(stderr, "xling embed: --pooling must be cls, mean, max, last or lasttoken\n"); return 2; }
+        case O_LAYERS: layers = 1; break;
+        case O_PRECISION:
+            if (prec_parse(optarg, &prec))
+                return cli_usage(cmd, "--precision must be float32, float16, int8, uint8, binary or ubinary, got \"%s\"", optarg);
+            prec_set = 1;
             break;
-        case 'N': eo.normalize = 0; break;
-        case 'n': eo.normalize = 1; break;
-        case 'L': if (cli_parse_int("embed", "--max-length", optarg, 1, 1 << 24, &eo.max_length)) return 2; break;
-        case 'b': if (cli_parse_int("embed", "--batch", optarg, 1, 1 << 20, &eo.batch_size)) return 2; break;
-        case 't': if (cli_parse_int("embed", "--threads", optarg, 1, 1024, &threads)) return 2; break;
-        case 'T': eo.instruct = optarg; break;
-        case 'D': if (cli_parse_int("embed", "--dim", optarg, 1, 1 << 20, &eo.dim)) return 2; break;
-        case 'Y': layers = 1; break;
-        case 'B': attention = XL_ATTN_FORCE_BIDIRECTIONAL; break;
-        case 'C': attention = XL_ATTN_FORCE_CAUSAL; break;
-        case 'Q':
-            if (strcmp(optarg, "q8")) { fprintf(stderr, "xling embed: --quantize accepts q8\n"); return 2; }
-            quantize = XL_QUANTIZE_Q8;
-            break;
+        case O_CALIBRATION: calib_path = optarg; break;
+        case O_KEEP_FIELDS: keep_fields = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_bad_option(cmd, c, argv);
         }
     }
-    if (optind < argc) { fprintf(stderr, "xling embed: unexpected argument \"%s\"\n%s", argv[optind], usage); return 2; }
-    if (!model_dir) { fprintf(stderr, "xling embed: -m DIR is required\n%s", usage); return 2; }
+    int rc = model_opts_check(&mo, cmd);
+    if (rc) return rc;
+    size_t n_args = (size_t)(argc - optind);
+    if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
+    if (layers && mo.eo.dim) return cli_usage(cmd, "--layers and --dim cannot be used together");
+    if (layers && mo.pooling_set) return cli_usage(cmd, "--layers and --pooling cannot be used together");
+    if (layers && prec_set && prec != PREC_FLOAT32) return cli_usage(cmd, "--layers and --precision %s cannot be used together", prec_name(prec));
+    out_format named = out_format_of_name(out_path);
+    if (ofmt && named && ofmt != named)
+        return cli_usage(cmd, "--format %s contradicts the output name %s", ofmt == OUT_NPY ? "npy" : ofmt == OUT_F32 ? "f32" : "jsonl", out_path);
+    out_format fmt = ofmt ? ofmt : named ? named : OUT_JSONL;
+    if (layers && fmt == OUT_F32) return cli_usage(cmd, "--layers writes jsonl or npy");
+    if (keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
+    if (calib_path && !prec_needs_ranges(prec)) return cli_usage(cmd, "--calibration needs --precision int8 or uint8");
+    /* Refused before anything is opened for writing. */
+    int same_in = !n_args && cli_same_file(in_path, out_path);
+    if (out_path && strcmp(out_path, "-") && (same_in || (calib_path && cli_same_file(calib_path, out_path))))
+        return cli_usage(cmd, "-o %s is the %s file; choose another output", out_path, same_in ? "input" : "--calibration");
 
-    if (layers && ofmt == OUT_F32) { fprintf(stderr, "xling embed: --layers writes jsonl or npy\n"); return 2; }
-    xl_model_options mo = {.threads = threads, .attention = attention, .quantize = quantize};
     xl_model *m;
-    if (xl_model_load(model_dir, &mo, &m)) return cli_fail("embed");
+    if ((rc = model_opts_load(&mo, cmd, &m))) return rc;
     xl_model_info info;
     xl_model_get_info(m, &info);
-    if (eo.dim > info.dim) {
-        fprintf(stderr, "xling embed: --dim %d is larger than the model's %d dimensions\n", eo.dim, info.dim);
-        xl_model_free(m);
-        return 2;
-    }
-    size_t inner[3] = {(size_t)xl_embed_dim(m, &eo)};
+    size_t inner[3] = {(size_t)xl_embed_dim(m, &mo.eo)};
     int inner_ndim = 1;
     if (layers) {
         inner[0] = 2;
@@ -196,38 +238,90 @@ int cmd_embed(int argc, char **argv) {
         inner_ndim = 3;
     }
     size_t dim = inner_ndim == 1 ? inner[0] : inner[0] * inner[1] * inner[2];
+    if ((prec == PREC_BINARY || prec == PREC_UBINARY) && dim % 8) {
+        xl_model_free(m);
+        /* sentence-transformers packs the whole matrix as one bit string: rows of a
+         * dimension that is not a multiple of 8 do not come out as rows. */
+        return cli_usage(cmd, "--precision %s needs a dimension that is a multiple of 8 (this one is %zu; see --dim)", prec_name(prec), dim);
+    }
+    float *start = NULL, *step = NULL, *calib = NULL;
+    if (prec_needs_ranges(prec)) {
+        start = malloc(dim * sizeof *start);
+        step = malloc(dim * sizeof *step);
+        if (!start || !step) { cli_set_error("out of memory"); rc = 1; }
+    }
+    if (!rc && calib_path) {
+        size_t cr, cc;
+        if (npy_read_f32_matrix(calib_path, &calib, &cr, &cc)) rc = 1;
+        else if (cc != dim) { cli_set_error("%s: the calibration embeddings have %zu dimensions, the output has %zu", calib_path, cc, dim); rc = 1; }
+        else prec_ranges(calib, cr, dim, start, step);
+        free(calib);
+    }
+    if (rc) {
+        free(start); free(step); xl_model_free(m);
+        return cli_report(cmd);
+    }
 
     in_reader in;
-    if (in_open(&in, in_path, ifmt)) { xl_model_free(m); return cli_fail("embed"); }
+    if (n_args) in_open_args(&in, argv + optind, n_args);
+    else if (in_open(&in, in_path, ifmt)) { free(start); free(step); xl_model_free(m); return cli_report(cmd); }
+    in.cmd = cmd;
+    in.keep_fields = keep_fields;
+    in.reserved[0] = layers ? "mean" : "embedding";
+    in.reserved[1] = layers ? "last" : NULL;
     out_writer out;
-    if (out_open(&out, out_path, ofmt, inner, inner_ndim)) { in_close(&in); xl_model_free(m); return cli_fail("embed"); }
+    if (out_open(&out, out_path, fmt, prec, inner, inner_ndim)) { in_close(&in); free(start); free(step); xl_model_free(m); return cli_report(cmd); }
+    int hold_all = prec_needs_ranges(prec) && !calib_path;
+    if (!hold_all) out_set_ranges(&out, start, step);
 
     in_record *recs = calloc(CHUNK, sizeof *recs);
     float *rows = malloc(CHUNK * dim * sizeof *rows);
+    char **extras = calloc(CHUNK, sizeof *extras);
+    held_rows held = {0};
     run_state rs = {0};
     progress_init(&rs.bar, "embed");
-    eo.progress = on_progress;
-    eo.progress_ctx = &rs;
-    int rc = 0;
-    if (!recs || !rows) { fprintf(stderr, "xling embed: out of memory\n"); rc = 1; }
+    mo.eo.progress = on_progress;
+    mo.eo.progress_ctx = &rs;
+    if (!recs || !rows || !extras) { cli_set_error("out of memory"); rc = 1; }
     while (!rc) {
         size_t got;
-        if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = cli_fail("embed"); break; }
+        if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
         rs.base = rs.total;
-        if (embed_chunk(m, &eo, layers, recs, got, dim, rows, &rs.truncated) || out_write_rows(&out, rows, got)) rc = cli_fail("embed");
+        for (size_t i = 0; i < got; i++) extras[i] = recs[i].extra;
+        if (embed_chunk(m, &mo.eo, layers, &in, recs, got, dim, rows, &rs.truncated)) rc = 1;
+        else if (hold_all ? hold(&held, rows, recs, got, dim) : out_write_rows(&out, rows, extras, got)) rc = 1;
         rs.total += got;
         in_records_clear(recs, got);
     }
     progress_end(&rs.bar);
-    if (out_close(&out) && !rc) rc = cli_fail("embed");
+    if (!rc && hold_all) {
+        if (held.n < 100)
+            fprintf(stderr, "xling embed: warning: %s ranges computed from %zu embedding(s); more embeddings or --calibration give stabler buckets\n",
+                    prec_name(prec), held.n);
+        prec_ranges(held.rows, held.n, dim, start, step);
+        out_set_ranges(&out, start, step);
+        if (out_write_rows(&out, held.rows, held.extras, held.n)) rc = 1;
+    }
+    if (!rc && out.wrapped)
+        fprintf(stderr, "xling embed: warning: %zu value(s) fell outside the %s buckets (or a dimension had no range) and wrapped around as numpy's astype does\n",
+                out.wrapped, prec_name(prec));
+    int to_stdout = out.file.is_stdout;
+    if (!rc && out_close(&out)) rc = 1;
+    else if (rc) out_abort(&out);
+    if (rc) {
+        /* Rows already on stdout cannot be taken back: say how many there are. */
+        if (to_stdout && out.rows_out)
+            fprintf(stderr, "xling embed: %s (%zu rows were written to stdout before the error)\n", cli_error(), out.rows_out);
+        else cli_report(cmd);
+    }
     if (!rc && rs.truncated) {
-        int limit = eo.max_length ? eo.max_length : info.max_seq_length;
+        int limit = mo.eo.max_length ? mo.eo.max_length : info.max_seq_length;
         fprintf(stderr, "xling embed: %zu of %zu inputs were longer than %d tokens and were truncated\n", rs.truncated, rs.total, limit);
     }
     in_close(&in);
-    free(recs);
-    free(rows);
+    held_free(&held);
+    free(recs); free(rows); free(extras); free(start); free(step);
     xl_model_free(m);
     return rc;
 }

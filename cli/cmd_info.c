@@ -23,15 +23,17 @@ int cmd_info(int argc, char **argv) {
     const char *dir = NULL;
     int as_json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'j': as_json = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_bad_option("info", c, argv);
         }
     }
-    if (!dir) { fprintf(stderr, "xling info: -m DIR is required\n%s", usage); return 2; }
+    if (optind < argc) return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
+    if (!dir) return cli_usage("info", "-m DIR is required");
     xl_model_options mo = {.threads = 1};
     xl_model *m;
     if (xl_model_load(dir, &mo, &m)) return cli_fail("info");

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
 
 static const char *usage =
     "usage: xling mine -m DIR SRC TGT [options]\n"
@@ -160,7 +160,8 @@ int cmd_mine(int argc, char **argv) {
     xl_embed_options eo;
     xl_embed_options_init(&eo);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:k:o:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:k:o:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
         case 'S': src_emb = optarg; break;
@@ -170,29 +171,28 @@ int cmd_mine(int argc, char **argv) {
             if (!strcmp(optarg, "ratio")) mo.margin = XL_MARGIN_RATIO;
             else if (!strcmp(optarg, "distance")) mo.margin = XL_MARGIN_DISTANCE;
             else if (!strcmp(optarg, "absolute")) mo.margin = XL_MARGIN_ABSOLUTE;
-            else { fprintf(stderr, "xling mine: --margin must be ratio, distance or absolute (got \"%s\")\n", optarg); return 2; }
+            else return cli_usage("mine", "--margin must be ratio, distance or absolute (got \"%s\")", optarg);
             break;
         case 'D':
             if (!strcmp(optarg, "mine")) mo.mode = XL_MINE_MINE;
             else if (!strcmp(optarg, "intersect")) mo.mode = XL_MINE_INTERSECT;
             else if (!strcmp(optarg, "forward")) mo.mode = XL_MINE_FORWARD;
             else if (!strcmp(optarg, "backward")) mo.mode = XL_MINE_BACKWARD;
-            else { fprintf(stderr, "xling mine: --mode must be mine, intersect, forward or backward (got \"%s\")\n", optarg); return 2; }
+            else return cli_usage("mine", "--mode must be mine, intersect, forward or backward (got \"%s\")", optarg);
             break;
         case 'H': {
             char *e;
             errno = 0;
             mo.threshold = strtod(optarg, &e);
             if (errno || e == optarg || *e || isnan(mo.threshold)) {
-                fprintf(stderr, "xling mine: --threshold must be a number (got \"%s\")\n", optarg);
-                return 2;
+                return cli_usage("mine", "--threshold must be a number (got \"%s\")", optarg);
             }
             break;
         }
         case 'o': out_path = optarg; break;
         case 'F':
             if (!strcmp(optarg, "tsv")) tsv = 1;
-            else if (strcmp(optarg, "jsonl")) { fprintf(stderr, "xling mine: --format must be jsonl or tsv (got \"%s\")\n", optarg); return 2; }
+            else if (strcmp(optarg, "jsonl")) return cli_usage("mine", "--format must be jsonl or tsv (got \"%s\")", optarg);
             break;
         case 'P': eo.prompt_name = optarg; break;
         case 'X': eo.prefix = optarg; break;
@@ -200,25 +200,22 @@ int cmd_mine(int argc, char **argv) {
         case 'B': if (cli_parse_int("mine", "--batch", optarg, 1, 1 << 16, &eo.batch_size)) return 2; break;
         case 't': if (cli_parse_int("mine", "--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "see `xling mine --help`\n"); return 2;
+        default: return cli_bad_option("mine", c, argv);
         }
     }
     int n_files = argc - optind;
     const char *src = n_files >= 1 ? argv[optind] : NULL, *tgt = n_files >= 2 ? argv[optind + 1] : NULL;
     if (n_files != 0 && n_files != 2) {
-        fprintf(stderr, "xling mine: give two text files, SRC and TGT (got %d)\nsee `xling mine --help`\n", n_files);
-        return 2;
+        return cli_usage("mine", "give two text files, SRC and TGT (got %d)", n_files);
     }
     if (dir && (src_emb || tgt_emb)) {
-        fprintf(stderr, "xling mine: -m and --src-emb/--tgt-emb exclude each other\nsee `xling mine --help`\n");
-        return 2;
+        return cli_usage("mine", "-m and --src-emb/--tgt-emb exclude each other");
     }
     if (!dir && (!src_emb || !tgt_emb)) {
-        fprintf(stderr, "xling mine: give -m DIR with SRC TGT, or both --src-emb and --tgt-emb\nsee `xling mine --help`\n");
-        return 2;
+        return cli_usage("mine", "give -m DIR with SRC TGT, or both --src-emb and --tgt-emb");
     }
-    if (dir && !src) { fprintf(stderr, "xling mine: -m DIR needs the text files SRC TGT\nsee `xling mine --help`\n"); return 2; }
-    if (tsv && !src) { fprintf(stderr, "xling mine: --format tsv needs the text files SRC TGT\nsee `xling mine --help`\n"); return 2; }
+    if (dir && !src) { return cli_usage("mine", "-m DIR needs the text files SRC TGT"); }
+    if (tsv && !src) { return cli_usage("mine", "--format tsv needs the text files SRC TGT"); }
     if (out_path && !strcmp(out_path, "-")) out_path = NULL;
 
     lines_t ls = {0}, lt = {0};
@@ -261,24 +258,10 @@ int cmd_mine(int argc, char **argv) {
         if (isatty(2)) { mo.progress = on_progress; mo.progress_ctx = "k-NN"; }
         if (xl_mine(x, nx, y, ny, dx, &mo, &pairs, &np)) rc = cli_fail("mine");
     }
-    /* output: a temporary file beside the target, renamed once complete; a target that
-     * exists and is not a regular file (/dev/full, a FIFO) is written in place, never
-     * replaced */
-    char *tmp = NULL;
-    FILE *out = stdout;
-    struct stat sb;
-    if (!rc && out_path && stat(out_path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        if (!(out = fopen(out_path, "wb"))) { fprintf(stderr, "xling mine: cannot write %s: %s\n", out_path, strerror(errno)); rc = 1; }
-    } else if (!rc && out_path) {
-        size_t l = strlen(out_path);
-        tmp = malloc(l + 32);
-        if (tmp) {
-            snprintf(tmp, l + 32, "%s.tmp.XXXXXX", out_path);
-            int fd = mkstemp(tmp);
-            out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-        }
-        if (!out) { fprintf(stderr, "xling mine: cannot write %s: %s\n", out_path, strerror(errno)); rc = 1; }
-    }
+    /* output: a temporary file beside the target, renamed once complete (cli/outfile.c) */
+    outfile of = {0};
+    if (!rc && outfile_open(&of, out_path)) rc = cli_report("mine");
+    FILE *out = of.f;
     for (size_t i = 0; !rc && i < np; i++) {
         size_t s = (size_t)pairs[i].src, t = (size_t)pairs[i].tgt;
         if (tsv) {
@@ -298,20 +281,10 @@ int cmd_mine(int argc, char **argv) {
             fputs("}\n", out);
         }
     }
-    if (!rc && (fflush(out) != 0 || ferror(out) || (tmp && fsync(fileno(out)) != 0))) {
-        fprintf(stderr, "xling mine: write failed%s%s: %s\n", out_path ? " on " : "", out_path ? out_path : "",
-                strerror(errno));
-        rc = 1;
+    if (of.f) {
+        if (!rc && outfile_commit(&of)) rc = cli_report("mine");
+        else if (rc) outfile_abort(&of);
     }
-    if (out && out != stdout) {
-        if (fclose(out) != 0 && !rc) { fprintf(stderr, "xling mine: write failed on %s\n", out_path); rc = 1; }
-        if (!rc && tmp && rename(tmp, out_path) != 0) {
-            fprintf(stderr, "xling mine: cannot rename to %s: %s\n", out_path, strerror(errno));
-            rc = 1;
-        }
-        if (rc && tmp) unlink(tmp);
-    }
-    free(tmp);
     free(pairs);
     free(x);
     free(y);

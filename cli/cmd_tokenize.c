@@ -1,4 +1,5 @@
 /* xling tokenize: texts in, {"ids":[...],"tokens":[...]} per input out. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,21 +7,27 @@
 
 #include "cli.h"
 #include "input.h"
-#include "util/fileio.h"
+#include "outfile.h"
 
 #define CHUNK 4096
 
 static const char *usage =
-    "usage: xling tokenize -m DIR [-i FILE] [options]\n"
-    "Tokenizes one text per line (plain text, or JSONL lines with \"text\") as the Hugging Face\n"
-    "tokenizers library does; prints {\"ids\":[...],\"tokens\":[...]} per input.\n"
+    "usage: xling tokenize -m DIR [-i FILE | TEXT...] [options]\n"
+    "Tokenizes one text per line (plain text, or JSONL lines with \"text\"), or the TEXT\n"
+    "arguments, as the Hugging Face tokenizers library does; prints {\"ids\":[...],\"tokens\":[...]}\n"
+    "per input. JSONL: blank lines are skipped; \"id\" (any JSON value) is copied into the\n"
+    "output line.\n"
     "  -m, --model DIR          model folder, a folder with tokenizer.json, or a tokenizer.json file\n"
     "  -i, --input FILE         input file (default stdin); *.jsonl / *.json read as JSONL\n"
     "      --input-format F     text | jsonl\n"
-    "  -o, --output FILE        output file (default stdout)\n"
+    "  -o, --output FILE        output file (default stdout), written to a temporary file and\n"
+    "                           renamed when complete\n"
+    "      --keep-fields        JSONL: copy every field but \"text\" to the output line\n"
     "      --no-special         do not add the post-processor's special tokens\n"
     "      --max-length N       truncate to N tokens, keeping the special tokens (default: never)\n"
     "  -h, --help               this help\n";
+
+enum { O_INPUT_FORMAT = 256, O_NO_SPECIAL, O_MAX_LENGTH, O_KEEP_FIELDS };
 
 /* Writes s as a JSON string (s is valid UTF-8: vocabulary entries are). */
 static void write_json_string(FILE *f, const char *s) {
@@ -37,8 +44,10 @@ static void write_json_string(FILE *f, const char *s) {
 }
 
 /* One {"ids":[...],"tokens":[...]} line, streamed: memory stays that of the encoding. */
-static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e) {
-    fputs("{\"ids\":[", f);
+static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, const char *extra) {
+    fputc('{', f);
+    if (extra) fputs(extra, f);
+    fputs("\"ids\":[", f);
     for (size_t k = 0; k < e->n; k++) fprintf(f, k ? ",%d" : "%d", e->ids[k]);
     fputs("],\"tokens\":[", f);
     for (size_t k = 0; k < e->n; k++) {
@@ -53,62 +62,91 @@ static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e) {
 int cmd_tokenize(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'}, {"input-format", required_argument, 0, 'I'},
-        {"no-special", no_argument, 0, 'S'},  {"max-length", required_argument, 0, 'L'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *path = NULL, *in_path = NULL, *out_path = NULL;
+        {"output", required_argument, 0, 'o'}, {"input-format", required_argument, 0, O_INPUT_FORMAT},
+        {"no-special", no_argument, 0, O_NO_SPECIAL},  {"max-length", required_argument, 0, O_MAX_LENGTH},
+        {"keep-fields", no_argument, 0, O_KEEP_FIELDS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "tokenize", *path = NULL, *in_path = NULL, *out_path = NULL;
     in_format ifmt = IN_AUTO;
-    int add_special = 1, max_len = 0, c;
+    int add_special = 1, max_len = 0, keep_fields = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:o:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:i:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': path = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
-        case 'I':
-            if (in_parse_format(optarg, &ifmt)) { fprintf(stderr, "xling tokenize: --input-format must be text or jsonl\n"); return 2; }
+        case O_INPUT_FORMAT:
+            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
             break;
-        case 'S': add_special = 0; break;
-        case 'L': if (cli_parse_int("tokenize", "--max-length", optarg, 1, 1 << 30, &max_len)) return 2; break;
+        case O_NO_SPECIAL: add_special = 0; break;
+        case O_MAX_LENGTH: if (cli_parse_int(cmd, "--max-length", optarg, 1, 1 << 30, &max_len)) return 2; break;
+        case O_KEEP_FIELDS: keep_fields = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        default: return cli_bad_option(cmd, c, argv);
         }
     }
-    if (optind < argc) { fprintf(stderr, "xling tokenize: unexpected argument \"%s\"\n%s", argv[optind], usage); return 2; }
-    if (!path) { fprintf(stderr, "xling tokenize: -m DIR is required\n%s", usage); return 2; }
+    size_t n_args = (size_t)(argc - optind);
+    if (!path) return cli_usage(cmd, "-m DIR is required");
+    if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
+    if (out_path && strcmp(out_path, "-") && !n_args && cli_same_file(in_path, out_path))
+        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
     xl_tokenizer *tok;
-    if (xl_tokenizer_load(path, &tok)) return cli_fail("tokenize");
-    in_reader in;
-    if (in_open(&in, in_path, ifmt)) { xl_tokenizer_free(tok); return cli_fail("tokenize"); }
-    FILE *out = stdout;
-    if (out_path && strcmp(out_path, "-") && !(out = fopen(out_path, "wb"))) {
-        fprintf(stderr, "xling tokenize: cannot write %s\n", out_path);
-        in_close(&in);
+    if (xl_tokenizer_load(path, &tok)) return cli_fail(cmd);
+    size_t specials = add_special ? cli_special_count(tok) : 0;
+    if (max_len && (size_t)max_len < specials) {
         xl_tokenizer_free(tok);
-        return 1;
+        return cli_usage(cmd, "--max-length %d is below the %zu special tokens the tokenizer adds", max_len, specials);
     }
+    in_reader in;
+    if (n_args) in_open_args(&in, argv + optind, n_args);
+    else if (in_open(&in, in_path, ifmt)) { xl_tokenizer_free(tok); return cli_report(cmd); }
+    in.cmd = cmd;
+    in.keep_fields = keep_fields;
+    in.reserved[0] = "ids";
+    in.reserved[1] = "tokens";
+    outfile out;
+    if (outfile_open(&out, out_path)) { in_close(&in); xl_tokenizer_free(tok); return cli_report(cmd); }
     in_record *recs = calloc(CHUNK, sizeof *recs);
-    int rc = recs ? 0 : 1;
+    int rc = 0;
+    size_t written = 0, lines = 0; /* lines: handed to stdio; written: known to be out */
+    if (!recs) { cli_set_error("out of memory"); rc = 1; }
     while (!rc) {
         size_t got;
-        if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = cli_fail("tokenize"); break; }
+        if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
+        char w[512];
         for (size_t i = 0; i < got && !rc; i++) {
             if (recs[i].is_ids) {
-                fprintf(stderr, "xling tokenize: %s line %zu: \"input_ids\" given; tokenize needs \"text\"\n", in.name, recs[i].line);
+                cli_set_error("%s: \"input_ids\" given; tokenize needs \"text\"", in_where(&in, recs[i].line, w, sizeof w));
                 rc = 1;
                 break;
             }
             xl_encoding e;
-            if (xl_tokenize(tok, recs[i].text, recs[i].len, add_special, &e)) { rc = cli_fail("tokenize"); break; }
+            if (xl_tokenize(tok, recs[i].text, recs[i].len, add_special, &e)) {
+                cli_set_error("%s: %s", in_where(&in, recs[i].line, w, sizeof w), xl_last_error());
+                rc = 1;
+                break;
+            }
             if (max_len) xl_encoding_truncate(&e, (size_t)max_len);
-            write_one(out, tok, &e);
+            write_one(out.f, tok, &e, recs[i].extra);
+            lines++;
             xl_encoding_free(&e);
         }
         in_records_clear(recs, got);
+        if (!rc && (ferror(out.f) || (out.is_stdout && fflush(out.f) != 0))) {
+            cli_set_error("%s: write failed: %s", out.name, strerror(errno ? errno : EIO));
+            rc = 1;
+        }
+        if (!rc) written = lines;
     }
-    if (fflush(out) != 0 || ferror(out)) { if (!rc) fprintf(stderr, "xling tokenize: write failed\n"); rc = 1; }
-    if (out != stdout) fclose(out);
+    int to_stdout = out.is_stdout;
+    if (!rc && outfile_commit(&out)) rc = 1;
+    else if (rc && outfile_abort(&out) == 0) written = lines;
+    if (rc) {
+        if (to_stdout && written)
+            fprintf(stderr, "xling tokenize: %s (%zu lines were written to stdout before the error)\n", cli_error(), written);
+        else cli_report(cmd);
+    }
     free(recs);
     in_close(&in);
     xl_tokenizer_free(tok);

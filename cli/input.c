@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/error.h"
-#include "util/utf8.h"
-
-static int has_suffix(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
+#include "cli.h"
 
 int in_parse_format(const char *s, in_format *out) {
     if (!strcmp(s, "text")) *out = IN_TEXT;
@@ -28,15 +22,22 @@ int in_open(in_reader *r, const char *path, in_format fmt) {
     } else {
         r->f = fopen(path, "rb");
         if (!r->f) {
-            xl_err(XL_ERR_IO, "%s: %s", path, strerror(errno));
+            cli_set_error("%s: %s", path, strerror(errno));
             return -1;
         }
         r->owned = 1;
         r->name = path;
     }
-    if (fmt == IN_AUTO) fmt = (path && (has_suffix(path, ".jsonl") || has_suffix(path, ".json"))) ? IN_JSONL : IN_TEXT;
+    if (fmt == IN_AUTO) fmt = (path && (cli_has_ext(path, ".jsonl") || cli_has_ext(path, ".json"))) ? IN_JSONL : IN_TEXT;
     r->fmt = fmt;
     return 0;
+}
+
+void in_open_args(in_reader *r, char **args, size_t n) {
+    memset(r, 0, sizeof *r);
+    r->args = args;
+    r->n_args = n;
+    r->fmt = IN_TEXT;
 }
 
 void in_close(in_reader *r) {
@@ -49,105 +50,167 @@ void in_records_clear(in_record *recs, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(recs[i].text);
         free(recs[i].ids);
+        free(recs[i].extra);
         memset(&recs[i], 0, sizeof recs[i]);
     }
 }
 
+const char *in_where(const in_reader *r, size_t line, char *buf, size_t n) {
+    if (r->name) snprintf(buf, n, "%s line %zu", r->name, line);
+    else snprintf(buf, n, "argument %zu", line);
+    return buf;
+}
+
 /* Makes the line valid UTF-8, warning once per line as the documented repair. */
 static char *repaired_copy(in_reader *r, const char *s, size_t len, size_t *out_len) {
-    if (xl_utf8_is_valid(s, len)) {
-        char *c = malloc(len + 1);
-        if (!c) return NULL;
-        memcpy(c, s, len);
-        c[len] = '\0';
-        *out_len = len;
-        return c;
-    }
     size_t bad = 0;
     char *c = xl_utf8_repair(s, len, out_len, &bad);
-    if (c) fprintf(stderr, "xling: warning: %s line %zu: %zu invalid UTF-8 sequence(s) replaced with U+FFFD\n", r->name, r->line, bad);
+    char where[512];
+    if (c && bad)
+        fprintf(stderr, "xling %s: warning: %s: %zu invalid UTF-8 sequence(s) replaced with U+FFFD\n", r->cmd ? r->cmd : "", in_where(r, r->line, where, sizeof where), bad);
     return c;
 }
 
-static xl_status parse_json_record(in_reader *r, const char *s, size_t len, in_record *rec) {
+/* Appends "\"key\":value," to the record's extra members. */
+static int add_extra(in_record *rec, const char *key, json_t *v) {
+    json_t *k = json_string(key);
+    char *ks = k ? json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    char *vs = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(k);
+    size_t old = rec->extra ? strlen(rec->extra) : 0;
+    char *p = ks && vs ? realloc(rec->extra, old + strlen(ks) + strlen(vs) + 3) : NULL;
+    if (p) {
+        sprintf(p + old, "%s:%s,", ks, vs);
+        rec->extra = p;
+    }
+    free(ks);
+    free(vs);
+    return p ? 0 : -1;
+}
+
+static int parse_json_record(in_reader *r, const char *s, size_t len, in_record *rec) {
+    char where[512];
+    in_where(r, r->line, where, sizeof where);
     json_error_t e;
     json_t *j = json_loadb(s, len, JSON_ALLOW_NUL, &e);
-    if (!j) return xl_err(XL_ERR_INPUT, "%s line %zu: invalid JSON: %s", r->name, r->line, e.text);
-    xl_status st = XL_OK;
+    if (!j) { cli_set_error("%s: invalid JSON: %s", where, e.text); return -1; }
+    int rc = -1;
     json_t *text = json_object_get(j, "text"), *ids = json_object_get(j, "input_ids");
     if (!json_is_object(j)) {
-        st = xl_err(XL_ERR_INPUT, "%s line %zu: expected a JSON object with \"text\" or \"input_ids\"", r->name, r->line);
+        cli_set_error("%s: expected a JSON object with \"text\" or \"input_ids\"", where);
+    } else if (text && ids) {
+        cli_set_error("%s: the object has both \"text\" and \"input_ids\"; give one", where);
     } else if (text) {
         if (!json_is_string(text)) {
-            st = xl_err(XL_ERR_INPUT, "%s line %zu: \"text\" must be a string", r->name, r->line);
+            cli_set_error("%s: \"text\" must be a string", where);
         } else {
             size_t n = json_string_length(text);
             rec->text = malloc(n + 1);
-            if (!rec->text) st = xl_err(XL_ERR_NOMEM, "out of memory");
+            if (!rec->text) cli_set_error("out of memory");
             else {
                 memcpy(rec->text, json_string_value(text), n);
                 rec->text[n] = '\0';
                 rec->len = n;
+                rc = 0;
             }
         }
     } else if (ids) {
         if (!json_is_array(ids)) {
-            st = xl_err(XL_ERR_INPUT, "%s line %zu: \"input_ids\" must be an array of integers", r->name, r->line);
+            cli_set_error("%s: \"input_ids\" must be an array of integers", where);
         } else {
             size_t n = json_array_size(ids);
             rec->ids = malloc((n ? n : 1) * sizeof *rec->ids);
             rec->n_ids = n;
             rec->is_ids = 1;
-            if (!rec->ids) st = xl_err(XL_ERR_NOMEM, "out of memory");
-            for (size_t k = 0; !st && k < n; k++) {
+            rc = rec->ids ? 0 : -1;
+            if (!rec->ids) cli_set_error("out of memory");
+            for (size_t k = 0; !rc && k < n; k++) {
                 json_t *v = json_array_get(ids, k);
-                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
-                    st = xl_err(XL_ERR_INPUT, "%s line %zu: \"input_ids\"[%zu] must be a non-negative integer", r->name, r->line, k);
-                else rec->ids[k] = (int32_t)json_integer_value(v);
+                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
+                    cli_set_error("%s: \"input_ids\"[%zu] must be a non-negative integer", where, k);
+                    rc = -1;
+                } else rec->ids[k] = (int32_t)json_integer_value(v);
             }
         }
     } else {
-        st = xl_err(XL_ERR_INPUT, "%s line %zu: the object has neither \"text\" nor \"input_ids\"", r->name, r->line);
+        cli_set_error("%s: the object has neither \"text\" nor \"input_ids\"", where);
+    }
+    /* "id" first, then (--keep-fields) the other fields in their order. */
+    json_t *id = rc ? NULL : json_object_get(j, "id");
+    if (id && add_extra(rec, "id", id)) { cli_set_error("out of memory"); rc = -1; }
+    if (!rc && r->keep_fields) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            if (!strcmp(key, "id") || !strcmp(key, "text") || !strcmp(key, "input_ids")) continue;
+            for (int k = 0; k < 4 && r->reserved[k]; k++)
+                if (!strcmp(key, r->reserved[k])) {
+                    cli_set_error("%s: field \"%s\" would clash with the output's own \"%s\"", where, key, key);
+                    rc = -1;
+                }
+            if (rc) break;
+            if (add_extra(rec, key, v)) { cli_set_error("out of memory"); rc = -1; break; }
+        }
     }
     json_decref(j);
-    return st;
+    return rc;
 }
 
-xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got) {
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+    return 1;
+}
+
+int in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got) {
     *got = 0;
     while (*got < max) {
-        errno = 0;
-        ssize_t n = getline(&r->buf, &r->cap, r->f);
-        if (n < 0) {
-            if (ferror(r->f)) {
-                in_records_clear(recs, *got);
-                *got = 0;
-                return xl_err(XL_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
+        const char *s;
+        size_t len;
+        if (r->args) {
+            if (r->line == r->n_args) break;
+            s = r->args[r->line];
+            len = strlen(s);
+            r->line++;
+        } else {
+            errno = 0;
+            ssize_t n = getline(&r->buf, &r->cap, r->f);
+            if (n < 0) {
+                if (ferror(r->f)) {
+                    in_records_clear(recs, *got);
+                    *got = 0;
+                    cli_set_error("%s: read error: %s", r->name, strerror(errno));
+                    return -1;
+                }
+                break;
             }
-            break;
+            r->line++;
+            s = r->buf;
+            len = (size_t)n;
+            if (len && s[len - 1] == '\n') len--;
+            if (len && s[len - 1] == '\r') len--;
+            if (r->line == 1 && len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3, len -= 3;
+            if (r->fmt == IN_JSONL && is_blank(s, len)) continue;
         }
-        r->line++;
-        size_t len = (size_t)n;
-        if (len && r->buf[len - 1] == '\n') len--;
-        if (len && r->buf[len - 1] == '\r') len--;
         in_record *rec = &recs[*got];
         memset(rec, 0, sizeof *rec);
         rec->line = r->line;
         size_t clen;
-        char *line = repaired_copy(r, r->buf, len, &clen);
+        char *line = repaired_copy(r, s, len, &clen);
         if (!line) {
             in_records_clear(recs, *got);
             *got = 0;
-            return xl_err(XL_ERR_NOMEM, "out of memory reading %s line %zu", r->name, r->line);
+            cli_set_error("out of memory reading %s", r->name ? r->name : "the arguments");
+            return -1;
         }
         if (r->fmt == IN_JSONL) {
-            xl_status st = parse_json_record(r, line, clen, rec);
+            int bad = parse_json_record(r, line, clen, rec);
             free(line);
-            if (st) {
+            if (bad) {
                 /* Nothing of a failed chunk reaches the caller. */
                 in_records_clear(recs, *got + 1);
                 *got = 0;
-                return st;
+                return -1;
             }
         } else {
             rec->text = line;
@@ -155,5 +218,21 @@ xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got) 
         }
         (*got)++;
     }
-    return XL_OK;
+    return 0;
+}
+
+/* The library numbers the inputs of one call ("input 905: ..."); the message is
+ * rewritten to name the line of the whole input that input came from. */
+void in_renumber_error(const in_reader *in, const in_record *recs, const size_t *where, size_t n) {
+    const char *msg = xl_last_error();
+    char *end;
+    if (strncmp(msg, "input ", 6) == 0) {
+        unsigned long k = strtoul(msg + 6, &end, 10);
+        if (end != msg + 6 && k >= 1 && k <= n) {
+            char w[512];
+            cli_set_error("%s%s", in_where(in, recs[where[k - 1]].line, w, sizeof w), end);
+            return;
+        }
+    }
+    cli_take_lib_error();
 }

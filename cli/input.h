@@ -1,5 +1,8 @@
-/* Reading the CLI's inputs: one text per line, or JSONL lines holding "text" or
- * "input_ids". Inputs are read in chunks so that memory stays bounded on big files. */
+/* Reading the CLI's inputs: one text per line, JSONL lines holding "text" or
+ * "input_ids", or texts given as command-line arguments. Inputs are read in chunks so
+ * that memory stays bounded on big files. Line numbers count every line from the start
+ * of the input (blank JSONL lines are skipped but counted); a UTF-8 BOM at the start is
+ * dropped. */
 #ifndef XL_CLI_INPUT_H
 #define XL_CLI_INPUT_H
 #include <stdint.h>
@@ -14,28 +17,44 @@ typedef struct {
     int32_t *ids;       /* token ids given as is (JSONL "input_ids") */
     size_t n_ids;
     int is_ids;
-    size_t line;        /* 1-based line number in the input */
+    size_t line;        /* 1-based line (or argument) number in the input */
+    /* JSON members to copy into the output line, each followed by a comma
+     * ("\"id\":7,\"lang\":\"de\","), or NULL: "id", and with keep_fields every
+     * field but "text" and "input_ids". */
+    char *extra;
 } in_record;
 
 typedef struct {
     FILE *f;
     int owned;
     in_format fmt;
-    const char *name;   /* file name for messages ("stdin") */
+    const char *name;   /* file name for messages ("stdin"); NULL for arguments */
     size_t line;
     char *buf;
     size_t cap;
+    char **args;        /* texts given as arguments */
+    size_t n_args;
+    int keep_fields;
+    const char *cmd;    /* for warnings: "xling <cmd>: warning: ..." */
+    const char *reserved[4]; /* output keys a kept field must not take */
 } in_reader;
 
-/* Opens path (NULL or "-" = stdin); fmt IN_AUTO picks JSONL for *.jsonl / *.json names. */
+/* Opens path (NULL or "-" = stdin); fmt IN_AUTO picks JSONL for *.jsonl / *.json names.
+ * -1 with cli_error() on failure. */
 int in_open(in_reader *r, const char *path, in_format fmt);
-/* Reads up to max records. *got = 0 at end of input. On a malformed line prints
- * nothing, frees what it read of the chunk (*got = 0) and returns an error whose
- * message names the file and line. */
-xl_status in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got);
+/* Reads the n texts of args (command-line arguments), numbered "argument 1..n". */
+void in_open_args(in_reader *r, char **args, size_t n);
+/* Reads up to max records. *got = 0 at end of input. On a malformed line frees what it
+ * read of the chunk (*got = 0) and returns -1 with cli_error() naming the file and line. */
+int in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got);
 void in_records_clear(in_record *recs, size_t n);
 void in_close(in_reader *r);
 /* Parses "text" / "jsonl". */
 int in_parse_format(const char *s, in_format *out);
+/* "stdin line 5", "data.jsonl line 5" or "argument 2" into buf. */
+const char *in_where(const in_reader *r, size_t line, char *buf, size_t n);
+/* Takes the library's last error into cli_error(); its "input K: ..." (K-th of the n
+ * inputs of one call, records recs[where[K-1]]) becomes "<file> line L: ...". */
+void in_renumber_error(const in_reader *r, const in_record *recs, const size_t *where, size_t n);
 
 #endif

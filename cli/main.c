@@ -1,4 +1,6 @@
-/* xling command-line entry point: dispatches to one file per subcommand. */
+/* xling command-line entry point: dispatches to one file per subcommand, then makes
+ * sure everything reached stdout (a full disk or a closed pipe is an error, exit 1). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,31 +13,50 @@ static const char *usage =
     "\n"
     "commands:\n"
     "  embed        embed texts or token ids with a Hugging Face / sentence-transformers model\n"
-    "               folder (JSONL, .npy or raw float32 out)\n"
+    "               folder (JSONL, .npy or raw rows out; float32 to binary precision)\n"
     "  tokenize     tokenize texts exactly as the Hugging Face tokenizers library does\n"
     "  similarity   print the cosine similarity matrix of a few texts\n"
     "  mine         parallel sentences from two collections (LASER margin scoring)\n"
+    "  cluster      k-means clusters of texts (V-measure against gold labels)\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
     "  help         this help\n"
     "\n"
-    "Inputs: one text per line, or JSONL lines with \"text\" (or \"input_ids\" for embed).\n"
-    "Errors go to stderr with exit status 1 (2 for usage errors).\n";
+    "Inputs: one text per line, JSONL lines with \"text\" (or \"input_ids\" for embed), or texts\n"
+    "as arguments. Errors go to stderr with exit status 1 (2 for usage errors).\n";
+
+/* stdout must have taken everything: fflush reports what buffered writes could not. */
+static int finish(const char *cmd, int rc) {
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "xling%s%s: write error on stdout: %s\n", cmd ? " " : "", cmd ? cmd : "", strerror(errno ? errno : EIO));
+        rc = 1;
+    }
+    return rc;
+}
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    cli_wait_policy(argv);
+    if (argc < 2) {
+        fputs("xling: no command given (see `xling --help`)\n", stderr);
+        return 2;
     }
-    if (!strcmp(argv[1], "--version")) { puts("xling " XLING_VERSION); return 0; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return finish(NULL, 0);
+    }
+    if (!strcmp(argv[1], "--version")) {
+        puts("xling " XLING_VERSION);
+        return finish(NULL, 0);
+    }
+    static const struct { const char *name; int (*run)(int, char **); } cmds[] = {
+        {"embed", cmd_embed}, {"tokenize", cmd_tokenize}, {"similarity", cmd_similarity},
+        {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"info", cmd_info},
+        {"bench-embed", cmd_bench_embed}};
     const char *cmd = argv[1];
     argv[1] = argv[0];
-    if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
-    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
-    if (!strcmp(cmd, "similarity")) return cmd_similarity(argc - 1, argv + 1);
-    if (!strcmp(cmd, "mine")) return cmd_mine(argc - 1, argv + 1);
-    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench-embed")) return cmd_bench_embed(argc - 1, argv + 1);
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
+        if (!strcmp(cmd, cmds[k].name)) return finish(cmd, cmds[k].run(argc - 1, argv + 1));
     fprintf(stderr, "xling: unknown command \"%s\" (xling --help lists the commands)\n", cmd);
     return 2;
 }

@@ -127,8 +127,17 @@ typedef enum {
     XL_QUANTIZE_Q8             /* block int8 weights made at load (decoders) */
 } xl_quantize;
 
+/* The CPUs this process may run on (sched_getaffinity: taskset, cpusets): the most
+ * threads xling runs; larger requests in the options below are capped to it. */
+int xl_usable_cpus(void);
+/* The default thread count: xl_usable_cpus(), or OMP_NUM_THREADS when set and smaller.
+ * Forwards of little work run on one thread whatever the count (README, "Threads"). On
+ * a machine shared with other work, run programs with OMP_WAIT_POLICY=passive (the
+ * xling CLI sets it for itself): spinning OpenMP threads collapse there. */
+int xl_default_threads(void);
+
 typedef struct {
-    int threads;            /* 0 = all cores */
+    int threads;            /* 0 = xl_default_threads() */
     xl_attention_mode attention; /* decoders only; XL_ERR_ARG for encoders when forced */
     xl_quantize quantize;   /* decoders only; XL_ERR_UNSUPPORTED for encoders */
 } xl_model_options;
@@ -175,7 +184,7 @@ typedef struct {
     int dim;                /* Matryoshka: keep the first dim values, renormalize (0 = all) */
     int batch_size;         /* at most this many sequences per forward batch (0 = 32) */
     int batch_tokens;       /* and at most this many padded tokens (0 = 8192) */
-    int threads;            /* 0 = the model's */
+    int threads;            /* 0 = the model's; capped at xl_usable_cpus() */
     /* progress: called after each batch with (done, total) inputs; may be NULL */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;

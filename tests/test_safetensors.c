@@ -416,6 +416,11 @@ static void test_hostile(void) {
     write_st(tmp("nul.safetensors"), "{" T1("w\\u0000x", "{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}") "}", 4);
     expect_fail("nul.safetensors", XL_ERR_FORMAT, "NUL", NULL); /* jansson refuses NUL in keys */
 
+    /* Found by fuzz_safetensors: jansson quotes the bytes near a syntax error, here a
+     * broken \u escape followed by newlines; the message must stay one line. */
+    write_st(tmp("escape_nl.safetensors"), "{\"a\":{\"dtype\":\"\\u00\n\n\n01\"}}", 0);
+    expect_fail("escape_nl.safetensors", XL_ERR_FORMAT, "JSON", NULL);
+
     xl_weights *w = (xl_weights *)1;
     CHECK_EQ_INT(xl_weights_open_file(tmp("absent.safetensors"), &w), XL_ERR_IO);
     CHECK(w == NULL && strstr(xl_last_error(), "absent.safetensors"));
@@ -546,6 +551,40 @@ static void test_sharded(void) {
     CHECK(strstr(xl_last_error(), "config.json") != NULL);
 }
 
+/* Inputs found by fuzz/fuzz_safetensors.c, and the in-memory entry point it uses. */
+static void test_fuzz_findings(void) {
+    /* A header without tensors once sorted a NULL table (NULL + 0: undefined
+     * behaviour, reported by `make asan`). It is a valid, empty checkpoint. */
+    const char *empties[] = {"{}", "{\"__metadata__\":{\"format\":\"pt\"}}"};
+    for (int k = 0; k < 2; k++) {
+        write_st(tmp("no_tensors.safetensors"), empties[k], 0);
+        xl_weights *w = NULL;
+        CHECK_MSG(xl_weights_open_file(tmp("no_tensors.safetensors"), &w) == XL_OK, "%s", xl_last_error());
+        CHECK_EQ_INT(xl_weights_count(w), 0);
+        CHECK(xl_weights_find(w, "x") == NULL);
+        xl_weights_close(w);
+    }
+
+    /* xl_weights_open_memory validates like xl_weights_open_file and points into the
+     * caller's bytes. */
+    static const char good[] = "\x3a\0\0\0\0\0\0\0"
+                               "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}     xy";
+    CHECK_EQ_INT(sizeof good - 1, 8 + 0x3a + 2);
+    xl_weights *w = NULL;
+    CHECK_MSG(xl_weights_open_memory("mem.safetensors", good, sizeof good - 1, &w) == XL_OK, "%s", xl_last_error());
+    CHECK_EQ_INT(xl_weights_count(w), 1);
+    const xl_tensor *t = xl_weights_find(w, "a");
+    CHECK(t && t->data == good + 8 + 0x3a && t->nbytes == 2);
+    CHECK_STR(xl_weights_path(w), "mem.safetensors");
+    xl_weights_close(w);
+    w = (xl_weights *)1;
+    CHECK_EQ_INT(xl_weights_open_memory("mem.safetensors", good, sizeof good - 2, &w), XL_ERR_FORMAT);
+    CHECK(w == NULL);
+    CHECK_MSG(strstr(xl_last_error(), "mem.safetensors") && strstr(xl_last_error(), "beyond"), "%s", xl_last_error());
+    CHECK_EQ_INT(xl_weights_open_memory("mem.safetensors", NULL, 0, &w), XL_ERR_FORMAT);
+    CHECK(strstr(xl_last_error(), "too short") != NULL);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/xl_st_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir)) {
@@ -557,6 +596,7 @@ int main(void) {
     test_valid_synthetic();
     test_hostile();
     test_sharded();
+    test_fuzz_findings();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -319,6 +319,14 @@ static void test_errors(void) {
     expect(d, XL_ERR_IO, "1_Pooling", "no pooling config");
     d = new_case(MOD_TPN, "{\"word_embedding_dimension\": 8, ");
     expect(d, XL_ERR_FORMAT, "1_Pooling/config.json", "pooling config not JSON");
+    /* Found with fuzz/fuzz_config.c: a float too large for an integer was converted
+     * before its range was checked (undefined behaviour, reported by `make asan`). */
+    d = new_case(MOD_TPN, "{\"word_embedding_dimension\": 1e300, \"pooling_mode_mean_tokens\": true}");
+    expect(d, XL_ERR_FORMAT, "word_embedding_dimension", "dimension 1e300");
+    d = new_case(MOD_TPN, "{\"word_embedding_dimension\": -9.3e18, \"pooling_mode_mean_tokens\": true}");
+    expect(d, XL_ERR_FORMAT, "word_embedding_dimension", "dimension -9.3e18");
+    d = new_case(MOD_TPN, "{\"word_embedding_dimension\": 8.0, \"pooling_mode_mean_tokens\": true}");
+    expect(d, XL_OK, NULL, "dimension 8.0");
 
     /* modules.json itself. */
     d = new_case("[{\"idx\": 0, ", NULL);

@@ -5,6 +5,7 @@
 #include "testlib.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/utf8.h"
 #include "xling.h"
 
@@ -50,5 +51,25 @@ int main(void) {
     char *data; size_t len;
     CHECK_EQ_INT(xl_read_file("/nonexistent/x.json", &data, &len), XL_ERR_IO);
     CHECK(strstr(xl_last_error(), "/nonexistent/x.json") != NULL);
+    /* Integers in JSON: 2.0 is 2; a float outside long long's range is an error
+     * naming the key, never a conversion (undefined behaviour; found by fuzz_config). */
+    json_t *o = json_loads("{\"a\": 3.0, \"b\": 1e300, \"c\": -1e19, \"d\": 2.5, \"e\": -9.2e18}", 0, NULL);
+    long long v = 0;
+    CHECK(o != NULL);
+    CHECK_EQ_INT(xl_json_get_int(o, "a", 0, &v, "cfg"), XL_OK);
+    CHECK_EQ_INT(v, 3);
+    CHECK_EQ_INT(xl_json_get_int(o, "b", 0, &v, "cfg"), XL_ERR_FORMAT);
+    CHECK(strstr(xl_last_error(), "cfg") && strstr(xl_last_error(), "\"b\""));
+    CHECK_EQ_INT(xl_json_get_int(o, "c", 0, &v, "cfg"), XL_ERR_FORMAT);
+    CHECK_EQ_INT(xl_json_get_int(o, "d", 0, &v, "cfg"), XL_ERR_FORMAT);
+    CHECK_EQ_INT(xl_json_get_int(o, "e", 0, &v, "cfg"), XL_OK);
+    CHECK_EQ_INT(v, -9200000000000000000LL);
+    json_decref(o);
+
+    /* A message quoting input bytes stays one line (control bytes become '?'). */
+    xl_err(XL_ERR_INPUT, "near '%s'", "a\nb\tc\x7f");
+    CHECK_STR(xl_last_error(), "near 'a?b?c?'");
+    xl_err_prefix("x\ny");
+    CHECK_STR(xl_last_error(), "x?y: near 'a?b?c?'");
     return test_summary("test_util");
 }

@@ -3,6 +3,7 @@
  * as a whole at the first failed item, naming it. */
 #include "embed/model_internal.h"
 #include "util/error.h"
+#include "util/threads.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ int xl_embed_dim(const xl_model *m, const xl_embed_options *o) {
 int xl_model_num_layer_outputs(const xl_model *m) { return m->ainfo.num_layers + 1; }
 
 int xl_embed_threads(const xl_model *m, const xl_embed_options *o) {
-    return o && o->threads > 0 ? o->threads : m->threads;
+    return o && o->threads > 0 ? xl_threads_for(o->threads) : m->threads;
 }
 
 /* Runs prepared sequences and copies what was asked for into the caller's arrays. */
@@ -35,7 +36,9 @@ static xl_status run_and_copy(const xl_model *m, xl_sequence *seqs, size_t n, co
     if (st) return st;
     for (size_t i = 0; i < n; i++)
         if (out.status[i]) {
-            st = xl_err(out.status[i], "input %zu: %s", i + 1, out.error[i]);
+            /* "input 3 has no tokens", "input 3: token id ..." (the CLI renumbers these) */
+            const char *sep = strncmp(out.error[i], "has ", 4) == 0 ? " " : ": ";
+            st = xl_err(out.status[i], "input %zu%s%s", i + 1, sep, out.error[i]);
             break;
         }
     if (!st) {

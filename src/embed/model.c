@@ -5,8 +5,8 @@
 #include "io/model_config.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/threads.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +44,7 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
     xl_model *m = calloc(1, sizeof *m);
     if (!m) return xl_err(XL_ERR_NOMEM, "out of memory");
     m->dir = strdup(dir);
-    m->threads = opts && opts->threads > 0 ? opts->threads : omp_get_num_procs();
+    m->threads = xl_threads_for(opts ? opts->threads : 0);
     /* The sentence-transformers modules say where the transformer lives: the folder
      * itself for current models, a subfolder such as 0_Transformer for old ones. Read
      * them once without the hidden-size check to find it, then again with it. */

@@ -6,6 +6,7 @@
 #include "embed/gate.h"
 #include "embed/pooling.h"
 #include "util/error.h"
+#include "util/threads.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ static void set_item(xl_outputs *out, size_t i, xl_status st, const char *msg) {
 static xl_status check_item(const xl_model *m, const xl_sequence *s) {
     if (s->status) return xl_err(s->status, "%s", s->error ? s->error : xl_status_name(s->status));
     if (s->n == 0)
-        return xl_err(XL_ERR_INPUT, "no tokens (the tokenizer adds no special tokens to an empty text)");
+        return xl_err(XL_ERR_INPUT, "has no tokens (the tokenizer adds no special tokens to an empty text)");
     if (!s->ids) return xl_err(XL_ERR_ARG, "ids are NULL");
     if (m->ainfo.max_tokens > 0 && s->n > (size_t)m->ainfo.max_tokens)
         return xl_err(XL_ERR_INPUT, "%zu tokens; the model's position table allows at most %d", s->n, m->ainfo.max_tokens);
@@ -231,7 +232,9 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
      * budget (a single sequence longer than the budget runs alone). */
     size_t cap = max_b * longest < budget ? max_b * longest : budget;
     if (cap < longest) cap = longest;
-    batch_job j = {.m = m, .ctx = ctx, .seqs = seqs, .threads = threads, .out = out, .want = want};
+    batch_job j = {.m = m, .ctx = ctx, .seqs = seqs, .out = out, .want = want};
+    /* multiply-adds per real token and layer (~4H² + 2HI): small batches run on one thread */
+    const double macs_per_token = (4.0 * H * H + 2.0 * H * m->ainfo.intermediate_size) * m->ainfo.num_layers;
     j.ids = malloc(cap * sizeof *j.ids);
     int32_t *types = any_types ? malloc(cap * sizeof *types) : NULL;
     j.mask = malloc(cap);
@@ -266,6 +269,9 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
         j.order = order + start;
         j.types = types;
         fill_batch(&j, B, T, any_types);
+        double tokens = 0;
+        for (size_t b = 0; b < B; b++) tokens += j.lens[b];
+        j.threads = xl_threads_for_work(threads, tokens * macs_per_token);
         xl_status bst = xl_gate_run(forward_job, &j);
         if (bst && B > 1) {
             /* Rerun the batch one by one so the failure stays with its item. */
@@ -273,6 +279,7 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
                 j.order = order + start + b;
                 j.types = types;
                 fill_batch(&j, 1, seqs[order[start + b]].n, any_types);
+                j.threads = xl_threads_for_work(threads, (double)j.lens[0] * macs_per_token);
                 xl_status one = xl_gate_run(forward_job, &j);
                 if (!one) one = collect(&j, o, pooled, scratch, full);
                 if (one) {

@@ -17,6 +17,7 @@
 typedef struct {
     char *path;
     xl_mmap map;
+    int borrowed;             /* map points at the caller's memory: not unmapped */
 } st_file;
 
 struct xl_weights {
@@ -273,8 +274,9 @@ static xl_status parse_file(xl_weights *w, int fi) {
         }
     }
     /* Overlap check: in offset order, each non-empty tensor must start at or after
-     * the end of the previous non-empty one. */
-    qsort(w->t + first, w->n - first, sizeof *w->t, cmp_by_offset);
+     * the end of the previous non-empty one. A header without tensors leaves w->t
+     * NULL, and NULL + 0 is undefined: sort only when there is something to sort. */
+    if (w->n > first) qsort(w->t + first, w->n - first, sizeof *w->t, cmp_by_offset);
     const xl_tensor *prev = NULL;
     for (size_t i = first; i < w->n; i++) {
         const xl_tensor *t = &w->t[i];
@@ -291,21 +293,26 @@ done:
     return st;
 }
 
-/* Maps path as file number w->nfiles and parses it. */
-static xl_status add_file(xl_weights *w, const char *path) {
+/* Adds path as file number w->nfiles: mapped, or (data != NULL) the caller's bytes. */
+static xl_status add_file_from(xl_weights *w, const char *path, const void *data, size_t len) {
     st_file *f = realloc(w->files, (size_t)(w->nfiles + 1) * sizeof *f);
     if (!f) return xl_err(XL_ERR_NOMEM, "%s: out of memory", path);
     w->files = f;
     st_file *nf = &w->files[w->nfiles];
     nf->path = strdup(path);
-    nf->map.data = NULL;
-    nf->map.len = 0;
+    nf->map.data = data ? (void *)data : NULL;
+    nf->map.len = data ? len : 0;
+    nf->borrowed = data != NULL;
     if (!nf->path) return xl_err(XL_ERR_NOMEM, "%s: out of memory", path);
     w->nfiles++;
-    xl_status st = xl_mmap_open(path, &nf->map);
-    if (st) return st;
+    if (!data) {
+        xl_status st = xl_mmap_open(path, &nf->map);
+        if (st) return st;
+    }
     return parse_file(w, w->nfiles - 1);
 }
+
+static xl_status add_file(xl_weights *w, const char *path) { return add_file_from(w, path, NULL, 0); }
 
 static xl_weights *weights_new(const char *where) {
     xl_weights *w = calloc(1, sizeof *w);
@@ -322,7 +329,7 @@ void xl_weights_close(xl_weights *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n; i++) free((char *)w->t[i].name);
     for (int i = 0; i < w->nfiles; i++) {
-        xl_mmap_close(&w->files[i].map);
+        if (!w->files[i].borrowed) xl_mmap_close(&w->files[i].map);
         free(w->files[i].path);
     }
     free(w->files);
@@ -341,6 +348,21 @@ xl_status xl_weights_open_file(const char *path_in, xl_weights **out) {
     if (!st) st = add_file(w, path);
     if (!st) st = build_name_index(w);
     free(path);
+    if (st) {
+        xl_weights_close(w);
+        return st;
+    }
+    *out = w;
+    return XL_OK;
+}
+
+xl_status xl_weights_open_memory(const char *name, const void *data, size_t len, xl_weights **out) {
+    *out = NULL;
+    /* A non-NULL pointer even for 0 bytes, so that the entry counts as borrowed. */
+    static const unsigned char empty[1];
+    xl_weights *w = weights_new(name);
+    xl_status st = w ? add_file_from(w, name, len ? data : empty, len) : xl_err(XL_ERR_NOMEM, "%s: out of memory", name);
+    if (!st) st = build_name_index(w);
     if (st) {
         xl_weights_close(w);
         return st;

@@ -42,6 +42,9 @@ typedef struct xl_weights xl_weights;
 xl_status xl_weights_open_dir(const char *dir, xl_weights **out);
 /* Opens one .safetensors file. */
 xl_status xl_weights_open_file(const char *path, xl_weights **out);
+/* Parses len bytes of a safetensors file held in memory (name is for messages); the
+ * tensors point into data, which must outlive the handle. For tests and fuzzing. */
+xl_status xl_weights_open_memory(const char *name, const void *data, size_t len, xl_weights **out);
 void xl_weights_close(xl_weights *w);
 
 /* The file opened (model.safetensors, the index, or the single file): for messages. */

@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #else
 #include <cblas.h>
+#include <pthread.h>
 #endif
 
 #define NR 32          /* panel width (output columns) */
@@ -362,6 +363,28 @@ void xl_packed_w_free(xl_packed_w *w) {
     w->data = NULL;
 }
 
+/* y = x · Wᵀ + beta · y with OpenBLAS. Its OpenMP build frees and reallocates global
+ * per-thread buffers in openblas_set_num_threads, without a lock: two threads calling
+ * it at once (sequences side by side, bert.c) can free a buffer another thread's GEMM
+ * has just taken, and two GEMMs then share it (wrong vectors under load, issue 9). So
+ * the count is set only outside parallel regions, where OpenBLAS may use threads, and
+ * under a lock held through the call; inside one, OpenBLAS runs on the calling thread
+ * whatever it was told, so it is called as is. */
+static void sgemm_xwt(const float *x, int M, int K, const float *W, int N, float beta, float *y, int threads) {
+    static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+#ifdef _OPENMP
+    const int inside = omp_in_parallel();
+#else
+    const int inside = 0;
+#endif
+    if (!inside) {
+        pthread_mutex_lock(&blas_lock);
+        openblas_set_num_threads(threads);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, beta, y, N);
+    if (!inside) pthread_mutex_unlock(&blas_lock);
+}
+
 void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const float *b, float *y, int threads) {
     if (M <= 0 || N <= 0) return;
     if (b) {
@@ -372,14 +395,7 @@ void xl_linear_f32(const float *x, int M, int K, const float *W, int N, const fl
         if (!b) memset(y, 0, sizeof(float) * (size_t)M * N);
         return;
     }
-    /* OpenBLAS's OpenMP build takes its thread count from the calling thread's
-     * omp_get_max_threads(): setting that ICV is thread-local, where
-     * openblas_set_num_threads would change a process-wide value on every call. (Library
-     * forwards pass one at a time through the compute gate, embed/gate.c.) */
-#ifdef _OPENMP
-    omp_set_num_threads(threads > 0 ? threads : 1);
-#endif
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, N);
+    sgemm_xwt(x, M, K, W, N, b ? 1.0f : 0.0f, y, threads > 0 ? threads : 1);
 }
 
 void xl_linear_packed(const float *x, int M, const xl_packed_w *W, const float *b, xl_kact act, float *y,

@@ -5,8 +5,9 @@
  * bytes per weight instead of 2 (F16 / BF16) or 4.
  * Activations are quantized on the fly to int16 per row and block (s = max|x| / 32767),
  * and the int16 x int8 products are summed exactly in int32 by AVX-512 VNNI's vpdpwssd
- * (32 pairs per instruction, the weights widened on load); each block's sum is scaled
- * in float32. Rows are zero-padded to a whole number of blocks.
+ * (32 pairs per instruction, the weights widened on load) — on AVX2 by AVX-VNNI's VEX
+ * vpdpwssd, or vpmaddwd + vpaddd without it (16 pairs per instruction) — and each
+ * block's sum is scaled in float32. Rows are zero-padded to a whole number of blocks.
  *
  * Why 16-bit activations: with int8 activations too (vpdpbusd) the tiny random
  * mistral-tiny fixture loses cosine 0.9985 on its longest input (< 0.999); with 16-bit
@@ -50,7 +51,9 @@ size_t xl_q8_work(int M, int K, int threads);
 size_t xl_q8_work_rows(int M, int K);
 
 /* y[M][N] = x[M][K] · Wᵀ (+ b) with W quantized. work: xl_q8_work(M, K, threads)
- * bytes. Uses VNNI when the build targets it, else xl_q8_linear_portable.
+ * bytes. Uses the AVX-512 VNNI kernels when the build targets them, else the AVX2 ones
+ * (the same layout on ymm registers: panels of 8 rows, micro-tiles of 16 rows x 6
+ * weight rows, with AVX-VNNI where the build has it), else xl_q8_linear_portable.
  *
  * VNNI kernel, batches (M >= 8): the activations are quantized into panels of 16 rows
  * stored by pairs of k ([K/2][16] int32 pairs: one zmm per pair); each thread widens a
@@ -70,7 +73,8 @@ void xl_q8_linear_multi(const float *x, int M, int K, const xl_q8_job *jobs, int
 void xl_q8_linear_portable(const float *x, int M, int K, const xl_q8_matrix *W, const float *b, float *y, void *work,
                            int threads);
 
-/* 1 when xl_q8_linear runs the VNNI kernel. */
+/* 1 when xl_q8_linear runs a VNNI kernel (AVX-512 VNNI or AVX-VNNI); 0 for the AVX2
+ * kernel without VNNI and for the portable loops. */
 int xl_q8_has_vnni(void);
 
 #endif

@@ -6,11 +6,19 @@
 
 static _Thread_local char last_error[1024];
 
+/* Messages quote bytes from the input (jansson's "near '...'", names, lines): a control
+ * byte there must not break the message over several lines or into the terminal. */
+static void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 xl_status xl_err(xl_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    one_line(last_error);
     return st;
 }
 
@@ -25,6 +33,7 @@ void xl_err_prefix(const char *fmt, ...) {
     memcpy(old, last_error, sizeof old);
     /* The message is cut at the buffer size on purpose: one line, bounded. */
     snprintf(last_error, sizeof last_error, "%.500s: %.500s", prefix, old);
+    one_line(last_error);
 }
 
 const char *xl_last_error(void) { return last_error; }

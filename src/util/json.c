@@ -26,8 +26,11 @@ xl_status xl_json_get_int(const json_t *obj, const char *key, long long def, lon
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) { *out = def; return XL_OK; }
     if (json_is_integer(v)) { *out = json_integer_value(v); return XL_OK; }
-    if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
-        *out = (long long)json_real_value(v);
+    /* 2.0 counts as 2 (Python writes floats for ints); the range test comes first
+     * because converting a double outside long long's range is undefined. */
+    double d = json_is_real(v) ? json_real_value(v) : 0.5;
+    if (d >= -0x1p63 && d < 0x1p63 && d == (double)(long long)d) {
+        *out = (long long)d;
         return XL_OK;
     }
     return xl_err(XL_ERR_FORMAT, "%s: \"%s\" must be an integer", what, key);

@@ -126,7 +126,7 @@ fails(["mine", "--src-emb", P("x.npy"), "--tgt-emb", P("y.npy"), "--threshold", 
 fails(["mine", "--src-emb", P("x.npy")], 2, ["--tgt-emb"], "one side only")
 fails(["mine", "-m", MODEL, "--src-emb", P("x.npy"), "--tgt-emb", P("y.npy")], 2, ["exclude"], "model and vectors")
 fails(["mine", "-m", MODEL, P("src.txt")], 2, ["two text files"], "one text file")
-fails(["mine", "--src-emb", P("x.npy"), "--tgt-emb", P("y.npy"), "-o", "/nonexistent-dir/out.jsonl"], 1, ["cannot write"], "unwritable output")
+fails(["mine", "--src-emb", P("x.npy"), "--tgt-emb", P("y.npy"), "-o", "/nonexistent-dir/out.jsonl"], 1, ["nonexistent-dir", "cannot create"], "unwritable output")
 if os.path.exists("/dev/full"):
     fails(["mine", "--src-emb", P("x.npy"), "--tgt-emb", P("y.npy"), "-o", "/dev/full"], 1, ["/dev/full"], "output to /dev/full")
 
