@@ -60,15 +60,17 @@ LIB_CXX  := $(sort $(wildcard src/*/*.cpp))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 ISA_OBJ  := $(foreach i,$(ISA_SETS),$(KERNEL_SRC:%.c=$(BUILD)/isa/$(i)/%.o))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o) $(ISA_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 .PHONY: all test asan aarch64-test clean bench fuzz fuzz-run install shared
 .SECONDARY:
-all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES)
+all: $(BUILD)/libxling.a $(BUILD)/xling $(TESTS) $(BENCHES) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -105,6 +107,11 @@ $(BUILD)/xling: $(CLI_OBJ) $(BUILD)/libxling.a
 $(BUILD)/tests/%.o: CFLAGS += $(TEST_CFLAGS)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testlib.o $(BUILD)/libxling.a $(LDLIBS)
+
+# Examples see only the public header (no -Isrc): they show what a user of xling.h can do.
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libxling.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS)) -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libxling.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libxling.a $(LDLIBS)
@@ -171,4 +178,4 @@ fuzz-run: fuzz
 clean:
 	rm -rf build build-asan build-fuzz build-aarch64 build-native
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d) $(EXAMPLES:=.d)

@@ -4,6 +4,25 @@
  * fail returns an xl_status and leaves a one-line message in xl_last_error()
  * (thread-local), naming the file, tensor, field or input that is wrong.
  * Every object returned by a *_load / *_new is released by the matching *_free.
+ *
+ * Thread safety
+ * - An xl_model (and the xl_tokenizer it holds) is immutable once xl_model_load has
+ *   returned: any number of threads may use one model at the same time (info,
+ *   tokenizing, xl_context_new, xl_prepare_*, xl_embed_*). xl_model_free must wait until
+ *   every call on the model has returned and every context made from it is freed.
+ * - An xl_context is the per-worker part: run state and scratch buffers kept between
+ *   calls. One thread at a time uses a context (one context per worker thread), except
+ *   xl_context_cancel, which any thread, or a signal handler, may call.
+ * - Compute: transformer forwards pass one at a time through a process-wide gate, in
+ *   arrival order, batch by batch: concurrent calls take turns, each batch using all
+ *   the threads its options ask for (xl_embed_options.threads, else
+ *   xl_model_options.threads, else all cores), so N callers never run N thread teams
+ *   on the same cores at once. A batch runs on the calling thread as the master of its
+ *   OpenMP team (libgomp keeps that team between calls: no threads are started per
+ *   call). Tokenizing, pooling and the sentence-transformers head run outside the gate.
+ *   A process forked after forwards ran may run forwards too, on one thread (OpenMP
+ *   teams do not survive a fork).
+ * - xl_last_error() is per thread: it describes the caller's own last failure.
  */
 #ifndef XLING_H
 #define XLING_H
@@ -24,7 +43,8 @@ typedef enum {
     XL_ERR_UNSUPPORTED, /* valid input that xling does not support (architecture, dtype, component) */
     XL_ERR_ARG,         /* an invalid argument from the caller */
     XL_ERR_NOMEM,       /* out of memory, or a size that would not fit */
-    XL_ERR_INPUT        /* bad user input (text, ids out of range, ...) */
+    XL_ERR_INPUT,       /* bad user input (text, ids out of range, ...) */
+    XL_ERR_CANCELLED    /* stopped by xl_context_cancel before this item ran */
 } xl_status;
 
 /* Message of the last error on this thread ("" if none). */
@@ -172,13 +192,105 @@ typedef struct {
 
 void xl_embed_options_init(xl_embed_options *o);
 
+/* -------------------------------------------------------- sequence layer
+ *
+ * Texts become sequences (xl_prepare_texts / xl_prepare_ids: prompt or instruction,
+ * lowercasing, special tokens, truncation, token types, text pairs); sequences run in
+ * length-sorted, token-budgeted batches on a context (xl_run), each item with its own
+ * status: one bad item does not fail the others. xl_embed_* below do both steps. */
+
+typedef struct xl_context xl_context;
+
+/* A context for running m (which must outlive it). */
+xl_status xl_context_new(const xl_model *m, xl_context **out);
+void xl_context_free(xl_context *ctx);
+/* Asks the xl_run in progress on ctx (or, if none, the next one) to stop at the next
+ * batch boundary: items not yet run get XL_ERR_CANCELLED and xl_run returns
+ * XL_ERR_CANCELLED. The request is consumed by the run it stops. Async-signal-safe. */
+void xl_context_cancel(xl_context *ctx);
+
+/* One input ready to run. xl_prepare_* fill these; a caller may also build them (status
+ * XL_OK, error NULL) and must then free its own arrays. */
+typedef struct {
+    int32_t *ids;          /* n token ids, special tokens included */
+    int32_t *type_ids;     /* n segment ids (token_type_ids), or NULL = all 0 */
+    size_t n;
+    size_t prompt_len;     /* leading prompt tokens, left out of pooling when the model's
+                              include_prompt is false (sentence-transformers' prompt_length) */
+    int truncated;         /* 1 when cut to the length limit */
+    xl_status status;      /* XL_OK, or why this input cannot run (xl_run passes it on) */
+    char *error;           /* one-line message when status != XL_OK, else NULL */
+} xl_sequence;
+
+/* Tokenizes n texts (lens may be NULL for NUL-terminated texts) with the options' prompt
+ * (prefix / instruct / prompt_name) and max_length into *out[n]. pairs (may be NULL, or
+ * hold NULL for single items) makes item i the pair (texts[i], pairs[i]) encoded with
+ * the post-processor's pair template and its token types; the prompt goes before the
+ * first text only. Fails as a whole only for call-level errors (no tokenizer, unknown
+ * prompt, max_length beyond the position table, out of memory). */
+xl_status xl_prepare_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                           const size_t *pair_lens, size_t n, const xl_embed_options *o, xl_sequence **out);
+/* Copies n id sequences as given (no prompt, no special tokens added), cut to max_length;
+ * type_ids may be NULL or hold NULL for all 0. Ids are checked by xl_run. */
+xl_status xl_prepare_ids(const xl_model *m, const int32_t *const *ids, const size_t *lens,
+                         const int32_t *const *type_ids, size_t n, const xl_embed_options *o, xl_sequence **out);
+void xl_sequences_free(xl_sequence *seqs, size_t n);
+
+/* What xl_run computes (bits, combined with |). */
+enum {
+    XL_OUT_EMBEDDING = 1u,  /* pooled, head, Matryoshka dim, normalized: embeddings[n][dim] */
+    XL_OUT_TOKENS = 2u,     /* last hidden state of every token, unpadded: tokens[i][n_tokens[i]][hidden]
+                               (ColBERT-style and sparse heads, late chunking); no head, no norm */
+    XL_OUT_LAYER_MEAN = 4u, /* per-layer mean over tokens (prompt left out per include_prompt):
+                               layer_mean[n][n_layers][hidden], as xl_embed_*_layers */
+    XL_OUT_LAYER_LAST = 8u, /* per-layer last token: layer_last[n][n_layers][hidden] */
+    XL_OUT_LAYER_WMEAN = 32u, /* per-layer position-weighted mean (weights proportional to the
+                               1-based position among the pooled tokens, as SGPT / MEXA):
+                               layer_wmean[n][n_layers][hidden] */
+    XL_OUT_SCORES = 16u     /* head outputs (cross-encoder classification scores):
+                               scores[n][n_scores]. No supported folder has a head yet:
+                               asking for it is XL_ERR_UNSUPPORTED. */
+};
+
+/* Results of xl_run, in input order, allocated by the library (xl_outputs_free). Rows
+ * of failed items are 0 and their tokens NULL. */
+typedef struct {
+    size_t n;
+    xl_status *status;     /* [n] per item */
+    char **error;          /* [n] one-line message of a failed item, else NULL */
+    size_t n_failed;
+    int dim;               /* embedding width (xl_embed_dim) */
+    float *embeddings;     /* XL_OUT_EMBEDDING */
+    int hidden;            /* hidden size */
+    float **tokens;        /* XL_OUT_TOKENS: [n] arrays of n_tokens[i] * hidden */
+    size_t *n_tokens;
+    int n_layers;          /* xl_model_num_layer_outputs */
+    float *layer_mean, *layer_last, *layer_wmean;
+    int n_scores;
+    float *scores;
+} xl_outputs;
+
+/* Runs n sequences on ctx's model. Returns XL_OK when every item ran or failed on its
+ * own (see out->status, out->n_failed), XL_ERR_CANCELLED when xl_context_cancel stopped
+ * it (finished items keep their results), another status for call-level errors
+ * (options, out of memory), with *out then empty. Uses o's pooling, normalize, dim,
+ * batch_size, batch_tokens, threads and progress (o may be NULL; progress is called on
+ * the calling thread after each batch, with done counting failed items too). */
+xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned outputs, const xl_embed_options *o,
+                 xl_outputs *out);
+void xl_outputs_free(xl_outputs *out);
+
+/* ------------------------------------------------------ one-call wrappers
+ * Prepare + run on a context of their own; they fail as a whole at the first failed
+ * item ("input N: ..."). Safe to call from many threads on one model. */
+
 /* Embeds n texts into out[n * dim] (row-major, input order).
  * n_truncated (may be NULL) receives how many inputs were cut to the length limit. */
-xl_status xl_embed_texts(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+xl_status xl_embed_texts(const xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                          const xl_embed_options *opts, float *out, size_t *n_truncated);
 
 /* Embeds n sequences of token ids given as is (no prompt, no special tokens added). */
-xl_status xl_embed_ids(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+xl_status xl_embed_ids(const xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                        const xl_embed_options *opts, float *out, size_t *n_truncated);
 
 /* Output dimension of xl_embed_* for these options (info.dim, or opts->dim). */
@@ -190,15 +302,15 @@ int xl_embed_dim(const xl_model *m, const xl_embed_options *opts);
  * mean[n][L+1][hidden] is the mean over the tokens (prompt excluded per include_prompt),
  * last[n][L+1][hidden] the last token; either may be NULL. No Dense, no normalization. */
 int xl_model_num_layer_outputs(const xl_model *m);
-xl_status xl_embed_texts_layers(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+xl_status xl_embed_texts_layers(const xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                                 const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
 /* As xl_embed_texts_layers, plus wmean[n][L+1][hidden]: the position-weighted mean
  * (weights proportional to the 1-based position among the pooled tokens, as SGPT and
  * MEXA use for decoders). Each of mean, wmean, last may be NULL. */
-xl_status xl_embed_texts_layers_weighted(xl_model *m, const char *const *texts, const size_t *lens, size_t n,
+xl_status xl_embed_texts_layers_weighted(const xl_model *m, const char *const *texts, const size_t *lens, size_t n,
                                          const xl_embed_options *opts, float *mean, float *wmean, float *last,
                                          size_t *n_truncated);
-xl_status xl_embed_ids_layers(xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
+xl_status xl_embed_ids_layers(const xl_model *m, const int32_t *const *ids, const size_t *lens, size_t n,
                               const xl_embed_options *opts, float *mean, float *last, size_t *n_truncated);
 
 /* ------------------------------------------------------------------- tasks */

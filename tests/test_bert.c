@@ -55,11 +55,16 @@ static void pool(const float *h, int len, int H, int mean, float *out) {
 static xl_status run(void *model, int B, int T, const int32_t *ids, const uint8_t *mask, const int *lens, float *hidden,
                      capture *cap) {
     xl_batch bt = {.B = B, .T = T, .ids = ids, .mask = mask, .lens = lens};
-    return xl_arch_bert.forward(model, NULL, &bt, hidden, cap ? capture_cb : NULL, cap, 2);
+    void *state;
+    xl_status st = xl_arch_bert.state_new(model, &state);
+    if (st) return st;
+    st = xl_arch_bert.forward(model, state, &bt, hidden, cap ? capture_cb : NULL, cap, 2);
+    xl_arch_bert.state_free(state);
+    return st;
 }
 
-/* Concurrent forwards on one shared model (the handle is read-only; its scratch cache
- * is taken with trylock): every thread must get the single-threaded result, bit for bit
+/* Concurrent forwards on one shared model (the handle is read-only; each thread has
+ * its own run state): every thread must get the single-threaded result, bit for bit
  * (each output element is computed in a fixed order whatever the thread split). */
 typedef struct {
     void *model;
@@ -73,10 +78,13 @@ typedef struct {
 
 static void *fwd_thread(void *arg) {
     fwd_job *j = arg;
+    void *state;
+    if ((j->st = xl_arch_bert.state_new(j->model, &state))) return NULL;
     for (int rep = 0; rep < 3 && j->st == XL_OK; rep++) {
         xl_batch bt = {.B = j->B, .T = j->T, .ids = j->ids, .mask = j->mask, .lens = j->lens};
-        j->st = xl_arch_bert.forward(j->model, NULL, &bt, j->out, NULL, NULL, j->threads);
+        j->st = xl_arch_bert.forward(j->model, state, &bt, j->out, NULL, NULL, j->threads);
     }
+    xl_arch_bert.state_free(state);
     return NULL;
 }
 
@@ -168,6 +176,24 @@ static void test_model(const char *name, int mean_pool, int want_max_tokens) {
     xl_arch_bert.get_info(model, &info);
     const int H = info.hidden_size, L = info.num_layers;
     CHECK_EQ_INT(info.max_tokens, want_max_tokens);
+    {
+        /* memory estimate: the word table as stored, every other tensor as float32, 256 MiB
+         * and one 8192-token batch of 6 H + 2 I floats per token */
+        uint64_t est = 0, want = (256ull << 20) + 8192ull * (6ull * H + 2ull * info.intermediate_size) * 4;
+        for (size_t i = 0; i < xl_weights_count(w); i++) {
+            const xl_tensor *t = xl_weights_at(w, i);
+            want += strstr(t->name, "word_embeddings") ? t->nbytes : t->numel * 4;
+        }
+        CHECK(xl_arch_bert.estimate_memory(cfg, w, NULL, &est) == XL_OK);
+        CHECK_EQ_INT(est, want);
+        /* the decoder switches are refused, naming the folder */
+        void *other = NULL;
+        xl_model_options forced = {.attention = XL_ATTN_FORCE_CAUSAL}, q8 = {.quantize = XL_QUANTIZE_Q8};
+        CHECK_EQ_INT(xl_arch_bert.load(cfg, w, dir, &forced, &other), XL_ERR_ARG);
+        CHECK(strstr(xl_last_error(), "decoder models only") != NULL && other == NULL);
+        CHECK_EQ_INT(xl_arch_bert.load(cfg, w, dir, &q8, &other), XL_ERR_UNSUPPORTED);
+        CHECK(strstr(xl_last_error(), dir) != NULL && other == NULL);
+    }
     CHECK_EQ_INT(info.causal, 0);
     CHECK_EQ_INT(info.has_final_norm, 0);
     CHECK(info.n_params > 0);

@@ -24,4 +24,17 @@ struct xl_model {
     uint64_t n_params;          /* transformer + Dense parameters */
 };
 
+/* Per-worker state: the architecture's run state and the buffers of the last run, kept
+ * so the next run does not fault in fresh pages. */
+struct xl_context {
+    const xl_model *m;
+    void *state;                /* m->arch->state_new */
+    int cancel;                 /* set by xl_context_cancel (atomic builtins) */
+    float *hidden;              /* [cap_rows][hidden] forward output */
+    size_t cap_rows;
+};
+
+/* Threads a run uses: the options', else the model's (embed.c). */
+int xl_embed_threads(const xl_model *m, const xl_embed_options *o);
+
 #endif

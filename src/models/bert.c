@@ -1,7 +1,7 @@
 /* BERT-family encoders: BertModel, XLMRobertaModel, RobertaModel (and their
  * *ForMaskedLM / *ForPreTraining checkpoints, whose encoder is the same).
  *
- *   x = LN(word[id] + pos[p] + type[0])                         embeddings
+ *   x = LN(word[id] + pos[p] + type[type_id])                   embeddings
  *   per layer (post-LN):
  *     x = LN(x + (softmax(q·kᵀ/√d) v) Wo + bo)                  self-attention
  *     x = LN(x + act(x W1 + b1) W2 + b2)                        feed-forward
@@ -12,9 +12,10 @@
  * matrices are packed for the GEMM once at load, q, k, v concatenated into one
  * [3H][H] matrix so a layer runs one GEMM for all three.
  * The word-embedding table stays in its stored dtype (rows converted on lookup), so a
- * 250k-row F16 vocabulary is not doubled in memory. */
+ * 250k-row F16 vocabulary is not doubled in memory.
+ * The model is read-only after load; a forward's scratch lives in the caller's run
+ * state (bert_state), so any number of contexts may run one model at once. */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ typedef struct {
     bert_config c;
     const xl_tensor *word;         /* [vocab][H], stored dtype */
     const float *pos;              /* [max_pos][H] */
-    const float *type0;            /* token type 0 row [H] */
+    const float *types;            /* [type_vocab][H] token type (segment) rows */
     const float *emb_ln_g, *emb_ln_b;
     bert_layer *layer;
     void **owned;                  /* float arrays converted or built at load */
@@ -63,13 +64,14 @@ typedef struct {
     char *architecture, *model_type;
     char dtype[16];
     uint64_t n_params;
-    /* Scratch of the last forward, kept for the next one: a fresh block per call costs
-     * a page fault per 4 KB (tens of MB at 32 x 128 tokens). Taken with trylock, so
-     * concurrent forwards on a shared model never wait: the loser allocates its own. */
-    pthread_mutex_t scratch_lock;
-    void *scratch;
-    size_t scratch_bytes;
 } bert_model;
+
+/* A context's run state: the scratch of its last forward, kept for the next one (a
+ * fresh block per call costs a page fault per 4 KB, tens of MB at 32 x 128 tokens). */
+typedef struct {
+    void *block;
+    size_t bytes;
+} bert_state;
 
 /* ------------------------------------------------------------------ config */
 
@@ -292,8 +294,6 @@ static void bert_free(void *model) {
     free(m->layer);
     free(m->architecture);
     free(m->model_type);
-    free(m->scratch);
-    pthread_mutex_destroy(&m->scratch_lock);
     free(m);
 }
 
@@ -305,30 +305,34 @@ static char *dup_or_null(const char *s) {
     return d;
 }
 
-/* Encoders have no attention switch and no int8 weights. */
+static const char *config_arch(const json_t *config) {
+    const char *a = json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
+    return a ? a : "BertModel";
+}
+
+/* The load options are decoder switches: an encoder has one attention direction and
+ * keeps float32 weights. */
 static xl_status check_options(const json_t *config, const char *dir, const xl_model_options *o) {
     if (!o) return XL_OK;
-    const char *arch = json_string_value(json_array_get(json_object_get(config, "architectures"), 0));
     if (o->attention != XL_ATTN_DEFAULT)
-        return xl_err(XL_ERR_ARG, "%s: forcing the attention direction applies to decoder models only (this is %s)", dir,
-                      arch ? arch : "an encoder");
+        return xl_err(XL_ERR_ARG, "%s: forcing the attention direction applies to decoder models only (this is %s)",
+                      dir ? dir : ".", config_arch(config));
     if (o->quantize != XL_QUANTIZE_NONE)
-        return xl_err(XL_ERR_UNSUPPORTED, "%s: --quantize q8 is implemented for decoder models only (this is %s)", dir,
-                      arch ? arch : "an encoder");
+        return xl_err(XL_ERR_UNSUPPORTED, "%s: --quantize q8 is implemented for decoder models only (this is %s)",
+                      dir ? dir : ".", config_arch(config));
     return XL_OK;
 }
 
 static xl_status bert_load(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
                            void **out) {
     *out = NULL;
+    xl_status st = check_options(config, dir, opts);
+    if (st) return st;
     char what[1024];
     snprintf(what, sizeof what, "%s/config.json", dir ? dir : ".");
-    xl_status ost = check_options(config, dir ? dir : ".", opts);
-    if (ost) return ost;
     bert_model *m = calloc(1, sizeof *m);
     if (!m) return xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
-    pthread_mutex_init(&m->scratch_lock, NULL);
-    xl_status st = read_config(config, what, &m->c);
+    st = read_config(config, what, &m->c);
     if (st) goto fail;
     m->architecture = dup_or_null(json_string_value(json_array_get(json_object_get(config, "architectures"), 0)));
     m->model_type = dup_or_null(json_string_value(json_object_get(config, "model_type")));
@@ -338,13 +342,11 @@ static xl_status bert_load(const json_t *config, const xl_weights *w, const char
         if ((st = xl_weights_get(w, "embeddings.word_embeddings.weight", 2, shape, &m->word))) goto fail;
         note_tensor(m, m->word);
     }
-    const float *types;
     if ((st = get_f32(m, w, "embeddings.position_embeddings.weight", 2, m->c.max_pos, H, &m->pos)) ||
-        (st = get_f32(m, w, "embeddings.token_type_embeddings.weight", 2, m->c.type_vocab, H, &types)) ||
+        (st = get_f32(m, w, "embeddings.token_type_embeddings.weight", 2, m->c.type_vocab, H, &m->types)) ||
         (st = get_f32(m, w, "embeddings.LayerNorm.weight", 1, H, 0, &m->emb_ln_g)) ||
         (st = get_f32(m, w, "embeddings.LayerNorm.bias", 1, H, 0, &m->emb_ln_b)))
         goto fail;
-    m->type0 = types; /* every input is segment 0 */
     m->layer = calloc((size_t)m->c.layers, sizeof *m->layer);
     if (!m->layer) {
         st = xl_err(XL_ERR_NOMEM, "out of memory loading %s", what);
@@ -397,14 +399,12 @@ typedef struct {
     unsigned char *attn; /* [threads][attn_bytes] */
     size_t attn_bytes;
     uint8_t *ones;
-    void *block;
-    int cached;          /* block is the model's scratch (lock held) */
 } bert_run;
 
-/* Takes the model's cached scratch when it is free and large enough (grown if not),
- * else a private block; run_release gives it back. seq_threads > 0 adds that many
- * attention scratches of attn_bytes and the row of T ones. */
-static xl_status run_alloc(bert_model *m, bert_run *r, size_t R, int T, int seq_threads, size_t attn_bytes) {
+/* Lays the run out in the state's scratch, grown when too small. seq_threads > 0 adds
+ * that many attention scratches of attn_bytes and the row of T ones. */
+static xl_status run_alloc(const bert_model *m, bert_state *s, bert_run *r, size_t R, int T, int seq_threads,
+                           size_t attn_bytes) {
     const bert_config *c = &m->c;
     size_t H = (size_t)c->hidden, per_row = 3 * H + H + H + (size_t)c->inter, n, extra = 0;
     attn_bytes = (attn_bytes + 63) / 64 * 64;
@@ -414,38 +414,37 @@ static xl_status run_alloc(bert_model *m, bert_run *r, size_t R, int T, int seq_
     n = (n + 63) / 64 * 64;
     if (seq_threads > 0) extra += (size_t)T;
     if (n > SIZE_MAX - extra) return xl_err(XL_ERR_NOMEM, "batch of %zu positions is too large", R);
-    r->cached = pthread_mutex_trylock(&m->scratch_lock) == 0;
-    if (r->cached) {
-        if (m->scratch_bytes < n + extra) {
-            free(m->scratch);
-            m->scratch = xl_alloc_huge(n + extra);
-            m->scratch_bytes = m->scratch ? n + extra : 0;
-        }
-        r->block = m->scratch;
-        if (!r->block) pthread_mutex_unlock(&m->scratch_lock);
-    } else {
-        r->block = xl_alloc_huge(n + extra);
+    if (s->bytes < n + extra) {
+        free(s->block);
+        s->block = xl_alloc_huge(n + extra);
+        s->bytes = s->block ? n + extra : 0;
     }
-    if (!r->block) return xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu positions", R);
-    r->b.qkv = r->block;
+    if (!s->block) return xl_err(XL_ERR_NOMEM, "out of memory for a batch of %zu positions", R);
+    r->b.qkv = s->block;
     r->b.ctx = r->b.qkv + R * 3 * H;
     r->b.proj = r->b.ctx + R * H;
     r->b.ffn = r->b.proj + R * H;
-    r->attn = seq_threads > 0 ? (unsigned char *)r->block + n : NULL;
+    r->attn = seq_threads > 0 ? (unsigned char *)s->block + n : NULL;
     r->attn_bytes = attn_bytes;
     r->ones = seq_threads > 0 ? r->attn + (size_t)seq_threads * attn_bytes : NULL;
     if (r->ones) memset(r->ones, 1, (size_t)T);
     return XL_OK;
 }
 
-static void run_release(bert_model *m, bert_run *r) {
-    if (r->cached)
-        pthread_mutex_unlock(&m->scratch_lock);
-    else
-        free(r->block);
+static xl_status bert_state_new(const void *model, void **state) {
+    (void)model;
+    *state = calloc(1, sizeof(bert_state));
+    return *state ? XL_OK : xl_err(XL_ERR_NOMEM, "out of memory for an encoder run state");
 }
 
-/* x[b][t] = LN(word[id] + pos[p] + type0); padded rows get LN(0) (defined, unused). */
+static void bert_state_free(void *state) {
+    bert_state *s = state;
+    if (!s) return;
+    free(s->block);
+    free(s);
+}
+
+/* x[b][t] = LN(word[id] + pos[p] + type[type_id]); padded rows get LN(0) (defined, unused). */
 static void embed(const bert_model *m, const xl_batch *bt, float *x, int threads) {
     const bert_config *c = &m->c;
     const int H = c->hidden, T = bt->T;
@@ -464,7 +463,8 @@ static void embed(const bert_model *m, const xl_batch *bt, float *x, int threads
         int p = c->roberta_positions ? c->pad_id + 1 + t : t;
         xl_convert_to_f32(m->word->dtype, wbase + (size_t)bt->ids[r] * H * esz, row, (size_t)H);
         const float *pr = m->pos + (size_t)p * H;
-        for (int i = 0; i < H; i++) row[i] = row[i] + m->type0[i] + pr[i];
+        const float *ty = m->types + (size_t)(bt->type_ids ? bt->type_ids[r] : 0) * H;
+        for (int i = 0; i < H; i++) row[i] = row[i] + ty[i] + pr[i];
     }
     xl_layernorm(x, (int)R, H, m->emb_ln_g, m->emb_ln_b, c->eps, threads);
 }
@@ -574,6 +574,10 @@ static xl_status check_batch(const bert_model *m, const xl_batch *bt) {
             if (t < len && (bt->ids[r] < 0 || bt->ids[r] >= c->vocab))
                 return xl_err(XL_ERR_INPUT, "token id %d (sequence %d, position %d) is outside the vocabulary [0, %d)",
                               (int)bt->ids[r], b, t, c->vocab);
+            if (t < len && bt->type_ids && (bt->type_ids[r] < 0 || bt->type_ids[r] >= c->type_vocab))
+                return xl_err(XL_ERR_INPUT,
+                              "token type id %d (sequence %d, position %d) is outside the model's type_vocab_size %d",
+                              (int)bt->type_ids[r], b, t, c->type_vocab);
         }
     }
     return XL_OK;
@@ -581,10 +585,8 @@ static xl_status check_batch(const bert_model *m, const xl_batch *bt) {
 
 static xl_status bert_forward(const void *model, void *state, const xl_batch *bt, float *hidden, xl_layer_cb cb,
                               void *cb_ctx, int threads) {
-    /* The scratch still lives in the model under its lock; the run state takes it over
-     * with the context work (branch api). */
-    bert_model *m = (bert_model *)model;
-    (void)state;
+    const bert_model *m = model;
+    if (!state) return xl_err(XL_ERR_ARG, "encoder forward: no run state");
     if (threads < 1) threads = 1;
     xl_status st = check_batch(m, bt);
     if (st) return st;
@@ -596,7 +598,7 @@ static xl_status bert_forward(const void *model, void *state, const xl_batch *bt
         attn_bytes = xl_attention_scratch_bytes(&one);
     }
     bert_run r = {0};
-    if ((st = run_alloc(m, &r, (size_t)bt->B * bt->T, bt->T, by_seq ? threads : 0, attn_bytes))) return st;
+    if ((st = run_alloc(m, state, &r, (size_t)bt->B * bt->T, bt->T, by_seq ? threads : 0, attn_bytes))) return st;
     const int H = m->c.hidden;
     embed(m, bt, hidden, threads);
     if (cb) cb(cb_ctx, 0, hidden, bt->B, bt->T, H);
@@ -608,29 +610,24 @@ static xl_status bert_forward(const void *model, void *state, const xl_batch *bt
             if (cb) cb(cb_ctx, l + 1, hidden, bt->B, bt->T, H);
         }
     }
-    run_release(m, &r);
     return st;
 }
 
-/* A placeholder run state until the scratch moves into it (branch api). */
-static xl_status bert_state_new(const void *model, void **state) {
-    (void)model;
-    *state = malloc(1);
-    return *state ? XL_OK : xl_err(XL_ERR_NOMEM, "out of memory");
-}
-
-static void bert_state_free(void *state) { free(state); }
-
-/* Weights converted to float32 at load (2x a half checkpoint, 1x an F32 one), the
- * runtime, and one batch's activations including the whole MLP (6 hidden + 2
- * intermediate floats per token). */
+/* Weights as held after load: the word table in its stored dtype (read from the
+ * mapping), everything else as float32 (converted or packed copies); plus the runtime
+ * (XL_MEM_RUNTIME_BYTES) and one default batch (XL_MEM_BATCH_TOKENS) of activations,
+ * 6 hidden + 2 intermediate floats per token. */
 static xl_status bert_estimate_memory(const json_t *config, const xl_weights *w, const xl_model_options *opts,
                                       uint64_t *bytes) {
     (void)opts;
-    uint64_t wb = xl_weights_data_bytes(w), weights = xl_weights_mostly_half(w) ? 2 * wb : wb;
+    uint64_t weights = 0;
+    for (size_t i = 0; w && i < xl_weights_count(w); i++) {
+        const xl_tensor *t = xl_weights_at(w, i);
+        weights += strstr(t->name, "word_embeddings") ? (uint64_t)t->nbytes : (uint64_t)t->numel * sizeof(float);
+    }
     json_int_t h = json_integer_value(json_object_get(config, "hidden_size"));
-    json_int_t i = json_integer_value(json_object_get(config, "intermediate_size"));
-    uint64_t per_token = 6 * (uint64_t)(h > 0 ? h : 0) + 2 * (uint64_t)(i > 0 ? i : 0);
+    json_int_t in = json_integer_value(json_object_get(config, "intermediate_size"));
+    uint64_t per_token = (uint64_t)(h > 0 ? h : 0) * 6 + (uint64_t)(in > 0 ? in : 0) * 2;
     *bytes = weights + XL_MEM_RUNTIME_BYTES + (uint64_t)XL_MEM_BATCH_TOKENS * per_token * sizeof(float);
     return XL_OK;
 }

@@ -47,6 +47,7 @@ const char *xl_status_name(xl_status st) {
     case XL_ERR_ARG: return "argument";
     case XL_ERR_NOMEM: return "memory";
     case XL_ERR_INPUT: return "input";
+    case XL_ERR_CANCELLED: return "cancelled";
     }
     return "unknown";
 }

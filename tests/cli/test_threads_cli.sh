@@ -52,18 +52,28 @@ else
     skip=$((skip + 4))
     echo "SKIP default and OMP_NUM_THREADS checks: only $cpus usable CPU"
 fi
-# wait policy: passive unless the user chose one. libgomp prints its settings at start-up
-# (OMP_DISPLAY_ENV=verbose; the last print is the re-executed process's): passive = no spin.
+# wait policy, unless the user chose one: a short spin (GOMP_SPINCOUNT 30000) on a machine
+# with a free core, passive (spin 0) when other runnable tasks hold all but one CPU.
+# libgomp prints its settings at start-up (OMP_DISPLAY_ENV=verbose; the last print is the
+# re-executed process's).
 spin_of() { grep "GOMP_SPINCOUNT" "$1" | tail -n 1 | sed "s/.*= *'\([0-9]*\)'.*/\1/"; }
 if [ -n "${OMP_WAIT_POLICY}${GOMP_SPINCOUNT}${KMP_BLOCKTIME}" ]; then
-    skip=$((skip + 2))
+    skip=$((skip + 3))
     echo "SKIP wait policy: the caller set OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME"
 elif ! OMP_DISPLAY_ENV=verbose "$XLING" info -m "$M" 2>&1 >/dev/null | grep -q GOMP_SPINCOUNT; then
-    skip=$((skip + 2))
+    skip=$((skip + 3))
     echo "SKIP wait policy: the OpenMP runtime is not libgomp"
 else
     OMP_DISPLAY_ENV=verbose "$XLING" info -m "$M" >/dev/null 2>"$tmp/e"
-    ok "$([ "$(spin_of "$tmp/e")" = 0 ] && echo 0 || echo 1)" "default wait policy: spin count $(spin_of "$tmp/e") (want 0, passive)"
+    s=$(spin_of "$tmp/e")
+    ok "$([ "$s" = 30000 ] || [ "$s" = 0 ] && echo 0 || echo 1)" "default wait policy: spin count $s (want 30000, or 0 on a busy machine)"
+    # every CPU busy: passive
+    n=$(nproc); pids=""
+    i=0; while [ "$i" -lt "$n" ]; do sh -c 'while :; do :; done' & pids="$pids $!"; i=$((i + 1)); done
+    sleep 0.3
+    OMP_DISPLAY_ENV=verbose "$XLING" info -m "$M" >/dev/null 2>"$tmp/e"
+    kill $pids 2>/dev/null; wait 2>/dev/null
+    ok "$([ "$(spin_of "$tmp/e")" = 0 ] && echo 0 || echo 1)" "busy machine: spin count $(spin_of "$tmp/e") (want 0, passive)"
     OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose "$XLING" info -m "$M" >/dev/null 2>"$tmp/e"
     ok "$([ "$(spin_of "$tmp/e")" -gt 0 ] && echo 0 || echo 1)" "user's OMP_WAIT_POLICY=active kept: spin count $(spin_of "$tmp/e")"
 fi
