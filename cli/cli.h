@@ -3,6 +3,7 @@
  * The CLI uses only the public header xling.h of the library. */
 #ifndef XL_CLI_H
 #define XL_CLI_H
+#include <stdio.h>
 #include "xling.h"
 
 int cmd_embed(int argc, char **argv);
@@ -45,5 +46,8 @@ const char *cli_pooling_name(xl_pooling p);
 int cli_has_ext(const char *name, const char *ext);
 /* Tokens the model's post-processor adds around a text (0 without a tokenizer). */
 size_t cli_special_count(const xl_tokenizer *tok);
+
+/* Writes s[0..len) as a JSON string (invalid UTF-8 replaced as the embedder sees it). */
+void cli_put_json_string(FILE *f, const char *s, size_t len);
 
 #endif

@@ -50,23 +50,7 @@ static const char *usage =
 
 /* ------------------------------------------------------------ JSON output */
 
-static void put_str(FILE *f, const char *s) {
-    size_t len = strlen(s), fl;
-    char *fixed = xl_utf8_repair(s, len, &fl, NULL);
-    if (fixed) { s = fixed; len = fl; }
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { fputc('\\', f); fputc(c, f); }
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-    free(fixed);
-}
+static void put_str(FILE *f, const char *s) { cli_put_json_string(f, s, strlen(s)); }
 
 static void put_id(FILE *f, const char *id, int is_int) {
     if (is_int) fputs(id, f);

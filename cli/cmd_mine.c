@@ -89,25 +89,6 @@ static int read_lines(const char *path, lines_t *out) {
     return rc;
 }
 
-/* Writes s as a JSON string (invalid UTF-8 repaired as the embedder sees it). */
-static void put_json_string(FILE *f, const char *s, size_t len) {
-    size_t fl;
-    char *fixed = xl_utf8_repair(s, len, &fl, NULL);
-    if (fixed) { s = fixed; len = fl; }
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { fputc('\\', f); fputc(c, f); }
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-    free(fixed);
-}
-
 static void on_progress(void *ctx, double done) {
     const char *what = ctx;
     fprintf(stderr, "\rxling mine: %s %5.1f%%", what, 100 * done);
@@ -274,9 +255,9 @@ int cmd_mine(int argc, char **argv) {
             fprintf(out, "{\"score\":%.9g,\"src\":%zu,\"tgt\":%zu", pairs[i].score, s, t);
             if (src) {
                 fputs(",\"src_text\":", out);
-                put_json_string(out, ls.v[s], ls.len[s]);
+                cli_put_json_string(out, ls.v[s], ls.len[s]);
                 fputs(",\"tgt_text\":", out);
-                put_json_string(out, lt.v[t], lt.len[t]);
+                cli_put_json_string(out, lt.v[t], lt.len[t]);
             }
             fputs("}\n", out);
         }

@@ -32,20 +32,6 @@ static const char *usage =
 
 enum { O_INPUT_FORMAT = 256, O_NO_SPECIAL, O_MAX_LENGTH, O_KEEP_FIELDS };
 
-/* Writes s as a JSON string (s is valid UTF-8: vocabulary entries are). */
-static void write_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { fputc('\\', f); fputc(*p, f); }
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p == '\r') fputs("\\r", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* One {"ids":[...],"tokens":[...]} line (with "type_ids" for a pair), streamed: memory
  * stays that of the encoding. */
 static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, const char *extra, int pair) {
@@ -61,7 +47,7 @@ static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, co
     for (size_t k = 0; k < e->n; k++) {
         if (k) fputc(',', f);
         const char *s = xl_tokenizer_id_to_token(tok, e->ids[k]);
-        if (s) write_json_string(f, s);
+        if (s) cli_put_json_string(f, s, strlen(s));
         else fputs("null", f);
     }
     fputs("]}\n", f);

@@ -102,3 +102,28 @@ size_t cli_special_count(const xl_tokenizer *tok) {
     xl_encoding_free(&e);
     return n;
 }
+
+void cli_put_json_string(FILE *f, const char *s, size_t len) {
+    char *fixed = NULL;
+    for (size_t i = 0; i < len && !fixed; i++) /* only text with non-ASCII bytes can be invalid */
+        if ((unsigned char)s[i] >= 0x80) {
+            size_t fl;
+            if ((fixed = xl_utf8_repair(s, len, &fl, NULL))) {
+                s = fixed;
+                len = fl;
+            }
+            break;
+        }
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') { fputc('\\', f); fputc(c, f); }
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+    free(fixed);
+}
