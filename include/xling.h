@@ -247,9 +247,13 @@ enum {
     XL_OUT_LAYER_WMEAN = 32u, /* per-layer position-weighted mean (weights proportional to the
                                1-based position among the pooled tokens, as SGPT / MEXA):
                                layer_wmean[n][n_layers][hidden] */
-    XL_OUT_SCORES = 16u     /* head outputs (cross-encoder classification scores):
-                               scores[n][n_scores]. No supported folder has a head yet:
-                               asking for it is XL_ERR_UNSUPPORTED. */
+    XL_OUT_SCORES = 16u     /* head outputs: the raw scores (logits) of a sequence
+                               classification head, scores[n][n_scores] — BERT's pooler +
+                               classifier (BertForSequenceClassification), XLM-R's
+                               classifier.dense + out_proj (XLMRobertaForSequenceClassification),
+                               on the first token; n_scores = the labels (config id2label).
+                               No activation (sentence-transformers' CrossEncoder applies
+                               one on top). A model without a head: XL_ERR_UNSUPPORTED. */
 };
 
 /* Results of xl_run, in input order, allocated by the library (xl_outputs_free). Rows

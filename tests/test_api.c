@@ -486,6 +486,79 @@ static void test_fork(const xl_model *m, const ref_inputs *in) {
     free(b);
 }
 
+/* The sequence classification head (XL_OUT_SCORES) of ../shared's bert-nli-tiny
+ * (BertForSequenceClassification: pooler + classifier, 3 labels, F32: 1e-4) and
+ * xlmr-reranker-tiny (XLMRobertaForSequenceClassification: classifier.dense + out_proj,
+ * 1 label, F16 weights: 2e-3, the fixtures' stated tolerances): the text pairs through
+ * xl_prepare_texts (pair template, token types) give the reference logits. A model
+ * without a head refuses XL_OUT_SCORES. */
+static void test_scores(void) {
+    const char *shared = t_shared_dir();
+    if (!shared) { t_skip_case("classification scores", "../shared (fixtures) not found"); return; }
+    static const char *const names[] = {"bert-nli-tiny", "xlmr-reranker-tiny"};
+    static const double tol[] = {1e-4, 2e-3};
+    for (int f = 0; f < 2; f++) {
+        static char dir[4096];
+        snprintf(dir, sizeof dir, "%s/fixtures/models/%s", shared, names[f]);
+        json_t *ref = load_json(dir, "reference.json");
+        xl_model *m;
+        if (!ref || !CHECK_MSG(xl_model_load(dir, NULL, &m) == XL_OK, "%s: %s", names[f], xl_last_error())) {
+            json_decref(ref);
+            continue;
+        }
+        const json_t *pairs = json_object_get(ref, "pairs");
+        size_t n = json_array_size(pairs);
+        const char **ta = calloc(n, sizeof *ta), **tb = calloc(n, sizeof *tb);
+        for (size_t i = 0; i < n; i++) {
+            ta[i] = json_string_value(json_object_get(json_array_get(pairs, i), "text"));
+            tb[i] = json_string_value(json_object_get(json_array_get(pairs, i), "text_pair"));
+        }
+        xl_sequence *ps = NULL;
+        xl_context *ctx = NULL;
+        xl_outputs out;
+        if (CHECK(xl_prepare_texts(m, ta, NULL, tb, NULL, n, NULL, &ps) == XL_OK) && CHECK(xl_context_new(m, &ctx) == XL_OK) &&
+            CHECK_MSG(xl_run(ctx, ps, n, XL_OUT_SCORES, NULL, &out) == XL_OK && out.n_failed == 0, "%s: %s", names[f],
+                      xl_last_error())) {
+            int labels = (int)json_integer_value(json_object_get(ref, "num_labels"));
+            CHECK_EQ_INT(out.n_scores, labels);
+            double worst = 0;
+            for (size_t i = 0; i < n && out.n_scores == labels; i++) {
+                const json_t *want = json_object_get(json_array_get(pairs, i), "logits");
+                for (int k = 0; k < labels; k++) {
+                    double d = fabs(out.scores[i * (size_t)labels + (size_t)k] - json_number_value(json_array_get(want, (size_t)k)));
+                    if (d > worst) worst = d;
+                }
+            }
+            CHECK_MSG(worst <= tol[f], "%s: logits vs reference: %.3g (tolerance %g)", names[f], worst, tol[f]);
+            printf("%s: %zu pairs, %d labels, max abs %.3g vs the reference logits\n", names[f], n, labels, worst);
+            xl_outputs_free(&out);
+        }
+        xl_context_free(ctx);
+        if (ps) xl_sequences_free(ps, n);
+        free(ta);
+        free(tb);
+        xl_model_free(m);
+        json_decref(ref);
+    }
+    /* no head */
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/bert-tiny", t_repo_dir());
+    xl_model *m;
+    if (CHECK(xl_model_load(dir, NULL, &m) == XL_OK)) {
+        xl_context *ctx;
+        xl_sequence seq = {0};
+        int32_t ids[] = {101, 102};
+        seq.ids = ids;
+        seq.n = 2;
+        xl_outputs out;
+        CHECK(xl_context_new(m, &ctx) == XL_OK);
+        CHECK(xl_run(ctx, &seq, 1, XL_OUT_SCORES, NULL, &out) == XL_ERR_UNSUPPORTED);
+        CHECK_MSG(strstr(xl_last_error(), "classification head") != NULL, "message: %s", xl_last_error());
+        xl_context_free(ctx);
+        xl_model_free(m);
+    }
+}
+
 int main(void) {
     const char *bert_dir = local_model("bert-tiny"), *xlmr_dir = local_model("xlmr-tiny");
     json_t *bref = load_json(bert_dir, "reference.json"), *xref = load_json(xlmr_dir, "reference.json");
@@ -509,6 +582,7 @@ int main(void) {
         free_inputs(&xin);
     }
     test_token_types();
+    test_scores();
     /* a decoder (run state from the one-decoder forward) shared the same way */
     const char *shared = t_shared_dir();
     if (shared) {

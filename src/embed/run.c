@@ -152,6 +152,10 @@ static xl_status alloc_outputs(const xl_model *m, size_t n, unsigned want, const
     if (want & XL_OUT_LAYER_MEAN) ok = ok && (out->layer_mean = calloc(n1 * per, sizeof(float)));
     if (want & XL_OUT_LAYER_WMEAN) ok = ok && (out->layer_wmean = calloc(n1 * per, sizeof(float)));
     if (want & XL_OUT_LAYER_LAST) ok = ok && (out->layer_last = calloc(n1 * per, sizeof(float)));
+    if (want & XL_OUT_SCORES) {
+        out->n_scores = m->arch->num_scores(m->impl);
+        ok = ok && (out->scores = calloc(n1 * (size_t)out->n_scores, sizeof(float)));
+    }
     if (!ok) return xl_err(XL_ERR_NOMEM, "out of memory for the outputs of %zu inputs", n);
     return XL_OK;
 }
@@ -163,6 +167,7 @@ static void clear_item(xl_outputs *out, size_t i) {
     if (out->layer_mean) memset(out->layer_mean + i * per, 0, per * sizeof(float));
     if (out->layer_wmean) memset(out->layer_wmean + i * per, 0, per * sizeof(float));
     if (out->layer_last) memset(out->layer_last + i * per, 0, per * sizeof(float));
+    if (out->scores) memset(out->scores + i * (size_t)out->n_scores, 0, (size_t)out->n_scores * sizeof(float));
     if (out->tokens) { free(out->tokens[i]); out->tokens[i] = NULL; out->n_tokens[i] = 0; }
 }
 
@@ -176,6 +181,8 @@ static xl_status collect(const batch_job *j, const xl_embed_options *o, float *p
         if (j->out->embeddings)
             finish_embedding(m, o, h, j->lens[b], j->skip[b], pooled, scratch, full,
                              j->out->embeddings + i * (size_t)j->out->dim, j->out->dim);
+        if (j->out->scores)
+            m->arch->head_scores(m->impl, h, j->lens[b], j->out->scores + i * (size_t)j->out->n_scores);
         if (j->out->tokens) {
             size_t bytes = (size_t)j->lens[b] * H * sizeof(float);
             float *t = malloc(bytes);
@@ -203,7 +210,7 @@ xl_status xl_run(xl_context *ctx, const xl_sequence *seqs, size_t n, unsigned wa
     if (want & ~(unsigned)(XL_OUT_EMBEDDING | XL_OUT_TOKENS | XL_OUT_LAYER_MEAN | XL_OUT_LAYER_LAST | XL_OUT_LAYER_WMEAN |
                            XL_OUT_SCORES))
         return xl_err(XL_ERR_ARG, "xl_run: unknown output bits 0x%x", want);
-    if (want & XL_OUT_SCORES)
+    if ((want & XL_OUT_SCORES) && (!m->arch->num_scores || m->arch->num_scores(m->impl) <= 0))
         return xl_err(XL_ERR_UNSUPPORTED, "%s: the model has no classification head (XL_OUT_SCORES)", m->dir);
     xl_status st = alloc_outputs(m, n, want, o, out);
     if (st) { xl_outputs_free(out); return st; }

@@ -60,6 +60,11 @@ typedef struct xl_arch {
     xl_status (*forward)(const void *model, void *state, const xl_batch *batch, float *hidden, xl_layer_cb cb,
                          void *cb_ctx, int threads);
     void (*get_info)(const void *model, xl_arch_info *info);
+    /* Sequence classification head (cross-encoders), or NULL: the number of scores it
+     * gives (0 = the loaded model has no head) and the raw scores (logits) of one
+     * sequence from its last hidden state rows h[len][hidden_size]. */
+    int (*num_scores)(const void *model);
+    void (*head_scores)(const void *model, const float *h, int len, float *scores);
     void (*free)(void *model);
 } xl_arch;
 

@@ -64,6 +64,11 @@ typedef struct {
     char *architecture, *model_type;
     char dtype[16];
     uint64_t n_params;
+    /* *ForSequenceClassification: scores = out(tanh(dense(h[first token]))) with BERT's
+     * pooler + classifier or XLM-R's classifier.dense + classifier.out_proj */
+    int n_labels;                  /* 0: no head */
+    const float *head_w, *head_b;  /* [H][H], [H] */
+    const float *out_w, *out_b;    /* [n_labels][H], [n_labels] */
 } bert_model;
 
 /* A context's run state: the scratch of its last forward, kept for the next one (a
@@ -323,6 +328,62 @@ static xl_status check_options(const json_t *config, const char *dir, const xl_m
     return XL_OK;
 }
 
+/* The classification head of a *ForSequenceClassification folder: num_labels from
+ * id2label (else num_labels, else 2, as transformers' PretrainedConfig). */
+static xl_status load_head(bert_model *m, const json_t *config, const xl_weights *w, const char *what) {
+    const char *arch = m->architecture;
+    size_t al = arch ? strlen(arch) : 0, sl = strlen("ForSequenceClassification");
+    if (al < sl || strcmp(arch + al - sl, "ForSequenceClassification")) return XL_OK;
+    const json_t *id2label = json_object_get(config, "id2label"), *nl = json_object_get(config, "num_labels");
+    int n = json_is_object(id2label) ? (int)json_object_size(id2label)
+            : json_is_integer(nl)    ? (int)json_integer_value(nl)
+                                     : 2;
+    if (n < 1 || n > 1 << 16) return xl_err(XL_ERR_FORMAT, "%s: %d labels", what, n);
+    const int H = m->c.hidden;
+    xl_status st;
+    if (!strncmp(arch, "Bert", 4))
+        st = get_f32(m, w, "pooler.dense.weight", 2, H, H, &m->head_w);
+    else
+        st = get_f32(m, w, "classifier.dense.weight", 2, H, H, &m->head_w);
+    if (st) return st;
+    if (!strncmp(arch, "Bert", 4)) {
+        if ((st = get_f32(m, w, "pooler.dense.bias", 1, H, 0, &m->head_b)) ||
+            (st = get_f32(m, w, "classifier.weight", 2, n, H, &m->out_w)) ||
+            (st = get_f32(m, w, "classifier.bias", 1, n, 0, &m->out_b)))
+            return st;
+    } else if ((st = get_f32(m, w, "classifier.dense.bias", 1, H, 0, &m->head_b)) ||
+               (st = get_f32(m, w, "classifier.out_proj.weight", 2, n, H, &m->out_w)) ||
+               (st = get_f32(m, w, "classifier.out_proj.bias", 1, n, 0, &m->out_b))) {
+        return st;
+    }
+    m->n_labels = n;
+    return XL_OK;
+}
+
+static int bert_num_scores(const void *model) { return ((const bert_model *)model)->n_labels; }
+
+static void bert_head_scores(const void *model, const float *h, int len, float *scores) {
+    const bert_model *m = model;
+    const int H = m->c.hidden;
+    (void)len;
+    float *t = malloc((size_t)H * sizeof *t);
+    if (!t) {
+        for (int k = 0; k < m->n_labels; k++) scores[k] = NAN;
+        return;
+    }
+    for (int i = 0; i < H; i++) { /* the first token ([CLS] / <s>) through dense + tanh */
+        double s = m->head_b[i];
+        for (int k = 0; k < H; k++) s += (double)m->head_w[(size_t)i * H + k] * h[k];
+        t[i] = (float)tanh(s);
+    }
+    for (int c = 0; c < m->n_labels; c++) {
+        double s = m->out_b[c];
+        for (int k = 0; k < H; k++) s += (double)m->out_w[(size_t)c * H + k] * t[k];
+        scores[c] = (float)s;
+    }
+    free(t);
+}
+
 static xl_status bert_load(const json_t *config, const xl_weights *w, const char *dir, const xl_model_options *opts,
                            void **out) {
     *out = NULL;
@@ -354,6 +415,7 @@ static xl_status bert_load(const json_t *config, const xl_weights *w, const char
     }
     for (int l = 0; l < m->c.layers; l++)
         if ((st = load_layer(m, w, l))) goto fail;
+    if ((st = load_head(m, config, w, what))) goto fail;
     *out = m;
     return XL_OK;
 fail:
@@ -635,6 +697,8 @@ static xl_status bert_estimate_memory(const json_t *config, const xl_weights *w,
 const xl_arch xl_arch_bert = {
     .name = "bert",
     .matches = bert_matches,
+    .num_scores = bert_num_scores,
+    .head_scores = bert_head_scores,
     .estimate_memory = bert_estimate_memory,
     .load = bert_load,
     .state_new = bert_state_new,
