@@ -178,4 +178,4 @@ fuzz-run: fuzz
 clean:
 	rm -rf build build-asan build-fuzz build-aarch64 build-native
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d) $(EXAMPLES:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(PIC_OBJ:.o=.d) $(EXAMPLES:=.d) $(BENCHES:=.d)
