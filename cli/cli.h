@@ -13,6 +13,7 @@ int cmd_bench_embed(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_align(int argc, char **argv);

@@ -17,6 +17,7 @@ static const char *usage =
     "  tokenize     tokenize texts exactly as the Hugging Face tokenizers library does\n"
     "  similarity   print the cosine similarity matrix of a few texts\n"
     "  mine         parallel sentences from two collections (LASER margin scoring)\n"
+    "  classify     train a logistic regression on embeddings / predict (zero-shot cross-lingual)\n"
     "  cluster      k-means clusters of texts (V-measure against gold labels)\n"
     "  index        a persistent search index in one SQLite file (create, add, search, info,\n"
     "               export; exact or HNSW search, metadata filters)\n"
@@ -61,7 +62,7 @@ int main(int argc, char **argv) {
     }
     static const struct { const char *name; int (*run)(int, char **); } cmds[] = {
         {"embed", cmd_embed}, {"tokenize", cmd_tokenize}, {"similarity", cmd_similarity},
-        {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"index", cmd_index},
+        {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"classify", cmd_classify},   {"index", cmd_index},
         {"eval", cmd_eval},   {"align", cmd_align},       {"report", cmd_report},
         {"info", cmd_info},
         {"bench-embed", cmd_bench_embed}};
