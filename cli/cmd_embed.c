@@ -252,7 +252,8 @@ int cmd_embed(int argc, char **argv) {
     }
     if (!rc && calib_path) {
         size_t cr, cc;
-        if (npy_read_f32_matrix(calib_path, &calib, &cr, &cc)) rc = 1;
+        if (xl_npy_load(calib_path, &calib, &cr, &cc)) { cli_take_lib_error(); rc = 1; }
+        else if (!cr) { cli_set_error("%s: the calibration array has no rows", calib_path); rc = 1; }
         else if (cc != dim) { cli_set_error("%s: the calibration embeddings have %zu dimensions, the output has %zu", calib_path, cc, dim); rc = 1; }
         else prec_ranges(calib, cr, dim, start, step);
         free(calib);

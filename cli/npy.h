@@ -1,5 +1,4 @@
-/* NumPy .npy (format 1.0) headers, readable by numpy.load, and reading the float32
- * matrices that --calibration takes. */
+/* NumPy .npy (format 1.0) headers, readable by numpy.load (reading: xl_npy_load). */
 #ifndef XL_CLI_NPY_H
 #define XL_CLI_NPY_H
 #include <stdio.h>
@@ -11,7 +10,5 @@
 /* Writes the header of a C-order array of shape [rows, inner...] (inner_ndim 1 to 3) with
  * numpy dtype descr ("<f4", "|i1", ...). -1 with cli_error() on failure. */
 int npy_write_header(FILE *f, const char *descr, size_t rows, const size_t *inner, int inner_ndim);
-/* Reads a little-endian float32 2-D array; *data is malloc'd. -1 with cli_error(). */
-int npy_read_f32_matrix(const char *path, float **data, size_t *rows, size_t *cols);
 
 #endif

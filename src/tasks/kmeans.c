@@ -34,6 +34,15 @@ static double sqdist(const float *a, const float *b, size_t dim) {
     return s;
 }
 
+/* Squared norms of rows v[rows][dim] (the |x|² and |c|² terms of every distance). */
+static void row_norms(const float *v, size_t rows, size_t dim, double *norms) {
+    for (size_t j = 0; j < rows; j++) {
+        double s = 0;
+        for (size_t d = 0; d < dim; d++) s += (double)v[j * dim + d] * v[j * dim + d];
+        norms[j] = s;
+    }
+}
+
 /* Index drawn with probability w[i] / total (total > 0). */
 static size_t draw(const double *w, size_t n, double total, rng_t *r) {
     double u = rng_uniform(r) * total, acc = 0;
@@ -130,11 +139,7 @@ static double lloyd(const float *x, size_t n, size_t dim, int k, int max_iter, f
             cnt[j] = 1;
             memcpy(c + (size_t)j * dim, x + far * dim, dim * sizeof *c);
         }
-        for (int j = 0; j < k; j++) {
-            double s = 0;
-            for (size_t d = 0; d < dim; d++) s += (double)c[(size_t)j * dim + d] * c[(size_t)j * dim + d];
-            sums[(size_t)k * dim + (size_t)j] = s;
-        }
+        row_norms(c, (size_t)k, dim, sums + (size_t)k * dim);
     }
     return inertia;
 }
@@ -157,19 +162,11 @@ xl_status xl_kmeans(const float *x, size_t n, size_t dim, int k, const xl_kmeans
         free(c), free(dots), free(xx), free(closest), free(cand), free(sums), free(cnt), free(lab);
         return xl_err(XL_ERR_NOMEM, "k-means: out of memory (%zu points, k = %d)", n, k);
     }
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t d = 0; d < dim; d++) s += (double)x[i * dim + d] * x[i * dim + d];
-        xx[i] = s;
-    }
+    row_norms(x, n, dim, xx);
     double best = INFINITY;
     for (int run = 0; run < restarts; run++) {
         seed_plusplus(x, n, dim, k, &r, c, closest, cand);
-        for (int j = 0; j < k; j++) {
-            double s = 0;
-            for (size_t d = 0; d < dim; d++) s += (double)c[(size_t)j * dim + d] * c[(size_t)j * dim + d];
-            sums[(size_t)k * dim + (size_t)j] = s;
-        }
+        row_norms(c, (size_t)k, dim, sums + (size_t)k * dim);
         double in = lloyd(x, n, dim, k, max_iter, c, lab, dots, xx, sums, cnt, threads);
         if (in < best) {
             best = in;

@@ -152,8 +152,8 @@ xl_status xl_mine(const float *x, size_t nx, const float *y, size_t ny, size_t d
     if (!st) st = check_finite(y, ny, dim, "target");
     if (st) return st;
     int threads = o->threads > 0 ? o->threads : 1;
-    int kx = o->k < (int)(ny < 0x7fffffff ? ny : 0x7fffffff) ? o->k : (int)ny; /* capped at the other side's size */
-    int ky = o->k < (int)(nx < 0x7fffffff ? nx : 0x7fffffff) ? o->k : (int)nx;
+    /* k is capped at the other side's size */
+    int kx = (size_t)o->k < ny ? o->k : (int)ny, ky = (size_t)o->k < nx ? o->k : (int)nx;
     float *x2y_sim = malloc(nx * (size_t)kx * sizeof *x2y_sim), *y2x_sim = malloc(ny * (size_t)ky * sizeof *y2x_sim);
     int64_t *x2y_ind = malloc(nx * (size_t)kx * sizeof *x2y_ind), *y2x_ind = malloc(ny * (size_t)ky * sizeof *y2x_ind);
     double *x_mean = malloc(nx * sizeof *x_mean), *y_mean = malloc(ny * sizeof *y_mean);
