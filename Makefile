@@ -6,7 +6,7 @@ CC      ?= cc
 CXX     ?= g++
 BUILD   ?= $(if $(filter 1,$(NATIVE)),build-native,build)
 ASAN_BUILD ?= build-asan
-PKGS     = jansson libutf8proc libpcre2-8 sqlite3
+PKGS     = jansson libutf8proc libpcre2-8 sqlite3 libmicrohttpd libcurl libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path with an
@@ -57,7 +57,8 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 KERNEL_SRC := $(filter-out src/kernels/dispatch.c,$(filter src/kernels/%,$(LIB_SRC)))
 LIB_SRC  := $(filter-out $(KERNEL_SRC),$(LIB_SRC))
 LIB_CXX  := $(sort $(wildcard src/*/*.cpp))
-CLI_SRC  := $(sort $(wildcard cli/*.c))
+# The HTTP server (server/) is part of the xling binary; like the CLI it sees only xling.h.
+CLI_SRC  := $(sort $(wildcard cli/*.c server/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))

@@ -18,6 +18,15 @@ int cmd_index(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_align(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_rerank(int argc, char **argv);
+int cmd_rerank_m3(int argc, char **argv); /* `xling rerank --m3`, called by cmd_rerank */
+int cmd_score(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
 /* Writes the HTML report of a results folder (eval -o DIR); prints its error, returns 0/1. */
 int report_write(const char *results_dir, const char *out_path);
 

@@ -24,6 +24,14 @@ static const char *usage =
     "  eval         Tatoeba, multilingual STS and Tatoeba retrieval offline (mteb-layout results)\n"
     "  align        MEXA cross-lingual alignment per layer (mean, weighted mean, last token)\n"
     "  report       a self-contained HTML report of eval/align results\n"
+    "  rerank       rerank documents for a query (cross-encoders, Qwen3-Reranker, bge-m3 --m3)\n"
+    "  score        score text pairs with a cross-encoder (one label, or softmax over labels)\n"
+    "  serve        an HTTP server for the OpenAI and TEI embedding APIs\n"
+    "  pull         download a model from the Hugging Face Hub into the shared HF cache\n"
+    "  list         the cached Hub models xling can run\n"
+    "  rm           remove a cached Hub model\n"
+    "  merge        average checkpoints or swap layers between models (writes an HF folder)\n"
+    "  vocab        transfer a model to a new tokenizer, or extend its vocabulary\n"
     "  info         describe a model folder (architecture, sizes, pooling, prompts, dtype...)\n"
     "               or, with --kernels, the kernel sets this CPU runs\n"
     "  bench-embed  time the forward pass on random ids (benchmark harness contract)\n"
@@ -64,7 +72,9 @@ int main(int argc, char **argv) {
         {"embed", cmd_embed}, {"tokenize", cmd_tokenize}, {"similarity", cmd_similarity},
         {"mine", cmd_mine},   {"cluster", cmd_cluster},   {"classify", cmd_classify},   {"index", cmd_index},
         {"eval", cmd_eval},   {"align", cmd_align},       {"report", cmd_report},
-        {"info", cmd_info},
+        {"info", cmd_info},   {"rerank", cmd_rerank},     {"score", cmd_score},
+        {"serve", cmd_serve}, {"pull", cmd_pull},         {"list", cmd_list},           {"rm", cmd_rm},
+        {"merge", cmd_merge}, {"vocab", cmd_vocab},
         {"bench-embed", cmd_bench_embed}};
     const char *cmd = argv[1];
     argv[1] = argv[0];

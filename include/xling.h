@@ -620,6 +620,24 @@ const char *xl_kernel_isas(void);
  * copy and its length in *out_len; *n_bad receives how many replacements were made. */
 char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 
+/* ------------------------------------------ reranking and cross-encoders */
+/* (issue 15: rerank / score: declarations go here) */
+
+/* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
+/* (issue 15: bge-m3: declarations go here) */
+
+/* --------------------------------------------- long documents (chunking) */
+/* (issue 15: chunking: declarations go here) */
+
+/* ------------------------------- Hugging Face Hub (resolve, pull, cache) */
+/* (issue 14: declarations go here) */
+
+/* ----------------------------- safetensors writer and checkpoint merging */
+/* (issue 16: merge: declarations go here) */
+
+/* --------------------------------------------------- vocabulary transfer */
+/* (issue 16: vocab: declarations go here) */
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #   scripts/setup.sh --no-run    install + build
 #   scripts/setup.sh --aarch64   also the aarch64 cross toolchain, qemu-user and the arm64
 #                                libraries (multiarch) for `make aarch64-test`, then stop
+# wrk: the HTTP server benchmark (bench/, not a test).
 # chromium: tests/cli/eval_test.py renders the HTML report headless (~350 MB installed).
 set -eu
 if [ "${1:-}" = "--aarch64" ]; then
@@ -14,10 +15,11 @@ if [ "${1:-}" = "--aarch64" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
         libc6-dev-arm64-cross qemu-user libjansson-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64 \
-        libopenblas-openmp-dev:arm64 liblinear-dev:arm64 libsqlite3-dev:arm64 g++-aarch64-linux-gnu >/dev/null
+        libopenblas-openmp-dev:arm64 liblinear-dev:arm64 libsqlite3-dev:arm64 \
+        libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64 libzip-dev:arm64 g++-aarch64-linux-gnu >/dev/null
     exit 0
 fi
-PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev libsqlite3-dev libhnswlib-dev g++ clang libclang-rt-14-dev python3 chromium"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev libsqlite3-dev libhnswlib-dev libmicrohttpd-dev libcurl4-openssl-dev libzip-dev wrk g++ clang libclang-rt-14-dev python3 chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,8 @@
+/* PLACEHOLDER while the command is built on its branch; replaced by its implementation. */
+#include <stdio.h>
+#include "cli.h"
+int cmd_rm(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fputs("xling rm: not built yet\n", stderr);
+    return 2;
+}
