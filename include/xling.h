@@ -633,7 +633,78 @@ char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 /* (issue 14: declarations go here) */
 
 /* ----------------------------- safetensors writer and checkpoint merging */
-/* (issue 16: merge: declarations go here) */
+/* Writing safetensors checkpoints (src/adapt/st_writer.c). Declare every tensor first
+ * (name, dtype, shape; the file order is the declaration order), then write their data
+ * in that order, whole (write_*) or in consecutive pieces (append_*). Shards: with
+ * max_shard_bytes > 0 the tensors go into model-00001-of-0000N.safetensors files as
+ * transformers fills them (a new shard when the next tensor would pass the limit, a
+ * tensor bigger than the limit alone), plus model.safetensors.index.json
+ * ({"metadata": {"total_size"}, "weight_map"}); one shard is model.safetensors. Files
+ * are written under temporary names in dir and renamed by finish, after fsync; any
+ * failure (a full disk included) leaves no file behind once the writer is freed.
+ * The header is padded with spaces to a multiple of 8 bytes (8-byte aligned data). */
+typedef struct xl_st_writer xl_st_writer;
+/* dir must exist. max_shard_bytes: 0 = one file (model.safetensors). */
+xl_status xl_st_writer_new(const char *dir, uint64_t max_shard_bytes, xl_st_writer **out);
+/* Same, one file named file_name in dir (for modules: "2_Dense/model.safetensors" is
+ * dir "2_Dense", file "model.safetensors"). */
+xl_status xl_st_writer_new_file(const char *dir, const char *file_name, xl_st_writer **out);
+/* dtype: "F32", "F16", "BF16", "F64" (write_f32 converts to them) or, raw only, "I64",
+ * "I32", "I8", "U8", "BOOL". Names must be unique; ndim 0..8. Before the first write. */
+xl_status xl_st_writer_declare(xl_st_writer *w, const char *name, const char *dtype, const int64_t *shape, int ndim);
+/* A "__metadata__" entry of every file ({"format": "pt"} unless replaced). Before the first write. */
+xl_status xl_st_writer_metadata(xl_st_writer *w, const char *key, const char *value);
+/* The next declared tensor, whole: float32 values converted to its dtype (F16 / BF16:
+ * round to nearest even; NaN stays NaN, quiet, sign kept; overflow gives Inf). */
+xl_status xl_st_writer_write_f32(xl_st_writer *w, const float *data);
+/* The next declared tensor, whole: nbytes (= numel x dtype size) bytes already in its dtype. */
+xl_status xl_st_writer_write_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Streaming: the next n values / nbytes bytes of the current tensor (the next declared
+ * one once the previous is complete). Passing a tensor's end is an error. */
+xl_status xl_st_writer_append_f32(xl_st_writer *w, const float *data, size_t n);
+xl_status xl_st_writer_append_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Checks every tensor was written, syncs, writes the index when sharded, renames the
+ * files into place, frees w (also on failure: then nothing is left). */
+xl_status xl_st_writer_finish(xl_st_writer *w);
+/* Abandons a writer: its temporary files are removed. NULL is fine. */
+void xl_st_writer_free(xl_st_writer *w);
+/* How many files finish writes (1: model.safetensors, or the file name given; N > 1:
+ * model-0000i-of-0000N.safetensors). Known from the first write on (0 before). */
+int xl_st_writer_shard_count(const xl_st_writer *w);
+
+/* float32 -> IEEE half / bfloat16, round to nearest even (NaN: quiet, sign kept). */
+uint16_t xl_f32_to_f16(float x);
+uint16_t xl_f32_to_bf16(float x);
+/* A size as transformers' max_shard_size writes it: a byte count, or a number with
+ * KB/MB/GB/TB (decimal: 5GB = 5e9) or KiB/MiB/GiB/TiB (binary). Fractions allowed
+ * ("1.5GB"). XL_ERR_ARG naming the text if it is anything else or zero. */
+xl_status xl_parse_size(const char *s, uint64_t *out);
+
+/* Output model folders (src/adapt/hf_folder.c): everything is written into a fresh
+ * temporary folder next to out_dir, which commit renames into place in one step
+ * (replacing an existing out_dir only when forced: the old folder is swapped out
+ * atomically, then removed). abort (or any failure) removes the temporary folder, so
+ * out_dir is either untouched or complete. */
+typedef struct xl_hf_folder xl_hf_folder;
+/* out_dir's parent must exist; out_dir must not, unless force (then it must be a folder). */
+xl_status xl_hf_folder_begin(const char *out_dir, int force, xl_hf_folder **out);
+/* The temporary folder to write into. */
+const char *xl_hf_folder_path(const xl_hf_folder *f);
+/* Decides for each file of the source folder (relpath like "config.json" or
+ * "2_Dense/config.json") whether to copy it: 1 = copy. is_weight: a checkpoint file
+ * (*.safetensors, its index, *.bin, *.pt, *.pth, *.h5, *.onnx, *.gguf, *.msgpack, *.ckpt). */
+typedef int (*xl_hf_filter)(const char *relpath, int is_weight, void *user);
+/* Copies src_dir's files into the temporary folder, recursing into subfolders
+ * (1_Pooling/, 2_Dense/...; symlinks followed; .git, .cache and xling's tokenizer
+ * caches are never copied). filter NULL = every file that is not a weight file. */
+xl_status xl_hf_folder_copy(xl_hf_folder *f, const char *src_dir, xl_hf_filter filter, void *user);
+/* Writes a whole file into the temporary folder (relpath; its folders are created). */
+xl_status xl_hf_folder_write(xl_hf_folder *f, const char *relpath, const void *data, size_t len);
+/* Syncs and renames into place; frees f (on failure too, removing the temporary folder). */
+xl_status xl_hf_folder_commit(xl_hf_folder *f);
+void xl_hf_folder_abort(xl_hf_folder *f);
+/* 1 if relpath names a checkpoint file (see xl_hf_filter). */
+int xl_hf_is_weight_file(const char *relpath);
 
 /* --------------------------------------------------- vocabulary transfer */
 /* (issue 16: vocab: declarations go here) */
