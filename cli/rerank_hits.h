@@ -3,6 +3,8 @@
 #ifndef XL_CLI_RERANK_HITS_H
 #define XL_CLI_RERANK_HITS_H
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include "xling.h"
 
 /* Loads a cross-encoder / reranker folder and checks it gives one score per pair
@@ -15,5 +17,12 @@ void rerank_order(const float *scores, size_t n, size_t *order);
  * cli_error() set. */
 int rerank_texts(const xl_model *m, const char *query, const char *const *texts, const size_t *lens, size_t n,
                  const xl_rerank_options *o, float *scores, size_t *order);
+
+/* `xling index search --rerank`: prints the JSON array of one query's hits reranked:
+ * the n index rows (cosine scores cos[n], best first) scored by the cross-encoder m,
+ * the best k of them as {"id", "score" (the reranker's), "retrieval_score" (cosine),
+ * "text", "meta"}. 0, or -1 with cli_error() set. */
+int rerank_print_hits(FILE *f, xl_index *ix, const xl_model *m, const xl_rerank_options *o, const char *query,
+                      const int64_t *rows, const float *cos, int n, int k);
 
 #endif
