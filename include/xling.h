@@ -621,7 +621,89 @@ const char *xl_kernel_isas(void);
 char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 
 /* ------------------------------------------ reranking and cross-encoders */
-/* (issue 15: rerank / score: declarations go here) */
+/* Cross-encoders score a (query, document) pair in one forward; rerankers order
+ * documents by that score. Kinds (xl_reranker_info.kind), from config.json:
+ * - XL_RERANKER_ENCODER: BertForSequenceClassification (pooler + classifier),
+ *   XLMRobertaForSequenceClassification (classifier.dense + out_proj): pairs through the
+ *   tokenizer's pair template with token types.
+ * - XL_RERANKER_DECODER_SEQCLS: Llama / Mistral / Qwen2 / Qwen3 / Gemma 3
+ *   ...ForSequenceClassification: `score` [labels, hidden] on the last token (the
+ *   Qwen3-Reranker "seq-cls" conversions).
+ * - XL_RERANKER_DECODER_YESNO: a ...ForCausalLM folder (Llama family) without
+ *   sentence-transformers modules.json whose vocabulary has the tokens "yes" and "no"
+ *   (Qwen3-Reranker; sentence-transformers' CrossEncoder reads such a folder the same
+ *   way): score = softmax(logit_yes, logit_no)[yes] at the last position, only those two
+ *   rows of the output embedding multiplied. The same folder still embeds as before.
+ * Decoder rerankers expect the Qwen3-Reranker prompt: xl_rerank applies it (prefix,
+ * "<Instruct>: {instruct}\n<Query>: {query}\n<Document>: {doc}", suffix; the body is
+ * what truncation cuts), xl_score_texts scores texts as given.
+ * Activation as sentence-transformers' CrossEncoder: config.json
+ * `sentence_transformers.activation_fn` (or the older `sbert_ce_default_activation_function`)
+ * when present, else sigmoid for one label and, for several, the softmax over the
+ * logits (also when the config names Identity); other named activations apply per label. */
+typedef enum {
+    XL_RERANKER_NONE = 0,         /* no classification head: not a cross-encoder */
+    XL_RERANKER_ENCODER,
+    XL_RERANKER_DECODER_SEQCLS,
+    XL_RERANKER_DECODER_YESNO
+} xl_reranker_kind;
+
+typedef enum {
+    XL_SCORE_IDENTITY = 0,
+    XL_SCORE_SIGMOID,
+    XL_SCORE_TANH,
+    XL_SCORE_RELU,
+    XL_SCORE_SOFTMAX              /* over the labels */
+} xl_score_activation;
+
+typedef struct {
+    xl_reranker_kind kind;
+    int n_labels;                 /* scores per input (1 for the yes/no reranker) */
+    xl_score_activation activation; /* what turns the raw scores (logits) into scores */
+    int prompted;                 /* 1: xl_rerank applies the Qwen3-Reranker prompt */
+    int32_t yes_id, no_id;        /* XL_RERANKER_DECODER_YESNO: the two tokens, else -1 */
+    const char *default_instruct; /* prompted kinds: the model card's instruction, else NULL */
+} xl_reranker_info;
+
+/* What kind of cross-encoder m is. XL_ERR_UNSUPPORTED (message naming the architecture)
+ * when it has no head; XL_ERR_UNSUPPORTED / XL_ERR_FORMAT for an activation xling does
+ * not know or a malformed sentence_transformers entry. */
+xl_status xl_reranker_info_get(const xl_model *m, xl_reranker_info *info);
+/* config.json id2label[k] (valid while m lives), or NULL when absent (transformers
+ * then names it "LABEL_k"). The yes/no reranker has none. */
+const char *xl_reranker_label(const xl_model *m, int k);
+
+typedef struct {
+    const char *instruct;   /* prompted rerankers: the instruction (NULL = default_instruct) */
+    int raw_scores;         /* 1: the raw scores (logits; yes/no: logit_yes - logit_no), no activation */
+    int max_length;         /* tokens per input, special and prompt tokens included (0 = the
+                               model's default, xl_model_info.max_seq_length); pairs are cut
+                               longest-first, prompted inputs in the body */
+    int batch_size;         /* sequences per forward batch (0 = 32) */
+    int threads;            /* 0 = the model's */
+    void (*progress)(void *ctx, size_t done, size_t total); /* after each batch; may be NULL */
+    void *progress_ctx;
+} xl_rerank_options;
+
+void xl_rerank_options_init(xl_rerank_options *o);
+
+/* Scores n documents against one query into scores[n], in input order (higher = more
+ * relevant): the one-label score with the activation applied unless o->raw_scores.
+ * doc_lens / qlen may be given as (size_t)-1 for NUL-terminated texts; doc_lens may be
+ * NULL. A model with several labels is XL_ERR_UNSUPPORTED (use xl_score_texts). Runs on
+ * a context of its own (safe from many threads on one model); fails as a whole at the
+ * first failed item ("document N: ..."). o may be NULL. */
+xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
+                    const size_t *doc_lens, size_t n, const xl_rerank_options *o, float *scores);
+
+/* Scores n inputs as given into scores[n * n_labels] (xl_reranker_info.n_labels): texts[i]
+ * paired with pairs[i] through the pair template (pairs NULL, or pairs[i] NULL: the text
+ * alone). Decoder rerankers take the whole formatted input as texts[i]: a pair is
+ * XL_ERR_INPUT. Scores: one label: the activation; several: the softmax (or the named
+ * activation per label); raw logits with o->raw_scores. lens / pair_lens may be NULL
+ * (NUL-terminated). Fails as a whole at the first failed item ("input N: ..."). */
+xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                         const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores);
 
 /* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
 /* (issue 15: bge-m3: declarations go here) */
