@@ -709,7 +709,69 @@ xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size
 /* (issue 15: bge-m3: declarations go here) */
 
 /* --------------------------------------------- long documents (chunking) */
-/* (issue 15: chunking: declarations go here) */
+/* Texts longer than the model's window, embedded window by window. A text's tokens
+ * (tokenized alone, without special tokens) are cut into windows of at most `size`
+ * tokens, a new one every size - overlap tokens, the last ending at the text's end
+ * (it may be shorter). Each window is the prompt's tokens (as the prompt tokenizes in
+ * front of this text; the prompt alone when the two merge at the boundary) and the
+ * window's tokens, wrapped in the tokenizer's special tokens, and embedded as the model
+ * embeds a text (pooling, head, dim, normalization of the embed options). A text whose
+ * tokens fit in one window gets exactly its xl_embed_texts vector (prompt and text
+ * tokenized together), as one window.
+ * Combined per text: MEAN = sum_k n_k e_k / sum_k n_k with n_k the window's text
+ * tokens, renormalised when the embedding is normalised; MAX = element-wise max,
+ * renormalised likewise; FIRST = the first window's vector.
+ * Late chunking (Jina's): one forward over the prompt and the whole text (an input
+ * error when that exceeds the length limit: max_length or the model's max_seq_length,
+ * and the position table); each window's vector is the mean of its text tokens' final
+ * hidden states (special tokens and the prompt belong to no window), through the
+ * folder's Dense modules when it has them, cut to dim, normalised when the embedding is.
+ * There is no combined vector then. Jina's late chunking uses windows without overlap
+ * (the CLI sets overlap 0); the library takes any overlap. */
+typedef enum { XL_CHUNK_POOL_MEAN = 0, XL_CHUNK_POOL_MAX, XL_CHUNK_POOL_FIRST } xl_chunk_pooling;
+
+typedef struct {
+    int size;                   /* text tokens per window, >= 1 */
+    int overlap;                /* tokens consecutive windows share, 0 <= overlap < size */
+    xl_chunk_pooling pooling;   /* how the windows of a text combine */
+    int late;                   /* 1: late chunking */
+} xl_chunk_options;
+
+/* One window of one text. */
+typedef struct {
+    size_t input;               /* 0-based text number */
+    size_t index;               /* 0-based window number within the text */
+    size_t token_start, token_end; /* [start, end) among the text's own tokens */
+    size_t byte_start, byte_end;   /* the bytes of the text it covers: the start of its first
+                                      token to the end of its last (0, 0 for no tokens) */
+} xl_chunk_span;
+
+typedef struct {
+    size_t n;                   /* texts */
+    int dim;
+    xl_status *status;          /* [n] per text */
+    char **error;               /* [n] one-line message of a failed text, else NULL */
+    size_t n_failed;
+    float *embeddings;          /* [n][dim] combined per text (NULL for late chunking) */
+    size_t n_chunks;
+    xl_chunk_span *chunks;      /* [n_chunks], text by text, window by window */
+    float *chunk_embeddings;    /* [n_chunks][dim] */
+    size_t *first;              /* [n + 1]: text i's windows are first[i] .. first[i + 1] - 1
+                                   (none for a failed text) */
+} xl_chunk_outputs;
+
+/* size 512, overlap 0, MEAN, not late. */
+void xl_chunk_options_init(xl_chunk_options *o);
+/* The windows of a text of n_tokens tokens: returns their number (at least 1) and,
+ * when starts / ends are not NULL, their token spans; 0 when the options are invalid. */
+size_t xl_chunk_windows(size_t n_tokens, const xl_chunk_options *o, size_t *starts, size_t *ends);
+/* Embeds n texts window by window on ctx's model: the windows of all texts run together
+ * through xl_run (length-sorted, token-budgeted batches), late chunking one forward per
+ * text. Per-text failures are in out->status (see xl_run); invalid options, no
+ * tokenizer, a window that cannot fit the length limit fail the call. eo may be NULL. */
+xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size_t *lens, size_t n,
+                           const xl_embed_options *eo, const xl_chunk_options *co, xl_chunk_outputs *out);
+void xl_chunk_outputs_free(xl_chunk_outputs *out);
 
 /* ------------------------------- Hugging Face Hub (resolve, pull, cache) */
 /* (issue 14: declarations go here) */
