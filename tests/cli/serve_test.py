@@ -305,6 +305,21 @@ for body in [{"inputs": {"source_sentence": "a"}}, {"inputs": {"source_sentence"
              {"inputs": {"source_sentence": 1, "sentences": ["b"]}}, {"inputs": {"source_sentence": "a", "sentences": ["b", 2]}}]:
     st, j, _, _ = post(S, "/similarity", body)
     check(tei_err(j, st, 422), "tei /similarity: %r -> 422 %s %r" % (body, st, j))
+
+
+def chunked(srv, path, parts):
+    c = srv.conn()
+    c.request("POST", path, body=iter(parts), headers={"Content-Type": "application/json"}, encode_chunked=True)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data)
+
+
+st, j = chunked(S, "/embed", [b'{"inputs": "', texts[0].encode(), b'"}'])
+check(st == 200 and close(j[0], ref[0]), "tei: a chunked body (no Content-Length) works")
+st, j = chunked(S, "/embed", [b'{"inputs": "'] + [b"x" * 10000] * 7 + [b'"}'])
+check(tei_err(j, st, 413), "tei: a chunked body over --max-body-bytes -> 413 %s %r" % (st, j))
 st, j, _, _ = request(S, "GET", "/nothing")
 check(tei_err(j, st, 404), "tei: unknown path -> 404 %s %r" % (st, j))
 st, j, _, r = request(S, "PUT", "/embed", {"inputs": "a"})
