@@ -69,6 +69,9 @@ typedef struct {
     int32_t *type_ids;  /* token type (segment) ids: 0 for a single text; for a pair as
                            the post-processor's pair template says (BERT: 0 then 1) */
     size_t n;
+    uint32_t *offsets;  /* NULL unless asked (xl_tokenize_offsets); 2*n byte offsets: token i
+                           covers [offsets[2i], offsets[2i+1]) of the input text; tokens the
+                           post-processor added: (0,0) */
 } xl_encoding;
 
 /* Encodes UTF-8 text (len bytes, may contain NUL). Invalid UTF-8 is replaced by
@@ -77,6 +80,17 @@ typedef struct {
 xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len,
                       int add_special, xl_encoding *out);
 void xl_encoding_free(xl_encoding *enc);
+/* xl_tokenize plus the byte offsets of every token in `text` (out->offsets), as the
+ * Hugging Face crate's Encoding::get_offsets gives them for encode(): through the
+ * normalizer's alignments (a character the normalizer produced points at the input
+ * character it came from), the pre-tokenizer's splits and the model's pieces; added
+ * tokens cover the text they matched (lstrip/rstrip whitespace included); tokens of
+ * one input character (byte-level or byte-fallback pieces of a multi-byte character)
+ * all cover that whole character; special tokens of the post-processor are (0,0).
+ * Invalid UTF-8 is repaired as xl_tokenize does, and offsets point into the ORIGINAL
+ * bytes: a U+FFFD covers the invalid bytes it replaced. */
+xl_status xl_tokenize_offsets(const xl_tokenizer *tok, const char *text, size_t len, int add_special,
+                              xl_encoding *out);
 
 /* Encodes a text pair (a query and a document, a premise and a hypothesis) with the
  * post-processor's pair template, as the Hugging Face crate's encode(a, b) does:
@@ -91,7 +105,8 @@ xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, 
 size_t xl_tokenizer_num_special(const xl_tokenizer *tok, int pair);
 
 /* Truncates to at most max_len tokens, keeping the special tokens the
- * post-processor added (content is cut from the end). Returns 1 if it cut. */
+ * post-processor added (content is cut from the end; offsets, when present, follow
+ * their tokens). Returns 1 if it cut. */
 int xl_encoding_truncate(xl_encoding *enc, size_t max_len);
 
 size_t xl_tokenizer_vocab_size(const xl_tokenizer *tok);
