@@ -375,6 +375,16 @@ static void test_qwen3_seqcls(void) {
     o.raw_scores = 1;
     if (CHECK(xl_score_texts(m, (const char *const *)whole, NULL, NULL, NULL, n, &o, raw) == XL_OK))
         CHECK_MSG(worst_vs(raw, want_raw, n) <= 2e-3, "logits: %.3g", worst_vs(raw, want_raw, n));
+    /* the last token that is not padding, as HF: trailing pad ids (<|endoftext|>) change nothing */
+    if (n) {
+        char *padded = malloc(strlen(whole[0]) + 64);
+        strcat(strcpy(padded, whole[0]), "<|endoftext|><|endoftext|>");
+        const char *two[2] = {whole[0], padded};
+        float r2[2] = {0, 1};
+        CHECK(xl_score_texts(m, two, NULL, NULL, NULL, 2, &o, r2) == XL_OK);
+        CHECK_MSG(r2[0] == r2[1], "trailing pads: %.9g vs %.9g", r2[0], r2[1]);
+        free(padded);
+    }
     /* a pair is refused */
     CHECK(xl_score_texts(m, a, NULL, b, NULL, n, &o, raw) == XL_ERR_INPUT);
     CHECK_MSG(strstr(xl_last_error(), "input 1") && strstr(xl_last_error(), "pair"), "message: %s", xl_last_error());
