@@ -707,7 +707,7 @@ void xl_rerank_options_init(xl_rerank_options *o);
  * doc_lens / qlen may be given as (size_t)-1 for NUL-terminated texts; doc_lens may be
  * NULL. A model with several labels is XL_ERR_UNSUPPORTED (use xl_score_texts). Runs on
  * a context of its own (safe from many threads on one model); fails as a whole at the
- * first failed item ("document N: ..."). o may be NULL. */
+ * first failed item ("input N: ...", N counting documents from 1). o may be NULL. */
 xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
                     const size_t *doc_lens, size_t n, const xl_rerank_options *o, float *scores);
 

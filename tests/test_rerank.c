@@ -214,11 +214,11 @@ static void test_bert_nli(void) {
 }
 
 /* A copy of bert-nli-tiny with another config.json (weights and tokenizer linked). */
-static int make_variant(const char *src, const char *tmp, const char *config_text) {
+static int make_variant(const char *src, const char *tmp, const char *config_text, int with_tokenizer) {
     char path[4200], target[4200];
     if (mkdir(tmp, 0700) && !CHECK(0)) return 0;
     static const char *const files[] = {"model.safetensors", "tokenizer.json"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 1 + with_tokenizer; k++) {
         snprintf(path, sizeof path, "%s/%s", tmp, files[k]);
         snprintf(target, sizeof target, "%s/%s", src, files[k]);
         if (symlink(target, path)) return 0;
@@ -271,7 +271,7 @@ static void test_activations(void) {
         else json_object_set_new(v, cases[c].key, json_string(cases[c].value));
         char *text = json_dumps(v, 0);
         xl_model *m = NULL;
-        if (CHECK(make_variant(srcdir, tmp, text)) && load(tmp, &m)) {
+        if (CHECK(make_variant(srcdir, tmp, text, 1)) && load(tmp, &m)) {
             xl_reranker_info info;
             xl_status st = xl_reranker_info_get(m, &info);
             CHECK_MSG(st == cases[c].st, "%s: status %d (%s)", cases[c].value, (int)st, xl_last_error());
@@ -300,6 +300,30 @@ static void test_activations(void) {
         remove_variant(tmp);
     }
     json_decref(cfg);
+}
+
+/* A ...ForSequenceClassification decoder folder without its score.weight: a load error
+ * naming the tensor. */
+static void test_missing_score(void) {
+    const char *src = fixture("qwen3-reranker-tiny");
+    if (!src) { t_skip_case("missing score.weight", "../shared (fixtures) not found"); return; }
+    char srcdir[4096], tmp[4096];
+    if (!CHECK(realpath(src, srcdir) != NULL)) return;
+    json_error_t e;
+    json_t *cfg = json_load_file(t_path(srcdir, "config.json"), 0, &e);
+    if (!CHECK(cfg != NULL)) return;
+    json_object_set_new(cfg, "architectures", json_pack("[s]", "Qwen3ForSequenceClassification"));
+    char *text = json_dumps(cfg, 0);
+    snprintf(tmp, sizeof tmp, "/tmp/xling_test_rerank_%d_noscore", (int)getpid());
+    xl_model *m = NULL;
+    if (CHECK(make_variant(srcdir, tmp, text, 0))) {
+        CHECK(xl_model_load(tmp, NULL, &m) == XL_ERR_FORMAT);
+        CHECK_MSG(strstr(xl_last_error(), "score.weight") != NULL, "message: %s", xl_last_error());
+    }
+    xl_model_free(m);
+    free(text);
+    json_decref(cfg);
+    remove_variant(tmp);
 }
 
 /* The body between "<Document>: " and the suffix of a seq-cls reference document. */
@@ -351,6 +375,16 @@ static void test_qwen3_seqcls(void) {
     o.raw_scores = 1;
     if (CHECK(xl_score_texts(m, (const char *const *)whole, NULL, NULL, NULL, n, &o, raw) == XL_OK))
         CHECK_MSG(worst_vs(raw, want_raw, n) <= 2e-3, "logits: %.3g", worst_vs(raw, want_raw, n));
+    /* the last token that is not padding, as HF: trailing pad ids (<|endoftext|>) change nothing */
+    if (n) {
+        char *padded = malloc(strlen(whole[0]) + 64);
+        strcat(strcpy(padded, whole[0]), "<|endoftext|><|endoftext|>");
+        const char *two[2] = {whole[0], padded};
+        float r2[2] = {0, 1};
+        CHECK(xl_score_texts(m, two, NULL, NULL, NULL, 2, &o, r2) == XL_OK);
+        CHECK_MSG(r2[0] == r2[1], "trailing pads: %.9g vs %.9g", r2[0], r2[1]);
+        free(padded);
+    }
     /* a pair is refused */
     CHECK(xl_score_texts(m, a, NULL, b, NULL, n, &o, raw) == XL_ERR_INPUT);
     CHECK_MSG(strstr(xl_last_error(), "input 1") && strstr(xl_last_error(), "pair"), "message: %s", xl_last_error());
@@ -485,6 +519,7 @@ int main(void) {
     test_xlmr();
     test_bert_nli();
     test_activations();
+    test_missing_score();
     test_qwen3_seqcls();
     test_qwen3_yesno();
     test_no_head();

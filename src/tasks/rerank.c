@@ -135,6 +135,18 @@ static void to_embed_options(const xl_rerank_options *o, xl_embed_options *eo) {
     eo->progress_ctx = o->progress_ctx;
 }
 
+/* Hugging Face's decoder ...ForSequenceClassification scores the last token whose id is
+ * not pad_token_id. Causal attention leaves earlier states unchanged when trailing
+ * tokens are dropped, so dropping trailing pad ids gives exactly that token (all pads:
+ * HF takes position 0). */
+static void drop_trailing_pads(const xl_model *m, const xl_reranker_info *info, xl_sequence *seqs, size_t n) {
+    const json_t *pad = json_object_get(m->config, "pad_token_id");
+    if (info->kind != XL_RERANKER_DECODER_SEQCLS || !m->ainfo.causal || !json_is_integer(pad)) return;
+    int32_t id = (int32_t)json_integer_value(pad);
+    for (size_t i = 0; i < n; i++)
+        while (seqs[i].n > 1 && seqs[i].ids && seqs[i].ids[seqs[i].n - 1] == id) seqs[i].n--;
+}
+
 /* Runs the sequences and writes each one's raw scores (n_labels per input). */
 static xl_status run_raw(const xl_model *m, const xl_reranker_info *info, const xl_sequence *seqs, size_t n,
                          const xl_embed_options *eo, float *raw) {
@@ -277,6 +289,7 @@ xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const cha
         free(qs); free(ql); free(dl);
     }
     if (st) return st;
+    drop_trailing_pads(m, &info, seqs, n);
     st = run_raw(m, &info, seqs, n, &eo, scores);
     xl_sequences_free(seqs, n);
     if (!st) finish(&info, o, scores, n);
@@ -300,6 +313,7 @@ xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size
     to_embed_options(o, &eo);
     xl_sequence *seqs;
     if ((st = xl_prepare_texts(m, texts, lens, info.prompted ? NULL : pairs, pair_lens, n, &eo, &seqs))) return st;
+    drop_trailing_pads(m, &info, seqs, n);
     st = run_raw(m, &info, seqs, n, &eo, scores);
     xl_sequences_free(seqs, n);
     if (!st) finish(&info, o, scores, n);
