@@ -11,8 +11,9 @@
 #include "outfile.h"
 #include "progress.h"
 
-/* Documents per library call: their ColBERT vectors are held until scored. */
-#define CHUNK 256
+/* Documents per library call: their ColBERT vectors (up to 32 MB per 8192-token text
+ * of bge-m3) are held until scored. */
+#define CHUNK 16
 
 static const char *usage =
     "usage: xling rerank --m3 -m DIR -q QUERY [-i DOCS | DOC...] [--top-k K] [--weights D,L,C] [options]\n"

@@ -13,9 +13,10 @@
 #include "output.h"
 #include "progress.h"
 
-/* Inputs per library call: ColBERT keeps one vector per token, so a call's outputs are
- * held at once; 256 texts keep that bounded. */
+/* Inputs per library call: a call's outputs are held at once, and ColBERT keeps one
+ * vector per token (8192 tokens of bge-m3: 32 MB), so its calls take fewer texts. */
 #define CHUNK 256
+#define CHUNK_COLBERT 16
 
 enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS, O_HEAD, O_SPARSE_TOKENS };
 
@@ -266,7 +267,7 @@ int cmd_embed_heads(int argc, char **argv) {
     if (!recs || !vecs || !where_t || !where_i || !extras || (fmt != OUT_JSONL && !rows)) { cli_set_error("out of memory"); rc = 1; }
     while (!rc) {
         size_t got, nt = 0, ni = 0;
-        if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
+        if (in_read_chunk(&in, recs, (heads & XL_M3_COLBERT) ? CHUNK_COLBERT : CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
         for (size_t i = 0; i < got; i++) {
             if (recs[i].is_ids) where_i[ni++] = i;

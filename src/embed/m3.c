@@ -256,9 +256,12 @@ static xl_status run_heads(const xl_m3 *h, const xl_sequence *seqs, size_t n, un
     xl_context *ctx;
     xl_status st = xl_context_new(h->m, &ctx);
     if (st) return st;
-    const size_t group = 256;
-    for (size_t g0 = 0; !st && g0 < n; g0 += group) {
-        size_t gn = n - g0 < group ? n - g0 : group;
+    /* The token states of a group are held at once: at most ~64 MB of them (and one
+     * sequence, however long), whatever the number of texts. */
+    const size_t budget = ((size_t)64 << 20) / sizeof(float) / (size_t)h->hidden;
+    for (size_t g0 = 0, gn; !st && g0 < n; g0 += gn) {
+        size_t tokens = seqs[g0].n;
+        for (gn = 1; g0 + gn < n && tokens + seqs[g0 + gn].n <= budget; gn++) tokens += seqs[g0 + gn].n;
         gp.base = g0;
         xl_outputs r;
         st = xl_run(ctx, seqs + g0, gn, XL_OUT_TOKENS, &ro, &r);
