@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "embed_heads.h"
 #include "input.h"
 #include "model_opts.h"
 #include "npy.h"
@@ -41,6 +42,9 @@ static const char *usage =
     "                           (L+1 entries: embeddings, each block, the last after the final\n"
     "                           norm): JSONL {\"mean\":[[...]],\"last\":[[...]]}, npy [n,2,L+1,H];\n"
     "                           not with --dim / --pooling / --precision\n"
+    "      --head H             bge-m3: dense | sparse | colbert | all outputs as JSONL\n"
+    "                           (`xling embed --head all --help`)\n"
+    "      --sparse-tokens      with --head: sparse weights keyed by vocabulary piece\n"
     "  -h, --help               this help\n";
 
 enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS };
@@ -165,6 +169,8 @@ static void held_free(held_rows *h) {
 }
 
 int cmd_embed(int argc, char **argv) {
+    /* bge-m3's heads have their own output path (embed_heads.c). */
+    if (embed_heads_wanted(argc, argv)) return cmd_embed_heads(argc, argv);
     static const struct option opts[] = {
         MODEL_LONG_OPTIONS,
         {"input", required_argument, 0, 'i'},         {"output", required_argument, 0, 'o'},

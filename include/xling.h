@@ -721,7 +721,73 @@ xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size
                          const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores);
 
 /* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
-/* (issue 15: bge-m3: declarations go here) */
+/* BGE-M3 as FlagEmbedding's BGEM3 model computes it, from a folder holding
+ * colbert_linear.pt and/or sparse_linear.pt (torch.save files, read by an allow-listed
+ * pickle reader that executes nothing) beside the XLM-R weights. From the last hidden
+ * states h_t of one unpadded sequence:
+ *   dense   = normalize(h[CLS])
+ *   sparse  = relu(sparse_linear(h_t)) per token, the max per token id; the tokenizer's
+ *             cls, eos, pad and unk ids and weights <= 0 left out
+ *   colbert = normalize(colbert_linear(h_t)) for every token after CLS (the final </s>
+ *             included)
+ * A handle is read-only once loaded: share it among threads as the model. */
+typedef struct xl_m3 xl_m3;
+enum { XL_M3_DENSE = 1u, XL_M3_SPARSE = 2u, XL_M3_COLBERT = 4u, XL_M3_ALL = 7u };
+
+/* Loads the heads of m's folder (m must outlive the handle). XL_ERR_UNSUPPORTED when
+ * the folder has neither .pt file; a damaged or hostile file, or heads whose shapes
+ * do not fit the model (colbert_linear [D][hidden], sparse_linear [1][hidden]), is an
+ * error naming the file. */
+xl_status xl_m3_load(const xl_model *m, xl_m3 **out);
+void xl_m3_free(xl_m3 *h);
+/* The heads it can compute: XL_M3_DENSE, plus SPARSE / COLBERT when their file is there. */
+unsigned xl_m3_heads(const xl_m3 *h);
+/* Width of the ColBERT vectors (0 without colbert_linear.pt); dense vectors have the
+ * model's hidden size. */
+int xl_m3_colbert_dim(const xl_m3 *h);
+
+/* One text's outputs; arrays malloc'd (xl_m3_vectors_free), NULL for heads not asked. */
+typedef struct {
+    float *dense;               /* [dense_dim], unit length */
+    int dense_dim;
+    int32_t *sparse_ids;        /* n_sparse distinct ids, ascending */
+    float *sparse_weights;      /* their weights, > 0 */
+    size_t n_sparse;
+    float *colbert;             /* [n_colbert][colbert_dim], unit rows */
+    size_t n_colbert;
+    int colbert_dim;
+} xl_m3_vectors;
+/* Frees the arrays of v (not v itself) and zeroes it. */
+void xl_m3_vectors_free(xl_m3_vectors *v);
+
+/* The heads (a mask of XL_M3_*) of one sequence from its ids[n] and last hidden states
+ * hidden[n][hidden size] (xl_run with XL_OUT_TOKENS: out.tokens[i], seqs[i].ids). A
+ * head the folder lacks: XL_ERR_UNSUPPORTED. */
+xl_status xl_m3_compute(const xl_m3 *h, const int32_t *ids, size_t n, const float *hidden, unsigned heads,
+                        xl_m3_vectors *out);
+/* Prepare, run and compute in one call, into out[n] (zeroed first; freed again on
+ * failure); fails as a whole at the first failed item ("input N: ..."). Uses o's
+ * prompt / prefix, max_length, batch, threads and progress; the heads fix pooling and
+ * normalization (dim, pooling, normalize are ignored). */
+xl_status xl_m3_embed_texts(const xl_m3 *h, const char *const *texts, const size_t *lens, size_t n, unsigned heads,
+                            const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated);
+/* Token ids used as given (no prompt, no special tokens added). */
+xl_status xl_m3_embed_ids(const xl_m3 *h, const int32_t *const *ids, const size_t *lens, size_t n, unsigned heads,
+                          const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated);
+
+/* Scores of a query against a document, as FlagEmbedding's compute_score: dense = q.d;
+ * lexical = sum over shared ids of q_w * d_w; colbert = mean over the query's vectors
+ * of the max dot product with the document's vectors (its own, unpadded);
+ * combined = (w0 dense + w1 lexical + w2 colbert) / (w0 + w1 + w2). */
+typedef struct {
+    double dense, lexical, colbert, combined;
+} xl_m3_scores;
+double xl_m3_dense_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+double xl_m3_lexical_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+double xl_m3_colbert_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+/* weights: dense, lexical, colbert (NULL = 0.4, 0.2, 0.4; each >= 0, sum > 0). A head
+ * with a nonzero weight missing from q or d, or unequal widths: XL_ERR_ARG. */
+xl_status xl_m3_score(const xl_m3_vectors *q, const xl_m3_vectors *d, const double *weights, xl_m3_scores *out);
 
 /* --------------------------------------------- long documents (chunking) */
 /* Texts longer than the model's window, embedded window by window. A text's tokens
