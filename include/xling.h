@@ -849,7 +849,8 @@ size_t xl_chunk_windows(size_t n_tokens, const xl_chunk_options *o, size_t *star
 /* Embeds n texts window by window on ctx's model: the windows of all texts run together
  * through xl_run (length-sorted, token-budgeted batches), late chunking one forward per
  * text. Per-text failures are in out->status (see xl_run); invalid options, no
- * tokenizer, a window that cannot fit the length limit fail the call. eo may be NULL. */
+ * tokenizer, a window that cannot fit the length limit fail the call. eo may be NULL;
+ * its progress callback counts the sequences run (windows, or texts when late). */
 xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size_t *lens, size_t n,
                            const xl_embed_options *eo, const xl_chunk_options *co, xl_chunk_outputs *out);
 void xl_chunk_outputs_free(xl_chunk_outputs *out);
