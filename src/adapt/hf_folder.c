@@ -239,7 +239,10 @@ static xl_status copy_tree(xl_hf_folder *f, const char *src_root, const char *re
             if (keep) {
                 char *data;
                 size_t len;
-                st = xl_read_file(src, &data, &len);
+                /* a fixture-style "text symlink" (the file holds a relative path): copy its target */
+                char *real = xl_resolve_text_link(src);
+                st = real ? xl_read_file(real, &data, &len) : xl_err(XL_ERR_NOMEM, "out of memory");
+                free(real);
                 if (!st) {
                     st = xl_hf_folder_write(f, r, data, len);
                     free(data);
