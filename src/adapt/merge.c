@@ -19,7 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK ((size_t)1 << 22) /* values per piece: 16 MB of float32 */
+#define CHUNK ((size_t)1 << 22) /* values per window of pages prefetched / released */
+#define BLOCK ((size_t)1 << 15) /* values per arithmetic block: 128 KB of float32, in L2 */
 #define DEFAULT_SHARD 5000000000ull
 
 /* One checkpoint of a model folder: the model's own (rel "") or a module's ("2_Dense"). */
@@ -407,26 +408,36 @@ static xl_status average_tensor(xl_st_writer *wr, const xl_tensor *const *src, c
                                 float *tmp, const char *dtype, run_state *r) {
     size_t numel = src[0]->numel, oes = strcmp(dtype, "F32") == 0 ? 4 : strcmp(dtype, "F64") == 0 ? 8 : 2;
     if (numel == 0) return xl_st_writer_append_raw(wr, NULL, 0);
+    /* Pages are prefetched and released per window of CHUNK values; the arithmetic runs
+     * on blocks of BLOCK values that stay in the L2 cache (one pass over memory). */
     for (size_t off = 0; off < numel; off += CHUNK) {
         size_t m = numel - off < CHUNK ? numel - off : CHUNK;
         size_t next = off + m < numel ? (numel - off - m < CHUNK ? numel - off - m : CHUNK) : 0;
         for (int k = 0; k < n; k++) {
             size_t es = xl_dtype_size(src[k]->dtype);
-            const char *p = (const char *)src[k]->data + off * es;
-            if (next) prefetch_pages(p + m * es, next * es);
-            xl_convert_to_f32(src[k]->dtype, p, k ? tmp : acc, m);
-            release_pages(p, m * es);
-            const float w = wt[k];
-            if (k == 0) {
-#pragma omp simd
-                for (size_t i = 0; i < m; i++) acc[i] *= w;
-            } else {
-#pragma omp simd
-                for (size_t i = 0; i < m; i++) acc[i] += w * tmp[i];
-            }
+            if (next) prefetch_pages((const char *)src[k]->data + (off + m) * es, next * es);
         }
-        xl_status st = xl_st_writer_append_f32(wr, acc, m);
-        if (st) return st;
+        for (size_t b = 0; b < m; b += BLOCK) {
+            size_t nb = m - b < BLOCK ? m - b : BLOCK;
+            for (int k = 0; k < n; k++) {
+                size_t es = xl_dtype_size(src[k]->dtype);
+                xl_convert_to_f32(src[k]->dtype, (const char *)src[k]->data + (off + b) * es, k ? tmp : acc, nb);
+                const float w = wt[k];
+                if (k == 0) {
+#pragma omp simd
+                    for (size_t i = 0; i < nb; i++) acc[i] *= w;
+                } else {
+#pragma omp simd
+                    for (size_t i = 0; i < nb; i++) acc[i] += w * tmp[i];
+                }
+            }
+            xl_status st = xl_st_writer_append_f32(wr, acc, nb);
+            if (st) return st;
+        }
+        for (int k = 0; k < n; k++) {
+            size_t es = xl_dtype_size(src[k]->dtype);
+            release_pages((const char *)src[k]->data + off * es, m * es);
+        }
         progress(r, m * oes);
     }
     return XL_OK;
@@ -504,7 +515,7 @@ xl_status xl_merge_average(const char *out_dir, const char *const *dirs, int n, 
             }
         goto done;
     }
-    if (!(acc = malloc(CHUNK * sizeof *acc)) || !(tmp = malloc(CHUNK * sizeof *tmp))) {
+    if (!(acc = malloc(BLOCK * sizeof *acc)) || !(tmp = malloc(BLOCK * sizeof *tmp))) {
         st = xl_err(XL_ERR_NOMEM, "out of memory for the merge buffers");
         goto done;
     }
