@@ -158,6 +158,12 @@ check(rc == 0 and all(v[0] == "F32" for v in t32.values()) and
       json.load(open(os.path.join(P("f32"), "config.json"))).get("torch_dtype") == "float32", "--dtype f32: %s" % err)
 check(rc == 0 and embed(P("f32")) == e_a, "F32 copy embeds as the F16 model (F16 -> F32 is exact)")
 
+# OUT inside an input folder: the folder being built is not copied into itself
+shutil.copytree(MODEL, P("inner"))
+rc, out, err = run(["merge", "-o", os.path.join(P("inner"), "merged"), "--average", P("inner"), P("inner")])
+check(rc == 0 and not os.path.exists(os.path.join(P("inner"), "merged", "merged"))
+      and os.path.exists(os.path.join(P("inner"), "merged", "tokenizer.json")), "OUT inside an input: %s" % err)
+
 # --- swapping layers
 rc, out, err = run(["merge", "-o", P("sw0"), "--base", MODEL, "--swap", P("B"), "--layers", "0"])
 check(rc == 0 and embed(P("sw0")) == e_b, "layer 0 from B embeds as B: %s" % err)
