@@ -932,6 +932,47 @@ void xl_hf_folder_abort(xl_hf_folder *f);
 /* 1 if relpath names a checkpoint file (see xl_hf_filter). */
 int xl_hf_is_weight_file(const char *relpath);
 
+/* Merging checkpoints (src/adapt/merge.c), tensor by tensor over the memory-mapped
+ * inputs: memory stays at a few MB of buffers plus the pages of the piece in flight
+ * (read pages are handed back as it goes), whatever the model size. Every checkpoint
+ * of a folder is merged: the model's (model.safetensors or its shards) and those of
+ * its module subfolders (sentence-transformers' 2_Dense/...). OUT is a complete model
+ * folder: the other files (config, tokenizer, modules.json, Pooling...) are copied
+ * from the first / base folder (config.json's torch_dtype follows `dtype` when one is
+ * given), through xl_hf_folder (atomic; an existing OUT only with force). */
+typedef struct {
+    const float *weights;     /* average: one per input, >= 0, normalised to sum 1; NULL = uniform */
+    const char *dtype;        /* NULL: each tensor keeps its dtype (the first / base model's);
+                                 "F32", "F16" or "BF16": every float tensor */
+    uint64_t max_shard_bytes; /* model checkpoint shards; 0 = 5 GB (transformers' default) */
+    int force;                /* replace an existing out_dir */
+    int dry_run;              /* check and report every tensor's source, write nothing */
+    /* Optional reports: each output tensor ("2_Dense/linear.weight" for modules) with
+     * its source (an input folder, or "average"); one-line notes (a non-float tensor
+     * copied from the first input, a pickle file left out); bytes of tensors done. */
+    void (*on_tensor)(void *user, const char *name, const char *source);
+    void (*on_note)(void *user, const char *message);
+    void (*on_progress)(void *user, uint64_t done_bytes, uint64_t total_bytes);
+    void *user;
+} xl_merge_options;
+
+/* The weighted average of n >= 2 model folders, accumulated in float32. Refuses
+ * folders whose architectures (config.json), module checkpoints, tensor names or
+ * shapes differ, naming the first tensor that does. Non-float tensors (I64
+ * position_ids buffers...) are copied from the first folder; where they differ a
+ * note says so. */
+xl_status xl_merge_average(const char *out_dir, const char *const *dirs, int n, const xl_merge_options *opts);
+
+/* base_dir with the transformer layers listed in layers[0..n_layers) taken from
+ * donor_dir: every tensor named `layers.N.` / `layer.N.` (encoder.layer.N.,
+ * model.layers.N., with or without a prefix such as roberta.). swap_embeddings also
+ * takes the embeddings: encoders' embeddings.* (word, position, token type, LayerNorm),
+ * decoders' embed_tokens, final norm and lm_head when stored (untied). Layers must lie
+ * inside the model (config.json's num_hidden_layers); the donor must have the same
+ * architecture and each swapped tensor with the same shape. */
+xl_status xl_merge_swap(const char *out_dir, const char *base_dir, const char *donor_dir, const int *layers,
+                        int n_layers, int swap_embeddings, const xl_merge_options *opts);
+
 /* --------------------------------------------------- vocabulary transfer */
 /* (issue 16: vocab: declarations go here) */
 

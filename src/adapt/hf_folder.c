@@ -20,6 +20,8 @@ struct xl_hf_folder {
     char *out;
     char *tmp;
     int force;
+    dev_t tmp_dev; /* the temporary folder, never copied into itself (OUT inside a source) */
+    ino_t tmp_ino;
 };
 
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
@@ -98,6 +100,10 @@ xl_status xl_hf_folder_begin(const char *out_dir, int force, xl_hf_folder **out)
         return st;
     }
     chmod(f->tmp, 0755); /* mkdtemp makes it 0700; a model folder is normally readable */
+    if (stat(f->tmp, &sb) == 0) {
+        f->tmp_dev = sb.st_dev;
+        f->tmp_ino = sb.st_ino;
+    }
     *out = f;
     return XL_OK;
 }
@@ -232,14 +238,17 @@ static xl_status copy_tree(xl_hf_folder *f, const char *src_root, const char *re
         if (stat(src, &sb) != 0) {
             /* a dangling symlink: nothing to copy */
         } else if (S_ISDIR(sb.st_mode)) {
-            st = copy_tree(f, src_root, r, filter, user, depth + 1);
+            if (sb.st_dev != f->tmp_dev || sb.st_ino != f->tmp_ino) st = copy_tree(f, src_root, r, filter, user, depth + 1);
         } else if (S_ISREG(sb.st_mode)) {
             int w = xl_hf_is_weight_file(r);
             int keep = filter ? filter(r, w, user) : !w;
             if (keep) {
                 char *data;
                 size_t len;
-                st = xl_read_file(src, &data, &len);
+                /* a fixture-style "text symlink" (the file holds a relative path): copy its target */
+                char *real = xl_resolve_text_link(src);
+                st = real ? xl_read_file(real, &data, &len) : xl_err(XL_ERR_NOMEM, "out of memory");
+                free(real);
                 if (!st) {
                     st = xl_hf_folder_write(f, r, data, len);
                     free(data);
