@@ -633,7 +633,119 @@ char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 /* (issue 14: declarations go here) */
 
 /* ----------------------------- safetensors writer and checkpoint merging */
-/* (issue 16: merge: declarations go here) */
+/* Writing safetensors checkpoints (src/adapt/st_writer.c). Declare every tensor first
+ * (name, dtype, shape; the file order is the declaration order), then write their data
+ * in that order, whole (write_*) or in consecutive pieces (append_*). Shards: with
+ * max_shard_bytes > 0 the tensors go into model-00001-of-0000N.safetensors files as
+ * transformers fills them (a new shard when the next tensor would pass the limit, a
+ * tensor bigger than the limit alone), plus model.safetensors.index.json
+ * ({"metadata": {"total_size"}, "weight_map"}); one shard is model.safetensors. Files
+ * are written under temporary names in dir and renamed by finish, after fsync; any
+ * failure (a full disk included) leaves no file behind once the writer is freed.
+ * The header is padded with spaces to a multiple of 8 bytes (8-byte aligned data). */
+typedef struct xl_st_writer xl_st_writer;
+/* dir must exist. max_shard_bytes: 0 = one file (model.safetensors). */
+xl_status xl_st_writer_new(const char *dir, uint64_t max_shard_bytes, xl_st_writer **out);
+/* Same, one file named file_name in dir (for modules: "2_Dense/model.safetensors" is
+ * dir "2_Dense", file "model.safetensors"). */
+xl_status xl_st_writer_new_file(const char *dir, const char *file_name, xl_st_writer **out);
+/* dtype: "F32", "F16", "BF16", "F64" (write_f32 converts to them) or, raw only, "I64",
+ * "I32", "I8", "U8", "BOOL". Names must be unique; ndim 0..8. Before the first write. */
+xl_status xl_st_writer_declare(xl_st_writer *w, const char *name, const char *dtype, const int64_t *shape, int ndim);
+/* A "__metadata__" entry of every file ({"format": "pt"} unless replaced). Before the first write. */
+xl_status xl_st_writer_metadata(xl_st_writer *w, const char *key, const char *value);
+/* The next declared tensor, whole: float32 values converted to its dtype (F16 / BF16:
+ * round to nearest even; NaN stays NaN, quiet, sign kept; overflow gives Inf). */
+xl_status xl_st_writer_write_f32(xl_st_writer *w, const float *data);
+/* The next declared tensor, whole: nbytes (= numel x dtype size) bytes already in its dtype. */
+xl_status xl_st_writer_write_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Streaming: the next n values / nbytes bytes of the current tensor (the next declared
+ * one once the previous is complete). Passing a tensor's end is an error. */
+xl_status xl_st_writer_append_f32(xl_st_writer *w, const float *data, size_t n);
+xl_status xl_st_writer_append_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Checks every tensor was written, syncs, writes the index when sharded, renames the
+ * files into place, frees w (also on failure: then nothing is left). */
+xl_status xl_st_writer_finish(xl_st_writer *w);
+/* Abandons a writer: its temporary files are removed. NULL is fine. */
+void xl_st_writer_free(xl_st_writer *w);
+/* How many files finish writes (1: model.safetensors, or the file name given; N > 1:
+ * model-0000i-of-0000N.safetensors). Known from the first write on (0 before). */
+int xl_st_writer_shard_count(const xl_st_writer *w);
+
+/* float32 -> IEEE half / bfloat16, round to nearest even (NaN: quiet, sign kept). */
+uint16_t xl_f32_to_f16(float x);
+uint16_t xl_f32_to_bf16(float x);
+/* A size as transformers' max_shard_size writes it: a byte count, or a number with
+ * KB/MB/GB/TB (decimal: 5GB = 5e9) or KiB/MiB/GiB/TiB (binary). Fractions allowed
+ * ("1.5GB"). XL_ERR_ARG naming the text if it is anything else or zero. */
+xl_status xl_parse_size(const char *s, uint64_t *out);
+
+/* Output model folders (src/adapt/hf_folder.c): everything is written into a fresh
+ * temporary folder next to out_dir, which commit renames into place in one step
+ * (replacing an existing out_dir only when forced: the old folder is swapped out
+ * atomically, then removed). abort (or any failure) removes the temporary folder, so
+ * out_dir is either untouched or complete. */
+typedef struct xl_hf_folder xl_hf_folder;
+/* out_dir's parent must exist; out_dir must not, unless force (then it must be a folder). */
+xl_status xl_hf_folder_begin(const char *out_dir, int force, xl_hf_folder **out);
+/* The temporary folder to write into. */
+const char *xl_hf_folder_path(const xl_hf_folder *f);
+/* Decides for each file of the source folder (relpath like "config.json" or
+ * "2_Dense/config.json") whether to copy it: 1 = copy. is_weight: a checkpoint file
+ * (*.safetensors, its index, *.bin, *.pt, *.pth, *.h5, *.onnx, *.gguf, *.msgpack, *.ckpt). */
+typedef int (*xl_hf_filter)(const char *relpath, int is_weight, void *user);
+/* Copies src_dir's files into the temporary folder, recursing into subfolders
+ * (1_Pooling/, 2_Dense/...; symlinks followed; .git, .cache and xling's tokenizer
+ * caches are never copied). filter NULL = every file that is not a weight file. */
+xl_status xl_hf_folder_copy(xl_hf_folder *f, const char *src_dir, xl_hf_filter filter, void *user);
+/* Writes a whole file into the temporary folder (relpath; its folders are created). */
+xl_status xl_hf_folder_write(xl_hf_folder *f, const char *relpath, const void *data, size_t len);
+/* Syncs and renames into place; frees f (on failure too, removing the temporary folder). */
+xl_status xl_hf_folder_commit(xl_hf_folder *f);
+void xl_hf_folder_abort(xl_hf_folder *f);
+/* 1 if relpath names a checkpoint file (see xl_hf_filter). */
+int xl_hf_is_weight_file(const char *relpath);
+
+/* Merging checkpoints (src/adapt/merge.c), tensor by tensor over the memory-mapped
+ * inputs: memory stays at a few MB of buffers plus the pages of the piece in flight
+ * (read pages are handed back as it goes), whatever the model size. Every checkpoint
+ * of a folder is merged: the model's (model.safetensors or its shards) and those of
+ * its module subfolders (sentence-transformers' 2_Dense/...). OUT is a complete model
+ * folder: the other files (config, tokenizer, modules.json, Pooling...) are copied
+ * from the first / base folder (config.json's torch_dtype follows `dtype` when one is
+ * given), through xl_hf_folder (atomic; an existing OUT only with force). */
+typedef struct {
+    const float *weights;     /* average: one per input, >= 0, normalised to sum 1; NULL = uniform */
+    const char *dtype;        /* NULL: each tensor keeps its dtype (the first / base model's);
+                                 "F32", "F16" or "BF16": every float tensor */
+    uint64_t max_shard_bytes; /* model checkpoint shards; 0 = 5 GB (transformers' default) */
+    int force;                /* replace an existing out_dir */
+    int dry_run;              /* check and report every tensor's source, write nothing */
+    /* Optional reports: each output tensor ("2_Dense/linear.weight" for modules) with
+     * its source (an input folder, or "average"); one-line notes (a non-float tensor
+     * copied from the first input, a pickle file left out); bytes of tensors done. */
+    void (*on_tensor)(void *user, const char *name, const char *source);
+    void (*on_note)(void *user, const char *message);
+    void (*on_progress)(void *user, uint64_t done_bytes, uint64_t total_bytes);
+    void *user;
+} xl_merge_options;
+
+/* The weighted average of n >= 2 model folders, accumulated in float32. Refuses
+ * folders whose architectures (config.json), module checkpoints, tensor names or
+ * shapes differ, naming the first tensor that does. Non-float tensors (I64
+ * position_ids buffers...) are copied from the first folder; where they differ a
+ * note says so. */
+xl_status xl_merge_average(const char *out_dir, const char *const *dirs, int n, const xl_merge_options *opts);
+
+/* base_dir with the transformer layers listed in layers[0..n_layers) taken from
+ * donor_dir: every tensor named `layers.N.` / `layer.N.` (encoder.layer.N.,
+ * model.layers.N., with or without a prefix such as roberta.). swap_embeddings also
+ * takes the embeddings: encoders' embeddings.* (word, position, token type, LayerNorm),
+ * decoders' embed_tokens, final norm and lm_head when stored (untied). Layers must lie
+ * inside the model (config.json's num_hidden_layers); the donor must have the same
+ * architecture and each swapped tensor with the same shape. */
+xl_status xl_merge_swap(const char *out_dir, const char *base_dir, const char *donor_dir, const int *layers,
+                        int n_layers, int swap_embeddings, const xl_merge_options *opts);
 
 /* --------------------------------------------------- vocabulary transfer */
 /* A model with a new tokenizer, without training (`xling vocab transfer`): the new
