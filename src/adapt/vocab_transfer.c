@@ -363,6 +363,7 @@ xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const 
     xl_status st = va_model_open(model_dir, &src);
     if (st) return st;
     if ((st = va_tokenizer_open(tokenizer, "the new tokenizer", &dst))) {
+        if (st == XL_ERR_UNSUPPORTED) xl_err_prefix("unsupported tokenizer pairing (source %s)", src.conv.desc);
         va_model_close(&src);
         va_model_close(&dst);
         return st;
