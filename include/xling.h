@@ -974,7 +974,60 @@ xl_status xl_merge_swap(const char *out_dir, const char *base_dir, const char *d
                         int n_layers, int swap_embeddings, const xl_merge_options *opts);
 
 /* --------------------------------------------------- vocabulary transfer */
-/* (issue 16: vocab: declarations go here) */
+/* A model with a new tokenizer, without training (`xling vocab transfer`): the new
+ * tokenizer's tokenizer.json (+ tokenizer_config.json, special_tokens_map.json) and new
+ * rows for every vocabulary-sized tensor (input embeddings; an untied lm_head; an MLM
+ * decoder and its bias), each a mean of source rows:
+ * - copy: a new piece that means what a source piece means (same text, and word-initial
+ *   or continuation alike: "▁x" = "Ġx" = WordPiece "x"; "x" = "##x") takes its row;
+ *   special tokens by role ([CLS] = <s>, [SEP] = </s>, pad, unk, mask);
+ * - fvt: the mean of the rows of the source tokenizer's pieces of the new token's text
+ *   (word-initial pieces with a leading space), unknown pieces left out;
+ * - align: the alignment-weighted mean of the source tokens the new token aligns to in
+ *   a parallel corpus (IBM Model 1 both ways); tokens seen fewer than min_count times
+ *   get fvt;
+ * - fallback: no source piece at all: the mean of all source rows.
+ * config.json's vocab_size and special token ids follow the new tokenizer; XLM-R's
+ * position rows move with pad_token_id (positions count from it) so that every token
+ * keeps its position vector. The output folder is written next to OUT and renamed into
+ * place when complete (an existing OUT only with force). */
+typedef enum { XL_VOCAB_FVT = 0, XL_VOCAB_ALIGN = 1 } xl_vocab_method;
+
+typedef struct {
+    xl_vocab_method method;
+    const char *parallel;   /* align: UTF-8 text, one "source<TAB>target" pair a line */
+    int min_count;          /* align: fewer occurrences fall back to fvt (0 = 3) */
+    int iterations;         /* align: EM iterations of each direction (0 = 5) */
+    int force;              /* replace an existing output folder */
+    int threads;            /* 0 = xl_default_threads() */
+    /* progress of the long steps, may be NULL: stage ("tokens", "corpus", "tensors") */
+    void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
+    void *progress_ctx;
+} xl_vocab_options;
+void xl_vocab_options_init(xl_vocab_options *o);
+
+typedef struct {
+    size_t n_tokens;                /* rows of the new vocabulary */
+    size_t n_copy, n_align, n_fvt, n_fallback; /* how each row was made (they sum to n_tokens) */
+    size_t n_added, n_skipped;      /* extend: tokens added; lines skipped (already known / repeated) */
+    size_t n_pairs;                 /* align: sentence pairs read */
+    int old_pad, new_pad;           /* pad_token_id before and after (-1: none) */
+    int positions_shifted;          /* 1 when XLM-R position rows were moved */
+    size_t n_tensors_changed;       /* tensors given new rows (or shifted) */
+    char source_kind[96], new_kind[96]; /* the piece conventions, e.g. "WordPiece (##)" */
+} xl_vocab_report;
+
+/* Writes out_dir: the model folder model_dir with the tokenizer `tokenizer` (a folder
+ * holding tokenizer.json, or the file). rep may be NULL. */
+xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const char *out_dir,
+                            const xl_vocab_options *o, xl_vocab_report *rep);
+/* Writes out_dir: model_dir with the tokens of tokens_file (UTF-8, one a line; blank
+ * lines, repeats and tokens the vocabulary has are skipped) added to tokenizer.json as
+ * regular added tokens ("special": false, "normalized": true, as transformers'
+ * add_tokens writes them), new ids after the largest one, and fvt rows appended (or
+ * written over the unused rows of a matrix larger than the vocabulary). */
+xl_status xl_vocab_extend(const char *model_dir, const char *tokens_file, const char *out_dir,
+                          const xl_vocab_options *o, xl_vocab_report *rep);
 
 #ifdef __cplusplus
 }
