@@ -148,7 +148,7 @@ static void send_reply(struct MHD_Connection *c, request *q, srv_reply *r) {
     if (r->status == 405 && q->rt) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->rt->method);
     if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     /* during shutdown keep-alive connections are closed after their reply */
-    if (g_srv.shutting_down) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (__atomic_load_n(&g_srv.shutting_down, __ATOMIC_ACQUIRE)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
 }
@@ -168,7 +168,7 @@ static void early_checks(struct MHD_Connection *c, request *q, srv_reply *r) {
     int known;
     q->rt = find_route(q->path, &known);
     q->api = (q->rt && q->rt->api == API_OPENAI) || !strncmp(q->path, "/v1/", 4) ? API_OPENAI : API_TEI;
-    if (g_srv.shutting_down) {
+    if (__atomic_load_n(&g_srv.shutting_down, __ATOMIC_ACQUIRE)) {
         layer_error(r, q->api, 503, "the server is shutting down");
         return;
     }

@@ -236,7 +236,7 @@ int cmd_serve(int argc, char **argv) {
 
     int sig = 0;
     while (sigwait(&sigs, &sig)) {}
-    g_srv.shutting_down = 1;
+    __atomic_store_n(&g_srv.shutting_down, 1, __ATOMIC_RELEASE);
     /* stop accepting: the listening socket closes, new connections are refused */
     MHD_socket lfd = MHD_quiesce_daemon(d);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);

@@ -102,8 +102,7 @@ typedef struct {
     batcher *batcher;
     int dim;                    /* full embedding width */
     int max_input;              /* input limit in tokens */
-    size_t lead_specials, trail_specials;
-    volatile int shutting_down;
+    int shutting_down;          /* atomic */
     size_t in_flight;           /* requests begun and not completed (atomic) */
     size_t admitted;            /* inference requests holding a slot (atomic) */
 } srv_state;
