@@ -68,6 +68,10 @@ class Server:
             self.p.kill()
             rc = self.p.wait()
         self.t.join(5)
+        bad = [l for l in self.lines if "Sanitizer" in l or "runtime error" in l or "leak" in l.lower()]
+        check(not bad, "server stderr free of sanitizer reports: %r" % bad[:5])
+        for l in bad[:40]:
+            print(l, file=sys.stderr)
         return rc
 
 
