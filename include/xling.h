@@ -621,19 +621,234 @@ const char *xl_kernel_isas(void);
 char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 
 /* ------------------------------------------ reranking and cross-encoders */
-/* (issue 15: rerank / score: declarations go here) */
+/* Cross-encoders score a (query, document) pair in one forward; rerankers order
+ * documents by that score. Kinds (xl_reranker_info.kind), from config.json:
+ * - XL_RERANKER_ENCODER: BertForSequenceClassification (pooler + classifier),
+ *   XLMRobertaForSequenceClassification (classifier.dense + out_proj): pairs through the
+ *   tokenizer's pair template with token types.
+ * - XL_RERANKER_DECODER_SEQCLS: Llama / Mistral / Qwen2 / Qwen3 / Gemma 3
+ *   ...ForSequenceClassification: `score` [labels, hidden] on the last token (the
+ *   Qwen3-Reranker "seq-cls" conversions).
+ * - XL_RERANKER_DECODER_YESNO: a ...ForCausalLM folder (Llama family) without
+ *   sentence-transformers modules.json whose vocabulary has the tokens "yes" and "no"
+ *   (Qwen3-Reranker; sentence-transformers' CrossEncoder reads such a folder the same
+ *   way): score = softmax(logit_yes, logit_no)[yes] at the last position, only those two
+ *   rows of the output embedding multiplied. The same folder still embeds as before.
+ * Decoder rerankers expect the Qwen3-Reranker prompt: xl_rerank applies it (prefix,
+ * "<Instruct>: {instruct}\n<Query>: {query}\n<Document>: {doc}", suffix; the body is
+ * what truncation cuts), xl_score_texts scores texts as given.
+ * Activation as sentence-transformers' CrossEncoder: config.json
+ * `sentence_transformers.activation_fn` (or the older `sbert_ce_default_activation_function`)
+ * when present, else sigmoid for one label and, for several, the softmax over the
+ * logits (also when the config names Identity); other named activations apply per label. */
+typedef enum {
+    XL_RERANKER_NONE = 0,         /* no classification head: not a cross-encoder */
+    XL_RERANKER_ENCODER,
+    XL_RERANKER_DECODER_SEQCLS,
+    XL_RERANKER_DECODER_YESNO
+} xl_reranker_kind;
+
+typedef enum {
+    XL_SCORE_IDENTITY = 0,
+    XL_SCORE_SIGMOID,
+    XL_SCORE_TANH,
+    XL_SCORE_RELU,
+    XL_SCORE_SOFTMAX              /* over the labels */
+} xl_score_activation;
+
+typedef struct {
+    xl_reranker_kind kind;
+    int n_labels;                 /* scores per input (1 for the yes/no reranker) */
+    xl_score_activation activation; /* what turns the raw scores (logits) into scores */
+    int prompted;                 /* 1: xl_rerank applies the Qwen3-Reranker prompt */
+    int32_t yes_id, no_id;        /* XL_RERANKER_DECODER_YESNO: the two tokens, else -1 */
+    const char *default_instruct; /* prompted kinds: the model card's instruction, else NULL */
+} xl_reranker_info;
+
+/* What kind of cross-encoder m is. XL_ERR_UNSUPPORTED (message naming the architecture)
+ * when it has no head; XL_ERR_UNSUPPORTED / XL_ERR_FORMAT for an activation xling does
+ * not know or a malformed sentence_transformers entry. */
+xl_status xl_reranker_info_get(const xl_model *m, xl_reranker_info *info);
+/* config.json id2label[k] (valid while m lives), or NULL when absent (transformers
+ * then names it "LABEL_k"). The yes/no reranker has none. */
+const char *xl_reranker_label(const xl_model *m, int k);
+
+typedef struct {
+    const char *instruct;   /* prompted rerankers: the instruction (NULL = default_instruct) */
+    int raw_scores;         /* 1: the raw scores (logits; yes/no: logit_yes - logit_no), no activation */
+    int max_length;         /* tokens per input, special and prompt tokens included (0 = the
+                               model's default, xl_model_info.max_seq_length); pairs are cut
+                               longest-first, prompted inputs in the body */
+    int batch_size;         /* sequences per forward batch (0 = 32) */
+    int threads;            /* 0 = the model's */
+    void (*progress)(void *ctx, size_t done, size_t total); /* after each batch; may be NULL */
+    void *progress_ctx;
+} xl_rerank_options;
+
+void xl_rerank_options_init(xl_rerank_options *o);
+
+/* Scores n documents against one query into scores[n], in input order (higher = more
+ * relevant): the one-label score with the activation applied unless o->raw_scores.
+ * doc_lens / qlen may be given as (size_t)-1 for NUL-terminated texts; doc_lens may be
+ * NULL. A model with several labels is XL_ERR_UNSUPPORTED (use xl_score_texts). Runs on
+ * a context of its own (safe from many threads on one model); fails as a whole at the
+ * first failed item ("document N: ..."). o may be NULL. */
+xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
+                    const size_t *doc_lens, size_t n, const xl_rerank_options *o, float *scores);
+
+/* Scores n inputs as given into scores[n * n_labels] (xl_reranker_info.n_labels): texts[i]
+ * paired with pairs[i] through the pair template (pairs NULL, or pairs[i] NULL: the text
+ * alone). Decoder rerankers take the whole formatted input as texts[i]: a pair is
+ * XL_ERR_INPUT. Scores: one label: the activation; several: the softmax (or the named
+ * activation per label); raw logits with o->raw_scores. lens / pair_lens may be NULL
+ * (NUL-terminated). Fails as a whole at the first failed item ("input N: ..."). */
+xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                         const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores);
 
 /* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
 /* (issue 15: bge-m3: declarations go here) */
 
 /* --------------------------------------------- long documents (chunking) */
-/* (issue 15: chunking: declarations go here) */
+/* Texts longer than the model's window, embedded window by window. A text's tokens
+ * (tokenized alone, without special tokens) are cut into windows of at most `size`
+ * tokens, a new one every size - overlap tokens, the last ending at the text's end
+ * (it may be shorter). Each window is the prompt's tokens (as the prompt tokenizes in
+ * front of this text; the prompt alone when the two merge at the boundary) and the
+ * window's tokens, wrapped in the tokenizer's special tokens, and embedded as the model
+ * embeds a text (pooling, head, dim, normalization of the embed options). A text whose
+ * tokens fit in one window gets exactly its xl_embed_texts vector (prompt and text
+ * tokenized together), as one window.
+ * Combined per text: MEAN = sum_k n_k e_k / sum_k n_k with n_k the window's text
+ * tokens, renormalised when the embedding is normalised; MAX = element-wise max,
+ * renormalised likewise; FIRST = the first window's vector.
+ * Late chunking (Jina's): one forward over the prompt and the whole text (an input
+ * error when that exceeds the length limit: max_length or the model's max_seq_length,
+ * and the position table); each window's vector is the mean of its text tokens' final
+ * hidden states (special tokens and the prompt belong to no window), through the
+ * folder's Dense modules when it has them, cut to dim, normalised when the embedding is.
+ * There is no combined vector then. Jina's late chunking uses windows without overlap
+ * (the CLI sets overlap 0); the library takes any overlap. */
+typedef enum { XL_CHUNK_POOL_MEAN = 0, XL_CHUNK_POOL_MAX, XL_CHUNK_POOL_FIRST } xl_chunk_pooling;
+
+typedef struct {
+    int size;                   /* text tokens per window, >= 1 */
+    int overlap;                /* tokens consecutive windows share, 0 <= overlap < size */
+    xl_chunk_pooling pooling;   /* how the windows of a text combine */
+    int late;                   /* 1: late chunking */
+} xl_chunk_options;
+
+/* One window of one text. */
+typedef struct {
+    size_t input;               /* 0-based text number */
+    size_t index;               /* 0-based window number within the text */
+    size_t token_start, token_end; /* [start, end) among the text's own tokens */
+    size_t byte_start, byte_end;   /* the bytes of the text it covers: the start of its first
+                                      token to the end of its last (0, 0 for no tokens) */
+} xl_chunk_span;
+
+typedef struct {
+    size_t n;                   /* texts */
+    int dim;
+    xl_status *status;          /* [n] per text */
+    char **error;               /* [n] one-line message of a failed text, else NULL */
+    size_t n_failed;
+    float *embeddings;          /* [n][dim] combined per text (NULL for late chunking) */
+    size_t n_chunks;
+    xl_chunk_span *chunks;      /* [n_chunks], text by text, window by window */
+    float *chunk_embeddings;    /* [n_chunks][dim] */
+    size_t *first;              /* [n + 1]: text i's windows are first[i] .. first[i + 1] - 1
+                                   (none for a failed text) */
+} xl_chunk_outputs;
+
+/* size 512, overlap 0, MEAN, not late. */
+void xl_chunk_options_init(xl_chunk_options *o);
+/* The windows of a text of n_tokens tokens: returns their number (at least 1) and,
+ * when starts / ends are not NULL, their token spans; 0 when the options are invalid. */
+size_t xl_chunk_windows(size_t n_tokens, const xl_chunk_options *o, size_t *starts, size_t *ends);
+/* Embeds n texts window by window on ctx's model: the windows of all texts run together
+ * through xl_run (length-sorted, token-budgeted batches), late chunking one forward per
+ * text. Per-text failures are in out->status (see xl_run); invalid options, no
+ * tokenizer, a window that cannot fit the length limit fail the call. eo may be NULL. */
+xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size_t *lens, size_t n,
+                           const xl_embed_options *eo, const xl_chunk_options *co, xl_chunk_outputs *out);
+void xl_chunk_outputs_free(xl_chunk_outputs *out);
 
 /* ------------------------------- Hugging Face Hub (resolve, pull, cache) */
 /* (issue 14: declarations go here) */
 
 /* ----------------------------- safetensors writer and checkpoint merging */
-/* (issue 16: merge: declarations go here) */
+/* Writing safetensors checkpoints (src/adapt/st_writer.c). Declare every tensor first
+ * (name, dtype, shape; the file order is the declaration order), then write their data
+ * in that order, whole (write_*) or in consecutive pieces (append_*). Shards: with
+ * max_shard_bytes > 0 the tensors go into model-00001-of-0000N.safetensors files as
+ * transformers fills them (a new shard when the next tensor would pass the limit, a
+ * tensor bigger than the limit alone), plus model.safetensors.index.json
+ * ({"metadata": {"total_size"}, "weight_map"}); one shard is model.safetensors. Files
+ * are written under temporary names in dir and renamed by finish, after fsync; any
+ * failure (a full disk included) leaves no file behind once the writer is freed.
+ * The header is padded with spaces to a multiple of 8 bytes (8-byte aligned data). */
+typedef struct xl_st_writer xl_st_writer;
+/* dir must exist. max_shard_bytes: 0 = one file (model.safetensors). */
+xl_status xl_st_writer_new(const char *dir, uint64_t max_shard_bytes, xl_st_writer **out);
+/* Same, one file named file_name in dir (for modules: "2_Dense/model.safetensors" is
+ * dir "2_Dense", file "model.safetensors"). */
+xl_status xl_st_writer_new_file(const char *dir, const char *file_name, xl_st_writer **out);
+/* dtype: "F32", "F16", "BF16", "F64" (write_f32 converts to them) or, raw only, "I64",
+ * "I32", "I8", "U8", "BOOL". Names must be unique; ndim 0..8. Before the first write. */
+xl_status xl_st_writer_declare(xl_st_writer *w, const char *name, const char *dtype, const int64_t *shape, int ndim);
+/* A "__metadata__" entry of every file ({"format": "pt"} unless replaced). Before the first write. */
+xl_status xl_st_writer_metadata(xl_st_writer *w, const char *key, const char *value);
+/* The next declared tensor, whole: float32 values converted to its dtype (F16 / BF16:
+ * round to nearest even; NaN stays NaN, quiet, sign kept; overflow gives Inf). */
+xl_status xl_st_writer_write_f32(xl_st_writer *w, const float *data);
+/* The next declared tensor, whole: nbytes (= numel x dtype size) bytes already in its dtype. */
+xl_status xl_st_writer_write_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Streaming: the next n values / nbytes bytes of the current tensor (the next declared
+ * one once the previous is complete). Passing a tensor's end is an error. */
+xl_status xl_st_writer_append_f32(xl_st_writer *w, const float *data, size_t n);
+xl_status xl_st_writer_append_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Checks every tensor was written, syncs, writes the index when sharded, renames the
+ * files into place, frees w (also on failure: then nothing is left). */
+xl_status xl_st_writer_finish(xl_st_writer *w);
+/* Abandons a writer: its temporary files are removed. NULL is fine. */
+void xl_st_writer_free(xl_st_writer *w);
+/* How many files finish writes (1: model.safetensors, or the file name given; N > 1:
+ * model-0000i-of-0000N.safetensors). Known from the first write on (0 before). */
+int xl_st_writer_shard_count(const xl_st_writer *w);
+
+/* float32 -> IEEE half / bfloat16, round to nearest even (NaN: quiet, sign kept). */
+uint16_t xl_f32_to_f16(float x);
+uint16_t xl_f32_to_bf16(float x);
+/* A size as transformers' max_shard_size writes it: a byte count, or a number with
+ * KB/MB/GB/TB (decimal: 5GB = 5e9) or KiB/MiB/GiB/TiB (binary). Fractions allowed
+ * ("1.5GB"). XL_ERR_ARG naming the text if it is anything else or zero. */
+xl_status xl_parse_size(const char *s, uint64_t *out);
+
+/* Output model folders (src/adapt/hf_folder.c): everything is written into a fresh
+ * temporary folder next to out_dir, which commit renames into place in one step
+ * (replacing an existing out_dir only when forced: the old folder is swapped out
+ * atomically, then removed). abort (or any failure) removes the temporary folder, so
+ * out_dir is either untouched or complete. */
+typedef struct xl_hf_folder xl_hf_folder;
+/* out_dir's parent must exist; out_dir must not, unless force (then it must be a folder). */
+xl_status xl_hf_folder_begin(const char *out_dir, int force, xl_hf_folder **out);
+/* The temporary folder to write into. */
+const char *xl_hf_folder_path(const xl_hf_folder *f);
+/* Decides for each file of the source folder (relpath like "config.json" or
+ * "2_Dense/config.json") whether to copy it: 1 = copy. is_weight: a checkpoint file
+ * (*.safetensors, its index, *.bin, *.pt, *.pth, *.h5, *.onnx, *.gguf, *.msgpack, *.ckpt). */
+typedef int (*xl_hf_filter)(const char *relpath, int is_weight, void *user);
+/* Copies src_dir's files into the temporary folder, recursing into subfolders
+ * (1_Pooling/, 2_Dense/...; symlinks followed; .git, .cache and xling's tokenizer
+ * caches are never copied). filter NULL = every file that is not a weight file. */
+xl_status xl_hf_folder_copy(xl_hf_folder *f, const char *src_dir, xl_hf_filter filter, void *user);
+/* Writes a whole file into the temporary folder (relpath; its folders are created). */
+xl_status xl_hf_folder_write(xl_hf_folder *f, const char *relpath, const void *data, size_t len);
+/* Syncs and renames into place; frees f (on failure too, removing the temporary folder). */
+xl_status xl_hf_folder_commit(xl_hf_folder *f);
+void xl_hf_folder_abort(xl_hf_folder *f);
+/* 1 if relpath names a checkpoint file (see xl_hf_filter). */
+int xl_hf_is_weight_file(const char *relpath);
 
 /* --------------------------------------------------- vocabulary transfer */
 /* (issue 16: vocab: declarations go here) */
