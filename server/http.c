@@ -32,6 +32,8 @@ static const route routes[] = {
     {"/embed_all", "POST", EP_EMBED_ALL, API_TEI, 1},
     {"/similarity", "POST", EP_SIMILARITY, API_TEI, 1},
     {"/tokenize", "POST", EP_TOKENIZE, API_TEI, 1},
+    {"/rerank", "POST", EP_RERANK, API_TEI, 1},
+    {"/v1/rerank", "POST", EP_V1_RERANK, API_OPENAI, 1},
     {"/info", "GET", EP_INFO, API_TEI, 0},
     {"/health", "GET", EP_HEALTH, API_TEI, 0},
     {"/metrics", "GET", EP_METRICS, API_TEI, 0},
@@ -212,6 +214,8 @@ static void dispatch(request *q, srv_reply *r) {
     case EP_EMBED_ALL: route_tei_embed_all(b, n, r); break;
     case EP_SIMILARITY: route_tei_similarity(b, n, r); break;
     case EP_TOKENIZE: route_tei_tokenize(b, n, r); break;
+    case EP_RERANK: route_tei_rerank(b, n, r); break;
+    case EP_V1_RERANK: route_openai_rerank(b, n, r); break;
     case EP_INFO: route_tei_info(r); break;
     case EP_HEALTH:
         r->status = 200;
