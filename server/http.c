@@ -32,6 +32,8 @@ static const route routes[] = {
     {"/embed_all", "POST", EP_EMBED_ALL, API_TEI, 1},
     {"/similarity", "POST", EP_SIMILARITY, API_TEI, 1},
     {"/tokenize", "POST", EP_TOKENIZE, API_TEI, 1},
+    {"/rerank", "POST", EP_RERANK, API_TEI, 1},
+    {"/v1/rerank", "POST", EP_V1_RERANK, API_OPENAI, 1},
     {"/info", "GET", EP_INFO, API_TEI, 0},
     {"/health", "GET", EP_HEALTH, API_TEI, 0},
     {"/metrics", "GET", EP_METRICS, API_TEI, 0},
@@ -148,7 +150,7 @@ static void send_reply(struct MHD_Connection *c, request *q, srv_reply *r) {
     if (r->status == 405 && q->rt) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->rt->method);
     if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     /* during shutdown keep-alive connections are closed after their reply */
-    if (g_srv.shutting_down) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (__atomic_load_n(&g_srv.shutting_down, __ATOMIC_ACQUIRE)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
 }
@@ -168,7 +170,7 @@ static void early_checks(struct MHD_Connection *c, request *q, srv_reply *r) {
     int known;
     q->rt = find_route(q->path, &known);
     q->api = (q->rt && q->rt->api == API_OPENAI) || !strncmp(q->path, "/v1/", 4) ? API_OPENAI : API_TEI;
-    if (g_srv.shutting_down) {
+    if (__atomic_load_n(&g_srv.shutting_down, __ATOMIC_ACQUIRE)) {
         layer_error(r, q->api, 503, "the server is shutting down");
         return;
     }
@@ -212,6 +214,8 @@ static void dispatch(request *q, srv_reply *r) {
     case EP_EMBED_ALL: route_tei_embed_all(b, n, r); break;
     case EP_SIMILARITY: route_tei_similarity(b, n, r); break;
     case EP_TOKENIZE: route_tei_tokenize(b, n, r); break;
+    case EP_RERANK: route_tei_rerank(b, n, r); break;
+    case EP_V1_RERANK: route_openai_rerank(b, n, r); break;
     case EP_INFO: route_tei_info(r); break;
     case EP_HEALTH:
         r->status = 200;

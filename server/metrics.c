@@ -6,8 +6,9 @@
 
 #include "server.h"
 
-const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed", "/embed_all", "/similarity", "/tokenize",
-                                              "/info",          "/health", "/metrics",  "other"};
+const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",  "/embed_all", "/similarity",
+                                              "/tokenize",      "/rerank", "/v1/rerank", "/info",
+                                              "/health",        "/metrics", "other"};
 
 #define N_STATUS 24
 typedef struct {
@@ -36,7 +37,7 @@ static histogram h_queue = {"xling_queue_duration_seconds", "Time a request's in
                             N_OF(secs_le), secs_le, {0}, 0, 0};
 static histogram h_infer = {"xling_inference_duration_seconds", "Time of one merged forward pass (xl_run)",
                             N_OF(secs_le), secs_le, {0}, 0, 0};
-static histogram h_e2e = {"xling_request_duration_seconds", "End-to-end request latency, headers in to reply queued",
+static histogram h_e2e = {"xling_request_duration_seconds", "End-to-end latency of the inference routes, headers in to reply queued",
                           N_OF(secs_le), secs_le, {0}, 0, 0};
 static histogram h_breq = {"xling_batch_requests", "Requests merged into one forward pass", N_OF(reqs_le), reqs_le,
                            {0}, 0, 0};
@@ -67,7 +68,7 @@ void metrics_request(int ep, int status, double seconds) {
             break;
         }
     }
-    if (ep <= EP_TOKENIZE) observe(&h_e2e, seconds);
+    if (ep <= EP_V1_RERANK) observe(&h_e2e, seconds);
     pthread_mutex_unlock(&mu);
 }
 

@@ -8,8 +8,8 @@
 
 #include "server.h"
 
-static void bad(srv_reply *r, const char *param, const char *fmt, const char *detail) {
-    reply_openai_error(r, 400, "invalid_request_error", param, NULL, fmt, detail);
+static void bad(srv_reply *r, const char *param, const char *msg) {
+    reply_openai_error(r, 400, "invalid_request_error", param, NULL, "%s", msg);
 }
 
 void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
@@ -24,13 +24,13 @@ void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
     srv_job job = {0};
     float *row = NULL;
     if (!json_is_object(root)) {
-        bad(r, NULL, "the body must be a JSON object%s", "");
+        bad(r, NULL, "the body must be a JSON object");
         goto done;
     }
     json_t *model = json_object_get(root, "model");
     if (model && !json_is_null(model)) {
         if (!json_is_string(model)) {
-            bad(r, "model", "model must be a string%s", "");
+            bad(r, "model", "model must be a string");
             goto done;
         }
         if (strcmp(json_string_value(model), g_srv.cfg.served_name)) {
@@ -46,7 +46,7 @@ void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
         const char *f = json_is_string(fmt) ? json_string_value(fmt) : "";
         if (!strcmp(f, "base64")) base64 = 1;
         else if (strcmp(f, "float")) {
-            bad(r, "encoding_format", "encoding_format must be \"float\" or \"base64\"%s", "");
+            bad(r, "encoding_format", "encoding_format must be \"float\" or \"base64\"");
             goto done;
         }
     }
@@ -62,12 +62,12 @@ void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
     }
     json_t *input = json_object_get(root, "input");
     if (!input) {
-        bad(r, "input", "input is required%s", "");
+        bad(r, "input", "input is required");
         goto done;
     }
     char msg[256];
     if (srv_inputs_parse(input, 1, &in, msg, sizeof msg)) {
-        bad(r, "input", "%s", msg);
+        bad(r, "input", msg);
         goto done;
     }
     if (in.n > (size_t)g_srv.cfg.max_client_batch) {
@@ -90,7 +90,7 @@ void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
     int out_dim = dim ? dim : g_srv.dim;
     row = malloc((size_t)g_srv.dim * sizeof *row);
     if (!row) {
-        reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory%s", "");
+        reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory");
         goto done;
     }
     jbuf *b = &r->body;

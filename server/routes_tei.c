@@ -264,12 +264,23 @@ void route_tei_info(srv_reply *r) {
     jb_string(b, g_srv.cfg.served_name, strlen(g_srv.cfg.served_name));
     const char *pool = in->pooling == XL_POOL_CLS ? "cls" : in->pooling == XL_POOL_MAX ? "max"
                      : in->pooling == XL_POOL_LAST ? "last_token" : "mean";
+    if (g_srv.reranker) {
+        /* TEI's reranker model_type: the head's labels */
+        const char *label = xl_reranker_label(g_srv.model, 0);
+        jb_puts(b, ",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":");
+        jb_string(b, label ? label : "LABEL_0", label ? strlen(label) : 7);
+        jb_puts(b, "},\"label2id\":{");
+        jb_string(b, label ? label : "LABEL_0", label ? strlen(label) : 7);
+        jb_puts(b, ":0}}}");
+    } else {
+        jb_printf(b, ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}}", pool);
+    }
     jb_printf(b,
-              ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"max_concurrent_requests\":%d,"
+              ",\"max_concurrent_requests\":%d,"
               "\"max_input_length\":%d,\"max_batch_tokens\":%d,\"max_batch_requests\":null,"
               "\"max_client_batch_size\":%d,\"auto_truncate\":%s,\"tokenization_workers\":%d,"
               "\"version\":\"%s\",\"sha\":null,\"docker_label\":null,\"dimensions\":%d}",
-              pool, g_srv.cfg.max_concurrent, g_srv.max_input, g_srv.cfg.max_batch_tokens,
+              g_srv.cfg.max_concurrent, g_srv.max_input, g_srv.cfg.max_batch_tokens,
               g_srv.cfg.max_client_batch, g_srv.cfg.auto_truncate ? "true" : "false", g_srv.cfg.max_concurrent,
               XLING_VERSION, g_srv.dim);
     r->status = 200;

@@ -192,6 +192,7 @@ int cmd_serve(int argc, char **argv) {
     xl_model_get_info(g_srv.model, &g_srv.info);
     g_srv.tok = xl_model_tokenizer(g_srv.model);
     g_srv.dim = xl_embed_dim(g_srv.model, NULL);
+    g_srv.reranker = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels == 1;
     char *dname = name ? NULL : default_name(dir);
     cfg.served_name = name ? name : dname ? dname : dir;
     g_srv.max_input = cfg.max_input_tokens ? cfg.max_input_tokens
@@ -236,7 +237,7 @@ int cmd_serve(int argc, char **argv) {
 
     int sig = 0;
     while (sigwait(&sigs, &sig)) {}
-    g_srv.shutting_down = 1;
+    __atomic_store_n(&g_srv.shutting_down, 1, __ATOMIC_RELEASE);
     /* stop accepting: the listening socket closes, new connections are refused */
     MHD_socket lfd = MHD_quiesce_daemon(d);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);

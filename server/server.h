@@ -1,7 +1,7 @@
 /* xling serve: what the server's files share. The server sees only xling.h (it is
  * built like the CLI, without -Isrc). Files: serve.c (options, startup, signals,
  * drain), http.c (libmicrohttpd glue: bodies, limits, key, routing, responses),
- * routes_openai.c and routes_tei.c (the two APIs), request.c (inputs → sequences →
+ * routes_openai.c, routes_tei.c and routes_rerank.c (the two APIs; reranking), request.c (inputs → sequences →
  * the batcher → vectors, shared by the routes), batcher.c (the queue that merges
  * requests into token-budgeted forward passes), metrics.c (Prometheus text), log.c
  * (one line per request), jsonbuf.c (response text). */
@@ -48,7 +48,10 @@ void jb_floats(jbuf *b, const float *v, size_t n);   /* [a,b,...] */
 void jb_base64_floats(jbuf *b, const float *v, size_t n);
 
 /* ------------------------------------------------------------------ metrics */
-enum { EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_SIMILARITY, EP_TOKENIZE, EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N };
+enum {
+    EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_SIMILARITY, EP_TOKENIZE, EP_RERANK, EP_V1_RERANK, EP_INFO, EP_HEALTH,
+    EP_METRICS, EP_OTHER, EP_N
+};
 extern const char *const srv_endpoint_names[EP_N];
 void metrics_init(void);
 void metrics_request(int endpoint, int status, double seconds);
@@ -101,9 +104,10 @@ typedef struct {
     const xl_tokenizer *tok;
     batcher *batcher;
     int dim;                    /* full embedding width */
+    int reranker;               /* a one-label cross-encoder: /rerank, /v1/rerank */
+    xl_reranker_info rinfo;
     int max_input;              /* input limit in tokens */
-    size_t lead_specials, trail_specials;
-    volatile int shutting_down;
+    int shutting_down;          /* atomic */
     size_t in_flight;           /* requests begun and not completed (atomic) */
     size_t admitted;            /* inference requests holding a slot (atomic) */
 } srv_state;
@@ -134,6 +138,8 @@ void route_tei_embed_all(const char *body, size_t len, srv_reply *r);
 void route_tei_similarity(const char *body, size_t len, srv_reply *r);
 void route_tei_tokenize(const char *body, size_t len, srv_reply *r);
 void route_tei_info(srv_reply *r);
+void route_tei_rerank(const char *body, size_t len, srv_reply *r);
+void route_openai_rerank(const char *body, size_t len, srv_reply *r);
 
 /* ------------------------------------------------------- shared request work */
 /* Inputs of one request: texts (with lengths) or id lists. */

@@ -15,7 +15,7 @@ MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
 TOL = 1e-5
 with open(os.path.join(MODEL, "config.json")) as f:
     HIDDEN = json.load(f)["hidden_size"]
-passed = failed = 0
+passed = failed = skipped = 0
 T0 = time.time()
 
 
@@ -36,7 +36,8 @@ class Server:
     """An `xling serve` process; its stderr lines are collected by a thread."""
 
     def __init__(self, *args):
-        self.p = subprocess.Popen([XLING, "serve", "-m", MODEL, "--port", "0"] + list(args),
+        model = [] if "-m" in args else ["-m", MODEL]
+        self.p = subprocess.Popen([XLING, "serve"] + model + ["--port", "0"] + list(args),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.lines = []
         self.port = None
@@ -68,6 +69,10 @@ class Server:
             self.p.kill()
             rc = self.p.wait()
         self.t.join(5)
+        bad = [l for l in self.lines if "Sanitizer" in l or "runtime error" in l or "leak" in l.lower()]
+        check(not bad, "server stderr free of sanitizer reports: %r" % bad[:5])
+        for l in bad[:40]:
+            print(l, file=sys.stderr)
         return rc
 
 
@@ -327,6 +332,12 @@ check(tei_err(j, st, 405) and r.getheader("Allow") == "POST", "tei: PUT /embed -
 st, j, _, _ = request(S, "POST", "/info")
 check(tei_err(j, st, 405), "tei: POST /info -> 405")
 
+# reranking routes on an embedding model
+st, j, _, _ = post(S, "/rerank", {"query": "a", "texts": ["b"]})
+check(tei_err(j, st, 424, "Backend"), "tei /rerank on an embedding model -> 424 as TEI %s %r" % (st, j))
+st, j, _, _ = post(S, "/v1/rerank", {"query": "a", "documents": ["b"]})
+check(openai_err(j, 400, st, 400, "model_not_reranker"), "/v1/rerank on an embedding model -> 400 %s %r" % (st, j))
+
 # /info, /health
 st, j, _, _ = request(S, "GET", "/info")
 check(st == 200 and j.get("model_id") == "xlmr-tiny" and j.get("max_input_length") == 512 and j.get("max_batch_tokens") == 16384
@@ -373,7 +384,7 @@ slow_done = threading.Event()
 def trickle():
     for k in range(len(body)):
         slow.sendall(body[k:k + 1])
-        time.sleep(0.03)
+        time.sleep(0.05)
     slow_done.set()
 
 
@@ -385,7 +396,9 @@ for k in range(5):
     t1 = time.time()
     st, j, _, _ = post(S, "/embed", {"inputs": texts[1]})
     fast.append((st, time.time() - t1, not slow_done.is_set()))
-check(all(s == 200 and dt < 1.0 and during for s, dt, during in fast), "others served while a slow body arrives: %r" % fast)
+# (the body takes ~1.5 s to arrive; a loaded machine may slow the others, not stop them)
+check(all(s == 200 and dt < 2.0 for s, dt, _ in fast) and sum(d for _, _, d in fast) >= 3,
+      "others served while a slow body arrives: %r" % fast)
 tt.join(30)
 data = b""
 while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(re.search(rb"Content-Length: (\d+)", data).group(1) if re.search(rb"Content-Length: (\d+)", data) else 1 << 30):
@@ -552,6 +565,82 @@ check(rc == 0 and any("finishing 1 request" in l for l in D.lines) and "stopped"
       "drain: exit 0 after the request in flight (%s) %r" % (rc, D.lines[-3:]))
 D.stop()
 
+# ---------------------------------------------------------------- reranking
+SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
+RERANKER = os.path.join(SHARED, "fixtures", "models", "xlmr-reranker-tiny")
+DEC_RERANKER = os.path.join(SHARED, "fixtures", "models", "qwen3-reranker-tiny")
+
+
+def cli_rerank(model, query, docs, *extra):
+    path = os.path.join(tmp, "docs.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+    rc, out, err = cli(["rerank", "-m", model, "-q", query, "-i", path] + list(extra))
+    return [json.loads(l) for l in out.splitlines() if l.strip()] if rc == 0 else []
+
+
+if not os.path.isdir(RERANKER):
+    skipped += 1
+    print("SKIP reranking: %s not found" % RERANKER, file=sys.stderr)
+else:
+    with open(os.path.join(RERANKER, "reference.json")) as f:
+        rref = json.load(f)
+    tol = 2e-3 if rref.get("stored_dtype", "F16") != "F32" else 1e-4
+    R = Server("-m", RERANKER)
+    st, j, _, _ = request(R, "GET", "/info")
+    check(st == 200 and "reranker" in j.get("model_type", {}), "/info of a reranker: model_type reranker %r" % j)
+    for case in rref["rerank"][:3]:
+        q, docs = case["query"], case["documents"]
+        st, j, _, _ = post(R, "/rerank", {"query": q, "texts": docs, "truncate": True})
+        ok = st == 200 and [x["index"] for x in j] == case["order"]
+        check(ok and all(abs(x["score"] - case["scores"][x["index"]]) <= tol and "text" not in x for x in j),
+              "tei /rerank: order and scores = the fixture's reference %s %r" % (st, j))
+        st, j, _, _ = post(R, "/rerank", {"query": q, "texts": docs, "raw_scores": True, "return_text": True, "truncate": True})
+        check(st == 200 and all(abs(x["score"] - case["raw_scores"][x["index"]]) <= tol and x["text"] == docs[x["index"]] for x in j),
+              "tei /rerank: raw_scores and return_text")
+        st, j, _, _ = post(R, "/v1/rerank", {"query": q, "documents": [{"text": d} for d in docs], "top_n": 2,
+                                             "return_documents": True, "model": "xlmr-reranker-tiny"})
+        check(st == 200 and j["model"] == "xlmr-reranker-tiny" and [x["index"] for x in j["results"]] == case["order"][:2]
+              and all(abs(x["relevance_score"] - case["scores"][x["index"]]) <= tol and x["document"]["text"] == docs[x["index"]]
+                      for x in j["results"]) and j["usage"]["total_tokens"] > 0, "/v1/rerank: top_n 2, documents %s %r" % (st, j))
+    docs = ["Paris is the capital of France.", "I like green tea.", ""]
+    want = cli_rerank(RERANKER, "capital of France?", docs)
+    st, j, _, _ = post(R, "/rerank", {"query": "capital of France?", "texts": docs})
+    check(st == 200 and [x["index"] for x in j] == [x["index"] for x in want]
+          and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(j, want)), "tei /rerank = xling rerank %r %r" % (j, want))
+    st, j, _, _ = post(R, "/v1/rerank", {"query": "capital of France?", "documents": docs})
+    check(st == 200 and [x["index"] for x in j["results"]] == [x["index"] for x in want] and "document" not in j["results"][0],
+          "/v1/rerank = xling rerank, no documents unless asked")
+    for body, what in [({"query": "a", "texts": []}, "empty texts"), ({"query": 1, "texts": ["b"]}, "query a number"),
+                       ({"query": "a", "texts": ["b", 2]}, "a text a number"), ({"query": "a", "texts": ["b"] * 33}, "33 texts"),
+                       ({"query": "a", "texts": ["b"], "raw_scores": "no"}, "raw_scores a string"),
+                       ({"query": "a", "texts": [long_text]}, "too long without truncate")]:
+        st, j, _, _ = post(R, "/rerank", body)
+        check(tei_err(j, st, 422), "tei /rerank: %s -> 422 %s %r" % (what, st, j))
+    st, j, _, _ = post(R, "/rerank", {"query": "a", "texts": [long_text], "truncate": True})
+    want = cli_rerank(RERANKER, "a", [long_text])
+    check(st == 200 and want and abs(j[0]["score"] - want[0]["score"]) <= 1e-5, "tei /rerank: truncate = xling rerank's cut")
+    for body, what, code in [({"query": "a", "documents": []}, "empty documents", 400), ({"documents": ["b"]}, "no query", 400),
+                             ({"query": "a", "documents": ["b"], "top_n": 0}, "top_n 0", 400),
+                             ({"query": "a", "documents": [{"txt": "b"}]}, "document without text", 400),
+                             ({"query": "a", "documents": ["b"] * 33}, "33 documents", 413),
+                             ({"query": "a", "documents": [long_text]}, "too long", 413)]:
+        st, j, _, _ = post(R, "/v1/rerank", body)
+        check(openai_err(j, code, st, code), "/v1/rerank: %s -> %d: %s %r" % (what, code, st, j))
+    st, j, _, _ = post(R, "/v1/rerank", {"query": "a", "documents": ["b"], "model": "other"})
+    check(openai_err(j, 404, st, 404, "model_not_found"), "/v1/rerank: another model -> 404")
+    check(R.stop() == 0, "reranker server exit 0")
+    if os.path.isdir(DEC_RERANKER):
+        R = Server("-m", DEC_RERANKER)
+        docs = ["The Eiffel Tower is in Paris.", "Bananas are yellow."]
+        want = cli_rerank(DEC_RERANKER, "Where is the Eiffel Tower?", docs)
+        st, j, _, _ = post(R, "/rerank", {"query": "Where is the Eiffel Tower?", "texts": docs})
+        check(st == 200 and want and [x["index"] for x in j] == [x["index"] for x in want]
+              and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(j, want)),
+              "tei /rerank with a decoder reranker (Qwen3-Reranker) = xling rerank %r %r" % (j, want))
+        check(R.stop() == 0, "decoder reranker server exit 0")
+
 # ---------------------------------------------------------------- usage errors
 for args, want in [([], "-m DIR is required"), (["-m", MODEL, "--log-format", "xml"], "--log-format"),
                    (["-m", MODEL, "--port", "70000"], "--port"), (["-m", MODEL, "--max-body-bytes", "lots"], "--max-body-bytes"),
@@ -575,5 +664,5 @@ check(rc == 0 and "/v1/embeddings" in out and "--max-batch-tokens" in out, "serv
 
 shutil.rmtree(tmp, ignore_errors=True)
 print("(%.1f s)" % (time.time() - T0), file=sys.stderr)
-print("test_serve: %d passed, %d failed, 0 skipped" % (passed, failed))
+print("test_serve: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
 sys.exit(1 if failed else 0)
