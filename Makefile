@@ -6,7 +6,7 @@ CC      ?= cc
 CXX     ?= g++
 BUILD   ?= $(if $(filter 1,$(NATIVE)),build-native,build)
 ASAN_BUILD ?= build-asan
-PKGS     = jansson libutf8proc libpcre2-8 sqlite3 libmicrohttpd libcurl libzip
+PKGS     = jansson libutf8proc libpcre2-8 sqlite3 libmicrohttpd libcurl libzip libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path with an

@@ -29,6 +29,9 @@ int cmd_merge(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 /* Writes the HTML report of a results folder (eval -o DIR); prints its error, returns 0/1. */
 int report_write(const char *results_dir, const char *out_path);
+/* The pull of a Hub id a command was given and the cache lacks (cmd_pull.c); set by
+ * main with xl_hub_set_miss_handler. */
+xl_status cli_hub_pull_on_miss(const char *id, void *user);
 
 /* The message of the CLI's last failure (input, output, quantization); set by
  * cli_set_error, also from the library's xl_last_error() by cli_take_lib_error. */

@@ -57,6 +57,7 @@ static int finish(const char *cmd, int rc) {
 
 int main(int argc, char **argv) {
     cli_wait_policy(argv);
+    xl_hub_set_miss_handler(cli_hub_pull_on_miss, NULL); /* -m ORG/NAME not cached: pull it */
     if (argc < 2) {
         fputs("xling: no command given (see `xling --help`)\n", stderr);
         return 2;

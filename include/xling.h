@@ -856,7 +856,89 @@ xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size
 void xl_chunk_outputs_free(xl_chunk_outputs *out);
 
 /* ------------------------------- Hugging Face Hub (resolve, pull, cache) */
-/* (issue 14: declarations go here) */
+/* Models by Hub id ("ORG/NAME" or "ORG/NAME@REVISION": a branch, a tag or a 40-hex
+ * commit), kept in the Hugging Face cache layout that huggingface_hub writes, so that
+ * each tool reuses the other's downloads: CACHE/models--ORG--NAME/{blobs/<etag>,
+ * snapshots/<commit>/<path> (relative symlinks into blobs/), refs/<revision> (a commit)}.
+ * CACHE = HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub.
+ *
+ * xl_model_load, xl_model_fingerprint and xl_tokenizer_load accept a Hub id wherever
+ * they take a folder: a path that exists is always used as a path; otherwise an id is
+ * looked up in the cache (no network), and on a miss the handler set with
+ * xl_hub_set_miss_handler runs (the xling CLI pulls there); without one, or with
+ * HF_HUB_OFFLINE=1, the error says how to pull. */
+
+/* 1 if s has the form of a Hub id (ORG/NAME[@REVISION], Hub naming rules). */
+int xl_hub_is_id(const char *s);
+/* The cache folder as above (malloc'd; NULL when out of memory). */
+char *xl_hub_cache_dir(void);
+/* 1 when HF_HUB_OFFLINE is set to a true value (1, ON, YES, TRUE). */
+int xl_hub_offline(void);
+/* Resolves a Hub id through the cache without the network: *dir = malloc'd snapshot
+ * folder (inside the cache: nothing is copied). A revision that is not a commit goes
+ * through refs/ (default "main"). Not cached: XL_ERR_IO, the message names the cache
+ * and says how to pull. cache_dir NULL = xl_hub_cache_dir(). */
+xl_status xl_hub_resolve(const char *cache_dir, const char *id, char **dir);
+/* What the loaders do with an uncached id: the handler fetches it (return XL_OK to
+ * have the lookup repeated) or fails with a message. Process-wide; set it once at
+ * start-up, before other threads load models. NULL (the default) = no fetching. */
+typedef xl_status (*xl_hub_miss_fn)(const char *id, void *user);
+void xl_hub_set_miss_handler(xl_hub_miss_fn fn, void *user);
+
+/* Progress of a pull, reported from the downloading threads (one call at a time). */
+typedef struct {
+    uint64_t bytes_done, bytes_total;   /* of the files being downloaded (resumed parts count as done) */
+    int files_done, files_total;        /* files of the selection, cached ones included */
+    const char *file;                   /* the file this call is about, or NULL */
+} xl_hub_progress;
+
+typedef struct {
+    const char *endpoint;   /* NULL: HF_ENDPOINT, else https://huggingface.co */
+    const char *token;      /* NULL: HF_TOKEN, else the file HF_TOKEN_PATH or HF_HOME/token */
+    const char *cache_dir;  /* NULL: xl_hub_cache_dir() */
+    /* Globs (fnmatch, '*' also crosses '/', a trailing '/' means the whole folder) on
+     * repository paths: include adds files to the default selection (what xling reads:
+     * configs, tokenizer, *.safetensors, sentence-transformers module folders, *.pt
+     * heads), exclude removes files from it. */
+    const char *const *include;
+    size_t n_include;
+    const char *const *exclude;
+    size_t n_exclude;
+    int jobs;               /* parallel file downloads; 0 = 4 */
+    int retries;            /* retries of a failed request (network, 5xx, 429), with
+                               backoff 1 s, 2 s, 4 s...; < 0 = none, 0 = 5 */
+    void (*progress)(void *user, const xl_hub_progress *p);
+    void *user;
+} xl_hub_pull_options;
+
+/* Downloads what a Hub model needs into the cache (or finds it there) and returns its
+ * snapshot folder in *dir (malloc'd; dir may be NULL). Interrupted downloads resume
+ * from blobs/<etag>.incomplete with a Range request; LFS files are checked against
+ * their sha256 (a mismatch leaves nothing of the file); refs/<revision> is written
+ * once every file is in place (not for a commit id). Fails with XL_ERR_IO for network,
+ * HTTP and disk errors (gated, not found, checksum...), XL_ERR_ARG for a bad id,
+ * XL_ERR_UNSUPPORTED when the revision has no .safetensors weights. */
+xl_status xl_hub_pull(const char *id, const xl_hub_pull_options *opts, char **dir);
+
+/* The cached models xling can run (a snapshot with config.json and .safetensors). */
+typedef struct {
+    char *id;               /* ORG/NAME */
+    char *revision;         /* the refs naming this snapshot, comma-separated; NULL if none */
+    char *commit;
+    char *architecture;     /* config.json architectures[0]; NULL if absent */
+    uint64_t parameters;    /* elements of every tensor in the .safetensors headers */
+    uint64_t size_bytes;    /* the snapshot's files on disk (each blob counted once) */
+    char *path;             /* the snapshot folder */
+} xl_hub_model;
+/* Lists them sorted by id, then commit. A damaged entry is skipped, not an error. */
+xl_status xl_hub_list(const char *cache_dir, xl_hub_model **out, size_t *n);
+void xl_hub_list_free(xl_hub_model *models, size_t n);
+
+/* Removes a cached model: "ORG/NAME" the whole repository folder; "ORG/NAME@REVISION"
+ * that snapshot, the refs naming it and the blobs no other snapshot uses. *freed gets
+ * the bytes removed (may be NULL). XL_ERR_IO when it is not cached. */
+xl_status xl_hub_rm(const char *cache_dir, const char *id, uint64_t *freed);
 
 /* ----------------------------- safetensors writer and checkpoint merging */
 /* Writing safetensors checkpoints (src/adapt/st_writer.c). Declare every tensor first

@@ -16,10 +16,10 @@ if [ "${1:-}" = "--aarch64" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
         libc6-dev-arm64-cross qemu-user libjansson-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64 \
         libopenblas-openmp-dev:arm64 liblinear-dev:arm64 libsqlite3-dev:arm64 \
-        libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64 libzip-dev:arm64 g++-aarch64-linux-gnu >/dev/null
+        libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64 libssl-dev:arm64 libzip-dev:arm64 g++-aarch64-linux-gnu >/dev/null
     exit 0
 fi
-PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev libsqlite3-dev libhnswlib-dev libmicrohttpd-dev libcurl4-openssl-dev libzip-dev wrk g++ clang libclang-rt-14-dev python3 chromium"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libutf8proc-dev libpcre2-dev libjansson-dev liblinear-dev libsqlite3-dev libhnswlib-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libzip-dev wrk g++ clang libclang-rt-14-dev python3 chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,6 +1,7 @@
 /* Loading a model folder: config.json → architecture → weights → sentence-transformers
  * head → tokenizer, and the facts `xling info` reports. */
 #include "embed/model_internal.h"
+#include "hub/hub.h"
 #include "io/memcheck.h"
 #include "io/model_config.h"
 #include "kernels/dispatch.h"
@@ -38,7 +39,7 @@ static xl_status check_memory(const xl_model *m, const char *base, const xl_mode
     return xl_check_memory_fit(base, xl_weights_data_bytes(m->weights), need);
 }
 
-xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
+static xl_status model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
     *out = NULL;
     if (!dir || !*dir) return xl_err(XL_ERR_ARG, "no model folder given");
     if (!xl_is_dir(dir)) return xl_err(XL_ERR_IO, "%s: not a directory (expected a Hugging Face model folder)", dir);
@@ -87,6 +88,15 @@ xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model 
     m->max_seq_length = maxlen;
     *out = m;
     return XL_OK;
+}
+
+xl_status xl_model_load(const char *dir, const xl_model_options *opts, xl_model **out) {
+    char *hub = NULL; /* a Hub id (ORG/NAME[@REV]) names its snapshot in the HF cache */
+    *out = NULL;
+    xl_status st = xl_hub_local(dir, &hub);
+    if (!st) st = model_load(hub ? hub : dir, opts, out);
+    free(hub);
+    return st;
 }
 
 void xl_model_free(xl_model *m) {

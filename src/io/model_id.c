@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/hub.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "xling.h"
@@ -91,7 +92,7 @@ static xl_status hash_header(const char *path, uint64_t *h) {
     return st;
 }
 
-xl_status xl_model_fingerprint(const char *dir, char out[17]) {
+static xl_status fingerprint(const char *dir, char out[17]) {
     out[0] = '\0';
     uint64_t h = FNV_OFFSET;
     char *cfg_path = xl_path_join(dir, "config.json");
@@ -120,5 +121,14 @@ xl_status xl_model_fingerprint(const char *dir, char out[17]) {
     for (size_t i = 0; i < n; i++) free(files[i]);
     free(files);
     if (!st) snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return st;
+}
+
+xl_status xl_model_fingerprint(const char *dir, char out[17]) {
+    char *hub = NULL; /* a Hub id (ORG/NAME[@REV]) names its snapshot in the HF cache */
+    out[0] = '\0';
+    xl_status st = xl_hub_local(dir, &hub);
+    if (!st) st = fingerprint(hub ? hub : dir, out);
+    free(hub);
     return st;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/hub.h"
 #include "tokenizer/tok_added.h"
 #include "tokenizer/tok_align.h"
 #include "tokenizer/tok_cache.h"
@@ -219,7 +220,7 @@ static void save_cached(const xl_tokenizer *tok, const json_t *root, const tk_ca
     free(text);
 }
 
-xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
+static xl_status tokenizer_load(const char *path, xl_tokenizer **out) {
     tk_cache_note(TK_CACHE_OFF, NULL);
     if (!out) return xl_err(XL_ERR_ARG, "xl_tokenizer_load: out is NULL");
     *out = NULL;
@@ -282,6 +283,13 @@ static xl_status input_alignments(const char *text, size_t len, const char *fixe
     }
     al->n = o;
     return o == n ? XL_OK : xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error mapping repaired text");
+xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
+    char *hub = NULL; /* a Hub id (ORG/NAME[@REV]) names its snapshot in the HF cache */
+    if (out) *out = NULL;
+    xl_status st = out ? xl_hub_local(path, &hub) : XL_OK;
+    if (!st) st = tokenizer_load(hub ? hub : path, out);
+    free(hub);
+    return st;
 }
 
 /* Steps 1-2: added tokens and normalization, raw text -> pieces. */
