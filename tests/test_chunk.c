@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "xling.h"
@@ -127,6 +128,8 @@ static void bge_m3(void) {
             CHECK_EQ_INT(out.chunks[k].index, k);
             CHECK_EQ_INT(out.chunks[k].token_start, json_integer_value(json_object_get(w, "token_start")));
             CHECK_EQ_INT(out.chunks[k].token_end, json_integer_value(json_object_get(w, "token_end")));
+            CHECK_EQ_INT(out.chunks[k].byte_start, json_integer_value(json_object_get(w, "byte_start")));
+            CHECK_EQ_INT(out.chunks[k].byte_end, json_integer_value(json_object_get(w, "byte_end")));
             const float *e = out.chunk_embeddings + k * (size_t)dim;
             double d = diff_json(e, json_object_get(w, "embedding"), (size_t)dim);
             CHECK_MSG(d <= TOL, "window %zu: max abs diff %.3g", k, d);
@@ -224,7 +227,12 @@ static void bge_m3(void) {
             CHECK(memcmp(out.chunk_embeddings, plain[0], sizeof plain[0]) == 0);
             CHECK(memcmp(out.embeddings + 2 * dim, plain[1], sizeof plain[1]) == 0);
             CHECK_EQ_INT(out.chunks[0].token_end, 5);
+            CHECK_EQ_INT(out.chunks[0].byte_start, 0);
+            CHECK_EQ_INT(out.chunks[0].byte_end, 16);
+            CHECK_EQ_INT(out.chunks[1].byte_start, 0);
+            CHECK_EQ_INT(out.chunks[nw].byte_end, strlen(text));
             CHECK_EQ_INT(out.chunks[1 + nw].token_end, 0);
+            CHECK_EQ_INT(out.chunks[1 + nw].byte_end, 0);
             double d = diff_json(out.embeddings + dim, json_object_get(json_object_get(ld, "combined"), "mean"), (size_t)dim);
             CHECK_MSG(d <= TOL, "combined mean among other texts: %.3g", d);
             xl_chunk_outputs_free(&out);
@@ -320,6 +328,83 @@ static void bge_m3(void) {
     json_decref(ref);
 }
 
+/* sentence-transformers' do_lower_case: the text is lowercased before tokenizing, and
+ * U+0130 (2 bytes) becomes "i" (1 byte); the byte spans still point into the text as
+ * given. A copy of bge-m3-tiny's folder with do_lower_case on. */
+static void lowercased(void) {
+    const char *dir = model_dir("bge-m3-tiny");
+    if (!dir) { t_skip_case("bge-m3-tiny lowercased", "fixtures absent (../shared)"); return; }
+    char src[4096], tmp[] = "/tmp/xl_chunk_lower_XXXXXX";
+    snprintf(src, sizeof src, "%s", dir);
+    if (!CHECK(mkdtemp(tmp) != NULL)) return;
+    const char *links[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
+                           "1_Pooling"};
+    char a[4200], b[4200], real[4096];
+    for (int k = 0; k < 6; k++) {
+        snprintf(a, sizeof a, "%s/%s", src, links[k]);
+        snprintf(b, sizeof b, "%s/%s", tmp, links[k]);
+        /* the fixture's tokenizer.json is a relative path written as text: link to what it names */
+        char txt[512] = "";
+        FILE *tf = k == 2 ? fopen(a, "r") : NULL;
+        size_t got = tf ? fread(txt, 1, sizeof txt - 1, tf) : 0;
+        if (tf) fclose(tf);
+        txt[got] = 0;
+        if (got && got < 400 && txt[0] != '{') snprintf(a, sizeof a, "%s/%s", src, txt);
+        CHECK(realpath(a, real) != NULL && symlink(real, b) == 0);
+    }
+    snprintf(b, sizeof b, "%s/sentence_bert_config.json", tmp);
+    FILE *f = fopen(b, "w");
+    if (f) { fputs("{\"max_seq_length\": 8192, \"do_lower_case\": true}", f); fclose(f); }
+    xl_model *m;
+    xl_model_options mo = {.threads = 2};
+    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+        const char *text = "İstanbul İzmir ANKARA İSKENDERUN, İNEGÖL und Bursa: İİİ kleine Städte am Meer. İyi günler!";
+        char lower[256];
+        size_t k = 0, tl = strlen(text);
+        for (size_t i = 0; i < tl;)
+            if ((unsigned char)text[i] == 0xC4 && (unsigned char)text[i + 1] == 0xB0) { lower[k++] = 'i'; i += 2; }
+            else if ((unsigned char)text[i] < 0x80) { char c = text[i++]; lower[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+            else if ((unsigned char)text[i] == 0xC3 && (unsigned char)text[i + 1] == 0x96) { lower[k++] = text[i]; lower[k++] = (char)0xB6; i += 2; } /* Ö */
+            else lower[k++] = text[i++]; /* ä, ü (already lowercase) */
+        lower[k] = 0;
+        xl_encoding le;
+        CHECK(xl_tokenize_offsets(xl_model_tokenizer(m), lower, k, 0, &le) == XL_OK);
+        xl_context *ctx;
+        CHECK(xl_context_new(m, &ctx) == XL_OK);
+        xl_chunk_options co;
+        xl_chunk_options_init(&co);
+        co.size = 6;
+        co.overlap = 2;
+        xl_chunk_outputs out;
+        if (run1(ctx, text, NULL, &co, &out)) {
+            CHECK_EQ_INT(out.n_chunks, xl_chunk_windows(le.n, &co, NULL, NULL));
+            for (size_t c = 0; c < out.n_chunks; c++) {
+                /* lowered offset o -> o + the İ (one byte longer each) before it */
+                uint32_t lo = le.offsets[2 * out.chunks[c].token_start], hi = le.offsets[2 * (out.chunks[c].token_end - 1) + 1];
+                size_t want_s = lo, want_e = hi;
+                for (size_t i = 0, j = 0; i < tl; j++) {
+                    int dotted = (unsigned char)text[i] == 0xC4 && (unsigned char)text[i + 1] == 0xB0;
+                    if (dotted && j < lo) want_s++;
+                    if (dotted && j < hi) want_e++;
+                    i += dotted ? 2 : 1;
+                }
+                CHECK_MSG(out.chunks[c].byte_start == want_s && out.chunks[c].byte_end == want_e,
+                          "lowercased window %zu: [%zu, %zu) want [%zu, %zu)", c, out.chunks[c].byte_start,
+                          out.chunks[c].byte_end, want_s, want_e);
+            }
+            CHECK_EQ_INT(out.chunks[out.n_chunks - 1].byte_end, tl);
+            xl_chunk_outputs_free(&out);
+        }
+        xl_encoding_free(&le);
+        xl_context_free(ctx);
+        xl_model_free(m);
+    }
+    for (int k = 0; k < 6; k++) { snprintf(b, sizeof b, "%s/%s", tmp, links[k]); unlink(b); }
+    const char *made[] = {"sentence_bert_config.json", "tokenizer.json.xlcache"}; /* the cache, when not off */
+    for (int k = 0; k < 2; k++) { snprintf(b, sizeof b, "%s/%s", tmp, made[k]); unlink(b); }
+    CHECK(rmdir(tmp) == 0);
+}
+
 /* A decoder: its post-processor appends <|endoftext|>, so each window does too; last-
  * token pooling then reads that token of every window. */
 static void decoder(void) {
@@ -409,6 +494,7 @@ static void dense(void) {
 int main(void) {
     windows_only();
     bge_m3();
+    lowercased();
     decoder();
     dense();
     return test_summary("test_chunk");
