@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -331,16 +332,17 @@ static void bge_m3(void) {
 /* sentence-transformers' do_lower_case: the text is lowercased before tokenizing, and
  * U+0130 (2 bytes) becomes "i" (1 byte); the byte spans still point into the text as
  * given. A copy of bge-m3-tiny's folder with do_lower_case on. */
-static void lowercased(void) {
+/* A copy of bge-m3-tiny's folder in tmp (links to its files) with its own
+ * sentence_bert_config.json and, when pooling is not NULL, 1_Pooling/config.json. */
+static int variant(char *tmp, const char *sbert, const char *pooling) {
     const char *dir = model_dir("bge-m3-tiny");
-    if (!dir) { t_skip_case("bge-m3-tiny lowercased", "fixtures absent (../shared)"); return; }
-    char src[4096], tmp[] = "/tmp/xl_chunk_lower_XXXXXX";
+    if (!dir || !CHECK(mkdtemp(tmp) != NULL)) return 0;
+    char src[4096];
     snprintf(src, sizeof src, "%s", dir);
-    if (!CHECK(mkdtemp(tmp) != NULL)) return;
     const char *links[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
                            "1_Pooling"};
     char a[4200], b[4200], real[4096];
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < (pooling ? 5 : 6); k++) {
         snprintf(a, sizeof a, "%s/%s", src, links[k]);
         snprintf(b, sizeof b, "%s/%s", tmp, links[k]);
         /* the fixture's tokenizer.json is a relative path written as text: link to what it names */
@@ -354,7 +356,47 @@ static void lowercased(void) {
     }
     snprintf(b, sizeof b, "%s/sentence_bert_config.json", tmp);
     FILE *f = fopen(b, "w");
-    if (f) { fputs("{\"max_seq_length\": 8192, \"do_lower_case\": true}", f); fclose(f); }
+    if (f) { fputs(sbert, f); fclose(f); }
+    if (pooling) {
+        snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+        CHECK(mkdir(b, 0700) == 0);
+        snprintf(b, sizeof b, "%s/1_Pooling/config.json", tmp);
+        if ((f = fopen(b, "w"))) { fputs(pooling, f); fclose(f); }
+    }
+    return 1;
+}
+
+/* Removes what variant() made: the links themselves (never what they point to: a
+ * linked 1_Pooling is the fixture's own folder) and its own files. */
+static void variant_rm(const char *tmp) {
+    char b[4200];
+    struct stat st;
+    snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+    if (lstat(b, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(b, sizeof b, "%s/1_Pooling/config.json", tmp);
+        unlink(b);
+        snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+        rmdir(b);
+    }
+    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
+                           "1_Pooling", "sentence_bert_config.json",
+                           "tokenizer.json.xlcache" /* the tokenizer cache, when not elsewhere */};
+    for (int k = 0; k < 8; k++) {
+        snprintf(b, sizeof b, "%s/%s", tmp, files[k]);
+        if (lstat(b, &st) == 0 && !S_ISDIR(st.st_mode)) unlink(b);
+    }
+    CHECK(rmdir(tmp) == 0);
+}
+
+/* sentence-transformers' do_lower_case: the text is lowercased before tokenizing, and
+ * U+0130 (2 bytes) becomes "i" (1 byte); the byte spans still point into the text as
+ * given. */
+static void lowercased(void) {
+    char tmp[] = "/tmp/xl_chunk_lower_XXXXXX";
+    if (!variant(tmp, "{\"max_seq_length\": 8192, \"do_lower_case\": true}", NULL)) {
+        t_skip_case("bge-m3-tiny lowercased", "fixtures absent (../shared)");
+        return;
+    }
     xl_model *m;
     xl_model_options mo = {.threads = 2};
     if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
@@ -399,10 +441,75 @@ static void lowercased(void) {
         xl_context_free(ctx);
         xl_model_free(m);
     }
-    for (int k = 0; k < 6; k++) { snprintf(b, sizeof b, "%s/%s", tmp, links[k]); unlink(b); }
-    const char *made[] = {"sentence_bert_config.json", "tokenizer.json.xlcache"}; /* the cache, when not off */
-    for (int k = 0; k < 2; k++) { snprintf(b, sizeof b, "%s/%s", tmp, made[k]); unlink(b); }
-    CHECK(rmdir(tmp) == 0);
+    variant_rm(tmp);
+}
+
+/* Pooling with include_prompt: false (mean here): every window leaves out the prompt's
+ * first tokens as embed does (sentence-transformers' prompt_length = the prompt's
+ * tokens with the special tokens, minus one): the window's sequence run with that
+ * prompt_len through xl_run gives the same vector. */
+static void prompt_excluded(void) {
+    char tmp[] = "/tmp/xl_chunk_prompt_XXXXXX";
+    if (!variant(tmp, "{\"max_seq_length\": 8192}",
+                 "{\"word_embedding_dimension\": 32, \"pooling_mode_mean_tokens\": true, \"include_prompt\": false}")) {
+        t_skip_case("bge-m3-tiny include_prompt", "fixtures absent (../shared)");
+        return;
+    }
+    xl_model *m;
+    xl_model_options mo = {.threads = 2};
+    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+        xl_model_info info;
+        xl_model_get_info(m, &info);
+        CHECK(info.include_prompt == 0 && info.pooling == XL_POOL_MEAN);
+        const xl_tokenizer *tok = xl_model_tokenizer(m);
+        const char *text = "Ydy Tom a Mary yn cofio unrhyw beth? Те направиха дупка в стената. Plan. E tu ?";
+        xl_embed_options eo;
+        xl_embed_options_init(&eo);
+        eo.prefix = "passage: ";
+        xl_encoding pe, je, te;
+        size_t tl = strlen(text), pl = strlen(eo.prefix);
+        char joint[256];
+        snprintf(joint, sizeof joint, "%s%s", eo.prefix, text);
+        CHECK(xl_tokenize(tok, eo.prefix, pl, 1, &pe) == XL_OK);
+        CHECK(xl_tokenize(tok, joint, pl + tl, 0, &je) == XL_OK);
+        CHECK(xl_tokenize(tok, text, tl, 0, &te) == XL_OK);
+        size_t np = je.n - te.n, prompt_len = pe.n - 1;
+        xl_context *ctx;
+        CHECK(xl_context_new(m, &ctx) == XL_OK);
+        xl_chunk_options co;
+        xl_chunk_options_init(&co);
+        co.size = 8;
+        co.overlap = 3;
+        xl_chunk_outputs out;
+        if (run1(ctx, text, &eo, &co, &out)) {
+            CHECK(out.n_chunks > 3);
+            xl_sequence *seqs = calloc(out.n_chunks, sizeof *seqs);
+            for (size_t k = 0; k < out.n_chunks; k++) {
+                size_t s = out.chunks[k].token_start, e = out.chunks[k].token_end;
+                seqs[k].n = 2 + np + e - s;
+                seqs[k].ids = malloc(seqs[k].n * sizeof *seqs[k].ids);
+                seqs[k].ids[0] = 0;
+                memcpy(seqs[k].ids + 1, je.ids, np * sizeof *seqs[k].ids);
+                memcpy(seqs[k].ids + 1 + np, te.ids + s, (e - s) * sizeof *seqs[k].ids);
+                seqs[k].ids[seqs[k].n - 1] = 2;
+                seqs[k].prompt_len = prompt_len;
+            }
+            xl_outputs ro;
+            if (CHECK(xl_run(ctx, seqs, out.n_chunks, XL_OUT_EMBEDDING, NULL, &ro) == XL_OK)) {
+                double d = t_max_abs_diff(ro.embeddings, out.chunk_embeddings, out.n_chunks * (size_t)out.dim);
+                CHECK_MSG(d <= SAME, "windows with the prompt left out of pooling: %.3g", d);
+                xl_outputs_free(&ro);
+            }
+            xl_sequences_free(seqs, out.n_chunks);
+            xl_chunk_outputs_free(&out);
+        }
+        xl_encoding_free(&pe);
+        xl_encoding_free(&je);
+        xl_encoding_free(&te);
+        xl_context_free(ctx);
+        xl_model_free(m);
+    }
+    variant_rm(tmp);
 }
 
 /* A decoder: its post-processor appends <|endoftext|>, so each window does too; last-
@@ -495,6 +602,7 @@ int main(void) {
     windows_only();
     bge_m3();
     lowercased();
+    prompt_excluded();
     decoder();
     dense();
     return test_summary("test_chunk");

@@ -7,7 +7,7 @@ states, a text that fits one window byte-identical to plain `xling embed`, a dec
 (qwen3-tiny: its <|endoftext|> closes every window), and the usage and input errors
 (one line each). Python standard library only.
 Prints "test_chunk_cli: N passed, N failed, N skipped" last."""
-import json, math, os, subprocess, sys, tempfile
+import json, math, os, shutil, subprocess, sys, tempfile
 
 ROOT = os.environ.get("XLING_ROOT", os.getcwd())
 XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
@@ -60,10 +60,13 @@ def one_line_error(rc, err, want_rc, *words):
 
 
 def summary():
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("test_chunk_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.exit(1 if failed else 0)
 
 
+tmp = None
 M3 = model("bge-m3-tiny")
 if not M3:
     skipped += 1
