@@ -283,6 +283,8 @@ static xl_status input_alignments(const char *text, size_t len, const char *fixe
     }
     al->n = o;
     return o == n ? XL_OK : xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error mapping repaired text");
+}
+
 xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
     char *hub = NULL; /* a Hub id (ORG/NAME[@REV]) names its snapshot in the HF cache */
     if (out) *out = NULL;
