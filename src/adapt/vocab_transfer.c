@@ -303,7 +303,7 @@ static xl_status new_config(const va_model *src, const va_model *dst, size_t n_n
 static xl_status new_tokenizer_config(const va_model *src, const va_model *dst, va_plan *p) {
     if (!xl_file_exists(dst->tokcfg_path)) return XL_OK;
     json_t *cfg;
-    xl_status st = xl_json_load_file(dst->tokcfg_path, &cfg);
+    xl_status st = vc_json_load(dst->tokcfg_path, &cfg);
     if (st) return st;
     if (!json_is_object(cfg)) {
         json_decref(cfg);
@@ -312,7 +312,7 @@ static xl_status new_tokenizer_config(const va_model *src, const va_model *dst, 
     p->tokenizer_config = cfg;
     if (!xl_file_exists(src->tokcfg_path)) return XL_OK;
     json_t *scfg;
-    if ((st = xl_json_load_file(src->tokcfg_path, &scfg))) return st;
+    if ((st = vc_json_load(src->tokcfg_path, &scfg))) return st;
     json_t *mml = json_object_get(scfg, "model_max_length");
     if (json_is_number(mml) && json_object_set(cfg, "model_max_length", mml)) st = xl_err(XL_ERR_NOMEM, "out of memory");
     json_decref(scfg);
