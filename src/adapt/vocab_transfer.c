@@ -374,9 +374,10 @@ xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const 
     char *special = NULL;
     va_plan p;
     memset(&p, 0, sizeof p);
-    st = va_transfer_recipes(&src, &dst, &o, &rec, &r.n_pairs);
-    if (!st) st = new_config(&src, &dst, dst.conv.n_ids, &p);
+    /* the config first: a pairing it refuses fails before the long part */
+    st = new_config(&src, &dst, dst.conv.n_ids, &p);
     if (!st) st = new_tokenizer_config(&src, &dst, &p);
+    if (!st) st = va_transfer_recipes(&src, &dst, &o, &rec, &r.n_pairs);
     if (!st) {
         p.rec = rec;
         p.n_new = dst.conv.n_ids;
