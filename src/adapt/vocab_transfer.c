@@ -370,6 +370,11 @@ xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const 
     }
     snprintf(r.source_kind, sizeof r.source_kind, "%s", src.conv.desc);
     snprintf(r.new_kind, sizeof r.new_kind, "%s", dst.conv.desc);
+    /* the parsed tokenizer.json files are read (the new one is copied as a file): their
+     * trees (hundreds of MB for a 262k vocabulary with its merges) go now */
+    json_decref(src.tokjson);
+    json_decref(dst.tokjson);
+    src.tokjson = dst.tokjson = NULL;
     vr_row *rec = NULL;
     char *special = NULL;
     va_plan p;
