@@ -18,6 +18,7 @@
 
 #include "testlib.h"
 #include "util/fileio.h"
+#include "util/utf8.h"
 #include "util/json.h"
 #include "xling.h"
 
@@ -96,6 +97,50 @@ static void show(const char *name, const line_t *l, const xl_encoding *e, const 
     fprintf(stderr, "\n");
 }
 
+/* Pseudo-random texts built from pieces that stress the pipeline (marks, NFKC
+ * expansions, CJK, emoji, invalid bytes, special-token text, whitespace runs): ids must
+ * be xl_tokenize's, specials (0,0), every other span inside the text and on the
+ * boundaries of its characters (or of the invalid runs a U+FFFD replaced). */
+static void check_random(const xl_tokenizer *tok, const char *name) {
+    static const char *const parts[] = {"a", "Hello", " ", "  ", "\t\n", "e\xcc\x81", "\xcc\x81", "\xef\xac\x81",
+                                        "\xe2\x91\xa0", "\xe4\xb8\xad\xe6\x96\x87", "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9",
+                                        "\xff", "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80", "<s>", "[CLS]", "<mask>",
+                                        "<|im_start|>", "<bos>", "123", "\xd9\x85\xd8\xb1", "\xef\xbd\x88", "\xe3\x80\x80",
+                                        "\xc3\x9f", "\xc4\xb0", "\x00", "\xe2\x96\x81", "!?", "don't"};
+    const size_t np = sizeof parts / sizeof *parts;
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    size_t bad = 0;
+    for (int round = 0; round < 300; round++) {
+        char text[512];
+        size_t len = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)(rng >> 59) + 1;
+        for (int q = 0; q < k; q++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *pt = parts[(rng >> 33) % np];
+            size_t pl = pt[0] ? strlen(pt) : 1; /* "\x00" is one NUL byte */
+            if (len + pl < sizeof text) memcpy(text + len, pt, pl), len += pl;
+        }
+        uint8_t boundary[513] = {0};
+        for (size_t i = 0; i < len; i += xl_utf8_unit_len((const unsigned char *)text + i, len - i)) boundary[i] = 1;
+        boundary[len] = 1;
+        xl_encoding e, plain;
+        if (xl_tokenize_offsets(tok, text, len, 1, &e) != XL_OK || xl_tokenize(tok, text, len, 1, &plain) != XL_OK) {
+            CHECK_MSG(0, "%s: random text %d: %s", name, round, xl_last_error());
+            continue;
+        }
+        int ok = e.n == plain.n && !memcmp(e.ids, plain.ids, e.n * sizeof *e.ids);
+        for (size_t i = 0; ok && i < e.n; i++) {
+            uint32_t a = e.offsets[2 * i], b = e.offsets[2 * i + 1];
+            ok = e.special[i] ? !a && !b : a <= b && b <= len && boundary[a] && boundary[b];
+        }
+        if (!ok && bad++ < SHOW_MISMATCHES) fprintf(stderr, "  %s: random text %d has bad offsets\n", name, round);
+        xl_encoding_free(&e);
+        xl_encoding_free(&plain);
+    }
+    CHECK_MSG(bad == 0, "%s: %zu of 300 random texts with bad offsets", name, bad);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -139,6 +184,7 @@ static void run_tokenizer(const char *fixtures, const char *name, const corpus_t
         xl_encoding_free(&plain);
     }
     CHECK_MSG(bad == 0, "%s: %zu of %zu lines with other offsets than the crate's", name, bad, n);
+    check_random(tok, name);
     fprintf(stderr, "%s: %zu lines, %zu tokens, xl_tokenize_offsets %.1f ms, xl_tokenize %.1f ms\n", name, n, tokens,
             t_off * 1e3, t_plain * 1e3);
     for (size_t i = 0; exp && i < n; i++) json_decref(exp[i]);

@@ -334,7 +334,7 @@ static xl_status split_and_normalize_aligned(const xl_tokenizer *tok, const char
         if (tok->normalizer) {
             if ((st = tk_normalizer_apply(tok->normalizer, s, n, &check, &dropped))) break;
             if ((st = tk_normalizer_align(tok->normalizer, s, n, al, pc->shift, &norm, &nal))) break;
-            if (norm.n != check.n || memcmp(norm.s, check.s, norm.n) != 0) {
+            if (norm.n != check.n || (norm.n && memcmp(norm.s, check.s, norm.n) != 0)) {
                 st = xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: the aligned normalizer disagrees");
                 break;
             }
