@@ -52,16 +52,18 @@ for f in "$DIR"/m8/*.safetensors "$DIR"/m9/*.safetensors; do dd if="$f" iflag=no
 
 rm -rf "$DIR/avg"
 log=$(mktemp)
-nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log"
+nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log" || { cat "$log"; exit 1; }
 wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
 rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
+cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
 grep "xling merge" "$log" || true
-awk -v insz="$IN" -v r="$rbps" -v w="$wbps" -v rss="$rss" -v wall="$wall" 'BEGIN {
+awk -v insz="$IN" -v r="$rbps" -v w="$wbps" -v rss="$rss" -v wall="$wall" -v cpu="$cpu" 'BEGIN {
     n = split(wall, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i];
     ideal = 2 * insz / r + insz / w;
     printf "inputs 2 x %.2f GB, output %.2f GB\n", insz / 1e9, insz / 1e9;
     printf "disk-speed time (read both + write one): %.1f s (read %.0f MB/s, write %.0f MB/s)\n", ideal, r / 1e6, w / 1e6;
     printf "merge: %.1f s wall = %.2fx the disk-speed time (target <= 1.5x)\n", s, s / ideal;
+    printf "CPU time (user + sys): %.1f s = %.0f%% of one core over the wall time\n", cpu, 100 * cpu / s;
     printf "peak RSS: %.2f GiB (target <= 2 GiB)\n", rss / 1048576;
 }'
 rm -f "$log"
