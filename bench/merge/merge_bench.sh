@@ -10,7 +10,8 @@
 #                checkpoint (48 GB at 32 layers); everything in it is deleted at the end
 #     -l LAYERS  fewer layers (same widths) when the disk cannot hold three full models
 #     --keep     keep the inputs (a second run reuses them)
-# Runs under nice; say in any figure that the machine was shared.
+# Timed steps take /tmp/xling-bench.lock (flock) and run under nice; say in any figure
+# that the machine was shared.
 set -eu
 DIR=$HOME/.cache/xling-merge-bench
 XLING=build/xling
@@ -38,8 +39,8 @@ IN=$(du -cb "$DIR"/m8/model-*.safetensors | tail -n 1 | cut -f1)
 
 # disk speed: 4 GB read (O_DIRECT: not from the page cache) and 4 GB written + fsync
 first=$(ls "$DIR"/m8/model-*.safetensors | head -n 1)
-rd=$(dd if="$first" of=/dev/null bs=16M count=256 iflag=direct 2>&1 | tail -n 1)
-wr=$(dd if=/dev/zero of="$DIR/ddtest" bs=16M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1)
+rd=$(flock /tmp/xling-bench.lock dd if="$first" of=/dev/null bs=16M count=256 iflag=direct 2>&1 | tail -n 1)
+wr=$(flock /tmp/xling-bench.lock dd if=/dev/zero of="$DIR/ddtest" bs=16M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1)
 rm -f "$DIR/ddtest"
 rbps=$(echo "$rd" | awk '{for(i=1;i<=NF;i++) if($i=="s,"){print $1/$(i-1); exit}}')
 wbps=$(echo "$wr" | awk '{for(i=1;i<=NF;i++) if($i=="s,"){print $1/$(i-1); exit}}')
@@ -52,7 +53,7 @@ for f in "$DIR"/m8/*.safetensors "$DIR"/m9/*.safetensors; do dd if="$f" iflag=no
 
 rm -rf "$DIR/avg"
 log=$(mktemp)
-nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log" || { cat "$log"; exit 1; }
+flock /tmp/xling-bench.lock nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log" || { cat "$log"; exit 1; }
 wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
 rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
 cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
