@@ -2,6 +2,7 @@
  * (the work is the library's xl_merge_average / xl_merge_swap). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,13 @@ typedef struct {
     size_t shown_mb;
     uint64_t done;
 } report;
+
+/* Ctrl-C / SIGTERM: the library stops at the next piece and removes what it wrote. */
+static volatile int cancelled;
+static void on_signal(int sig) {
+    (void)sig;
+    cancelled = 1;
+}
 
 static void on_note(void *user, const char *msg) {
     (void)user;
@@ -224,6 +232,11 @@ int cmd_merge(int argc, char **argv) {
         mo.user = &rep;
     }
     mo.on_note = on_note;
+    mo.cancel = &cancelled;
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     xl_status st;
@@ -232,6 +245,8 @@ int cmd_merge(int argc, char **argv) {
     else
         st = xl_merge_swap(out, base, swap, layers, n_layers, swap_emb, &mo);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (!dry) progress_end(&rep.p);
     free(layers);
     free(weights);

@@ -1031,6 +1031,8 @@ typedef struct {
     uint64_t max_shard_bytes; /* model checkpoint shards; 0 = 5 GB (transformers' default) */
     int force;                /* replace an existing out_dir */
     int dry_run;              /* check and report every tensor's source, write nothing */
+    volatile int *cancel;     /* optional: set to nonzero (a signal handler may) to stop at the
+                                 next piece; XL_ERR_CANCELLED, and nothing is left behind */
     /* Optional reports: each output tensor ("2_Dense/linear.weight" for modules) with
      * its source (an input folder, or "average"); one-line notes (a non-float tensor
      * copied from the first input, a pickle file left out); bytes of tensors done. */

@@ -445,6 +445,13 @@ static void test_errors(void) {
     CHECK(xl_merge_average(tp("self"), ac, 2, &of) == XL_OK);
     check_average("self", (const char *[]){"a", "c"}, (float[]){1, 1}, 2, "", NULL);
 
+    /* cancelled (as by Ctrl-C): stops at the first piece, nothing left behind */
+    volatile int stop = 1;
+    xl_merge_options oc = {.cancel = &stop};
+    expect_fail(xl_merge_average(tp("e9"), ac, 2, &oc), XL_ERR_CANCELLED, "cancelled", NULL, "e9");
+    expect_fail(xl_merge_swap(tp("e9"), d_a, d_c, (int[]){0}, 1, 0, &oc), XL_ERR_CANCELLED, "cancelled", NULL, "e9");
+    CHECK(no_temp_left());
+
     /* a truncated checkpoint: named, nothing written */
     make_encoder("trunc", 8, NORMAL);
     char tf[600];

@@ -10,7 +10,8 @@
 #                checkpoint (48 GB at 32 layers); everything in it is deleted at the end
 #     -l LAYERS  fewer layers (same widths) when the disk cannot hold three full models
 #     --keep     keep the inputs (a second run reuses them)
-# Runs under nice; say in any figure that the machine was shared.
+# Timed steps take /tmp/xling-bench.lock (flock) and run under nice; say in any figure
+# that the machine was shared.
 set -eu
 DIR=$HOME/.cache/xling-merge-bench
 XLING=build/xling
@@ -38,8 +39,8 @@ IN=$(du -cb "$DIR"/m8/model-*.safetensors | tail -n 1 | cut -f1)
 
 # disk speed: 4 GB read (O_DIRECT: not from the page cache) and 4 GB written + fsync
 first=$(ls "$DIR"/m8/model-*.safetensors | head -n 1)
-rd=$(dd if="$first" of=/dev/null bs=16M count=256 iflag=direct 2>&1 | tail -n 1)
-wr=$(dd if=/dev/zero of="$DIR/ddtest" bs=16M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1)
+rd=$(flock /tmp/xling-bench.lock dd if="$first" of=/dev/null bs=16M count=256 iflag=direct 2>&1 | tail -n 1)
+wr=$(flock /tmp/xling-bench.lock dd if=/dev/zero of="$DIR/ddtest" bs=16M count=256 oflag=direct conv=fsync 2>&1 | tail -n 1)
 rm -f "$DIR/ddtest"
 rbps=$(echo "$rd" | awk '{for(i=1;i<=NF;i++) if($i=="s,"){print $1/$(i-1); exit}}')
 wbps=$(echo "$wr" | awk '{for(i=1;i<=NF;i++) if($i=="s,"){print $1/$(i-1); exit}}')
@@ -52,16 +53,18 @@ for f in "$DIR"/m8/*.safetensors "$DIR"/m9/*.safetensors; do dd if="$f" iflag=no
 
 rm -rf "$DIR/avg"
 log=$(mktemp)
-nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log"
+flock /tmp/xling-bench.lock nice -n 10 /usr/bin/time -v "$XLING" merge -o "$DIR/avg" --average "$DIR/m8" "$DIR/m9" 2>"$log" || { cat "$log"; exit 1; }
 wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
 rss=$(grep "Maximum resident set size" "$log" | awk '{print $NF}')
+cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
 grep "xling merge" "$log" || true
-awk -v insz="$IN" -v r="$rbps" -v w="$wbps" -v rss="$rss" -v wall="$wall" 'BEGIN {
+awk -v insz="$IN" -v r="$rbps" -v w="$wbps" -v rss="$rss" -v wall="$wall" -v cpu="$cpu" 'BEGIN {
     n = split(wall, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i];
     ideal = 2 * insz / r + insz / w;
     printf "inputs 2 x %.2f GB, output %.2f GB\n", insz / 1e9, insz / 1e9;
     printf "disk-speed time (read both + write one): %.1f s (read %.0f MB/s, write %.0f MB/s)\n", ideal, r / 1e6, w / 1e6;
     printf "merge: %.1f s wall = %.2fx the disk-speed time (target <= 1.5x)\n", s, s / ideal;
+    printf "CPU time (user + sys): %.1f s = %.0f%% of one core over the wall time\n", cpu, 100 * cpu / s;
     printf "peak RSS: %.2f GiB (target <= 2 GiB)\n", rss / 1048576;
 }'
 rm -f "$log"

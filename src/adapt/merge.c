@@ -235,9 +235,12 @@ static const char *out_dtype(const xl_tensor *t, const xl_merge_options *o) {
     return xl_dtype_name(t->dtype);
 }
 
-static void progress(run_state *r, uint64_t bytes) {
+/* After each piece: reports progress, and stops when the caller asked to. */
+static xl_status progress(run_state *r, uint64_t bytes) {
     r->done += bytes;
     if (r->o->on_progress) r->o->on_progress(r->o->user, r->done, r->total);
+    if (r->o->cancel && *r->o->cancel) return xl_err(XL_ERR_CANCELLED, "merge cancelled: nothing written");
+    return XL_OK;
 }
 
 /* Writes tensor t into the writer's current tensor, raw or converted to dtype. */
@@ -258,8 +261,7 @@ static xl_status copy_tensor(xl_st_writer *wr, const xl_tensor *t, const char *d
             st = xl_st_writer_append_f32(wr, buf, m);
         }
         release_pages(p, m * es);
-        if (st) return st;
-        progress(r, m * oes);
+        if (st || (st = progress(r, m * oes))) return st;
     }
     return XL_OK;
 }
@@ -438,7 +440,8 @@ static xl_status average_tensor(xl_st_writer *wr, const xl_tensor *const *src, c
             size_t es = xl_dtype_size(src[k]->dtype);
             release_pages((const char *)src[k]->data + off * es, m * es);
         }
-        progress(r, m * oes);
+        xl_status st = progress(r, m * oes);
+        if (st) return st;
     }
     return XL_OK;
 }
