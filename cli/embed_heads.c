@@ -18,7 +18,8 @@
 #define CHUNK 256
 #define CHUNK_COLBERT 16
 
-enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS, O_HEAD, O_SPARSE_TOKENS };
+enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS, O_HEAD, O_SPARSE_TOKENS,
+       O_CHUNKING /* embed's long-document options: refused with --head */ };
 
 int embed_heads_wanted(int argc, char **argv) {
     /* options of `embed` that take a value: their value is skipped, so that
@@ -162,6 +163,9 @@ int cmd_embed_heads(int argc, char **argv) {
         {"layers", no_argument, 0, O_LAYERS},          {"precision", required_argument, 0, O_PRECISION},
         {"calibration", required_argument, 0, O_CALIBRATION}, {"keep-fields", no_argument, 0, O_KEEP_FIELDS},
         {"head", required_argument, 0, O_HEAD},       {"sparse-tokens", no_argument, 0, O_SPARSE_TOKENS},
+        {"chunk-size", required_argument, 0, O_CHUNKING}, {"chunk-overlap", required_argument, 0, O_CHUNKING},
+        {"chunk-pooling", required_argument, 0, O_CHUNKING}, {"chunks", no_argument, 0, O_CHUNKING},
+        {"late-chunking", no_argument, 0, O_CHUNKING},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     const char *cmd = "embed", *in_path = NULL, *out_path = NULL, *clash = NULL;
     in_format ifmt = IN_AUTO;
@@ -169,10 +173,10 @@ int cmd_embed_heads(int argc, char **argv) {
     model_opts mo;
     model_opts_init(&mo);
     unsigned heads = 0;
-    int keep_fields = 0, by_piece = 0, c;
+    int keep_fields = 0, by_piece = 0, c, li = -1;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, &li)) != -1) {
         int r = model_opts_parse(&mo, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) {
@@ -203,6 +207,9 @@ int cmd_embed_heads(int argc, char **argv) {
             break;
         }
         case O_SPARSE_TOKENS: by_piece = 1; break;
+        case O_CHUNKING:
+            return cli_usage(cmd, "--%s cannot be used with --head (the heads embed each text in one window)",
+                             li >= 0 ? opts[li].name : "chunk-size");
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }

@@ -187,6 +187,8 @@ for args, words in (
     (["--head", "all", "--pooling", "mean"], ("--pooling cannot be used with --head",)),
     (["--head", "all", "--precision", "int8"], ("--precision cannot be used with --head",)),
     (["--head", "all", "--layers"], ("--layers cannot be used with --head",)),
+    (["--head", "all", "--chunk-size", "8"], ("--chunk-size cannot be used with --head",)),
+    (["--head", "dense", "--late-chunking"], ("--late-chunking cannot be used with --head",)),
 ):
     rc, out, err = run(["embed", "-m", MODEL, "x"] + args)
     check(one_line_error(rc, err, 2, *words), "usage %s: %d %s" % (args, rc, err))
