@@ -287,7 +287,8 @@ void route_tei_info(srv_reply *r) {
 }
 
 /* One input's tokens as TEI gives them: special tokens with their token text and null
- * offsets; the others with the bytes [start, stop) of the (prompted) input as text. */
+ * offsets; the others with their byte offsets in the (prompted) input and those bytes as
+ * text (invalid UTF-8 replaced). */
 static void put_tokens(jbuf *b, const char *text, size_t len, const xl_encoding *enc, const uint32_t *offsets) {
     jb_puts(b, "[");
     for (size_t t = 0; t < enc->n; t++) {
@@ -336,12 +337,12 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
         memcpy(buf, prompt, pl);
         memcpy(buf + pl, in.texts[i], in.lens[i]);
         xl_encoding enc;
-        if (xl_tokenize(g_srv.tok, buf, pl + in.lens[i], special, &enc)) {
+        if (xl_tokenize_offsets(g_srv.tok, buf, pl + in.lens[i], special, &enc)) {
             reply_tei_error(r, 422, "Tokenizer", "input %zu: %s", i, xl_last_error());
             goto done;
         }
         if (i) jb_puts(b, ",");
-        put_tokens(b, buf, pl + in.lens[i], &enc, NULL);
+        put_tokens(b, buf, pl + in.lens[i], &enc, enc.offsets);
         total += enc.n;
         xl_encoding_free(&enc);
     }

@@ -23,13 +23,14 @@ static const char *usage =
     "text-embeddings-inference's (POST /embed, /embed_all, /similarity, /tokenize; GET\n"
     "/info, /health, /metrics). Prints \"xling serve: listening on http://HOST:PORT\" on\n"
     "stderr when ready, one line per request after that; SIGTERM / SIGINT drain and exit 0.\n"
-    "  -m, --model DIR                 model folder\n"
+    "  -m, --model DIR                 model folder, or a Hub id ORG/NAME[@REV] (as xling embed)\n"
     "      --host ADDR                 address to bind (default 127.0.0.1; 0.0.0.0 = all)\n"
     "      --port N                    port (default 8080; 0 = any free port)\n"
     "      --api-key KEY               require \"Authorization: Bearer KEY\" (all routes but\n"
     "                                  /health); --api-key-file F reads KEY from F's first line\n"
     "      --served-model-name NAME    the name requests' \"model\" must match and replies give\n"
-    "                                  (default: the Hub id of a cache folder, else the folder name)\n"
+    "                                  (default: the Hub id of -m or of a cache folder, else the\n"
+    "                                  folder name)\n"
     "      --max-batch-tokens N        tokens per merged forward pass (default 16384)\n"
     "      --max-concurrent-requests N requests in progress at once; more get 429 (default 512)\n"
     "      --max-client-batch-size N   inputs per request (default 32)\n"
@@ -83,9 +84,10 @@ static char *read_key_file(const char *path) {
     return strdup(line);
 }
 
-/* The Hub id of a Hugging Face cache folder (.../models--ORG--NAME/snapshots/REV), else
- * the folder's last name. */
+/* The Hub id given as -m ORG/NAME[@REV] (without the revision), or of a Hugging Face cache
+ * folder (.../models--ORG--NAME/snapshots/REV), else the folder's last name. */
 static char *default_name(const char *dir) {
+    if (access(dir, F_OK) && xl_hub_is_id(dir)) return strndup(dir, strcspn(dir, "@"));
     const char *m = strstr(dir, "models--");
     if (m && strstr(m, "/snapshots/")) {
         const char *s = m + 8, *e = strchr(s, '/');

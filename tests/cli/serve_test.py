@@ -287,6 +287,30 @@ st, j, _, _ = post(S, "/tokenize", {"inputs": "x", "prompt_name": "query"})
 rc, out, _ = cli(["tokenize", "-m", MODEL, "query: x"])
 check(st == 200 and [t["id"] for t in j[0]] == json.loads(out)["ids"], "tei /tokenize: prompt_name prepends the prompt")
 
+# offsets: the tokenizers crate's for the same XLM-R tokenizer (tests/data/tokenizer_offsets,
+# made by gen.js); TEI gives null for the special tokens and the input's bytes as text
+odir = os.path.join(ROOT, "tests", "data", "tokenizer_offsets")
+with open(os.path.join(odir, "corpus.jsonl"), encoding="utf-8") as f:
+    corpus = {d["id"]: d["text"] for d in map(json.loads, f) if "text" in d}  # (not the invalid-UTF-8 lines)
+with open(os.path.join(odir, "xlmr-unigram.jsonl")) as f:
+    oref = [r for r in map(json.loads, f) if r["id"] in corpus][:64]
+bad_off = []
+for k in range(0, len(oref), 32):
+    chunk = oref[k:k + 32]
+    st, j, _, _ = post(S, "/tokenize", {"inputs": [corpus[r["id"]] for r in chunk]})
+    for r, toks in zip(chunk, j if st == 200 else [None] * len(chunk)):
+        raw = corpus[r["id"]].encode("utf-8")
+        want = [(None, None) if (t["special"] if toks else False) else (r["offsets"][2 * i], r["offsets"][2 * i + 1])
+                for i, t in enumerate(toks or [])]
+        got = [(t["start"], t["stop"]) for t in toks or []]
+        texts_ok = all(t["text"] == raw[t["start"]:t["stop"]].decode("utf-8", "replace") for t in toks or [] if not t["special"])
+        if not toks or len(toks) != r["n"] or got != want or not texts_ok:
+            bad_off.append(r["id"])
+check(not bad_off and len(oref) == 64, "tei /tokenize: start/stop = the tokenizers crate's offsets on 64 corpus lines (bad: %r)" % bad_off[:5])
+st, j, _, _ = post(S, "/tokenize", {"inputs": "x", "prompt_name": "query"})
+check(st == 200 and [(t["text"], t["start"], t["stop"]) for t in j[0] if not t["special"]][-1] == (" x", 6, 8),
+      "tei /tokenize: offsets count in the prompted input %r" % j)
+
 # TEI errors
 for path in ("/embed", "/embed_all", "/tokenize"):
     st, j, _, _ = post(S, path, "[not json")
