@@ -356,6 +356,8 @@ check(tei_err(j, st, 405) and r.getheader("Allow") == "POST", "tei: PUT /embed -
 st, j, _, _ = request(S, "POST", "/info")
 check(tei_err(j, st, 405), "tei: POST /info -> 405")
 
+st, j, _, _ = post(S, "/embed_sparse", {"inputs": "a"})
+check(tei_err(j, st, 424, "Backend"), "tei /embed_sparse without a sparse head -> 424 %s %r" % (st, j))
 # reranking routes on an embedding model
 st, j, _, _ = post(S, "/rerank", {"query": "a", "texts": ["b"]})
 check(tei_err(j, st, 424, "Backend"), "tei /rerank on an embedding model -> 424 as TEI %s %r" % (st, j))
@@ -664,6 +666,33 @@ else:
               and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(j, want)),
               "tei /rerank with a decoder reranker (Qwen3-Reranker) = xling rerank %r %r" % (j, want))
         check(R.stop() == 0, "decoder reranker server exit 0")
+
+# ---------------------------------------------------------------- bge-m3 sparse
+M3 = os.path.join(SHARED, "fixtures", "models", "bge-m3-tiny")
+if not os.path.isdir(M3):
+    skipped += 1
+    print("SKIP /embed_sparse: %s not found" % M3, file=sys.stderr)
+else:
+    with open(os.path.join(M3, "reference.json")) as f:
+        mref = json.load(f)
+    tol = 2e-3 if mref.get("stored_dtype", "F16") != "F32" else 1e-4
+    B = Server("-m", M3)
+    ins = [x["text"] for x in mref["inputs"]][:8]
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": ins, "truncate": True})
+    ok = st == 200 and len(j) == len(ins)
+    for x, got in zip(mref["inputs"][:8], j if ok else []):
+        want = {int(k): v for k, v in x["sparse"].items()}
+        ok = ok and [e["index"] for e in got] == sorted(want) and all(abs(e["value"] - want[e["index"]]) <= tol for e in got)
+    check(ok, "tei /embed_sparse = the fixture's sparse weights %s" % st)
+    rc, out, _ = cli(["embed", "-m", M3, "--head", "sparse", ins[0], ins[1]])
+    want = [json.loads(l)["sparse"] for l in out.splitlines()] if rc == 0 else []
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": ins[:2]})
+    check(st == 200 and len(want) == 2 and all(sorted(w) == sorted(str(e["index"]) for e in got)
+                                               and all(abs(e["value"] - w[str(e["index"])]) <= 1e-5 for e in got)
+                                               for got, w in zip(j, want)), "tei /embed_sparse = xling embed --head sparse")
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": []})
+    check(tei_err(j, st, 422), "tei /embed_sparse: empty list -> 422")
+    check(B.stop() == 0, "bge-m3 server exit 0")
 
 # ---------------------------------------------------------------- usage errors
 for args, want in [([], "-m DIR is required"), (["-m", MODEL, "--log-format", "xml"], "--log-format"),
