@@ -28,12 +28,14 @@ static const char *usage =
     "      --keep-fields        JSONL: copy every field but \"text\" to the output line\n"
     "      --no-special         do not add the post-processor's special tokens\n"
     "      --max-length N       truncate to N tokens, keeping the special tokens (default: never)\n"
+    "      --offsets            add \"offsets\":[[start,end],...]: the input bytes each token covers\n"
+    "                           (special tokens [0,0]; not for text pairs)\n"
     "  -h, --help               this help\n";
 
-enum { O_INPUT_FORMAT = 256, O_NO_SPECIAL, O_MAX_LENGTH, O_KEEP_FIELDS };
+enum { O_INPUT_FORMAT = 256, O_NO_SPECIAL, O_MAX_LENGTH, O_KEEP_FIELDS, O_OFFSETS };
 
-/* One {"ids":[...],"tokens":[...]} line (with "type_ids" for a pair), streamed: memory
- * stays that of the encoding. */
+/* One {"ids":[...],"tokens":[...]} line (with "type_ids" for a pair, "offsets" when
+ * the encoding has them), streamed: memory stays that of the encoding. */
 static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, const char *extra, int pair) {
     fputc('{', f);
     if (extra) fputs(extra, f);
@@ -50,6 +52,10 @@ static void write_one(FILE *f, const xl_tokenizer *tok, const xl_encoding *e, co
         if (s) cli_put_json_string(f, s, strlen(s));
         else fputs("null", f);
     }
+    if (e->offsets) {
+        fputs("],\"offsets\":[", f);
+        for (size_t k = 0; k < e->n; k++) fprintf(f, k ? ",[%u,%u]" : "[%u,%u]", e->offsets[2 * k], e->offsets[2 * k + 1]);
+    }
     fputs("]}\n", f);
 }
 
@@ -58,10 +64,11 @@ int cmd_tokenize(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'i'},
         {"output", required_argument, 0, 'o'}, {"input-format", required_argument, 0, O_INPUT_FORMAT},
         {"no-special", no_argument, 0, O_NO_SPECIAL},  {"max-length", required_argument, 0, O_MAX_LENGTH},
-        {"keep-fields", no_argument, 0, O_KEEP_FIELDS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"keep-fields", no_argument, 0, O_KEEP_FIELDS}, {"offsets", no_argument, 0, O_OFFSETS},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "tokenize", *path = NULL, *in_path = NULL, *out_path = NULL;
     in_format ifmt = IN_AUTO;
-    int add_special = 1, max_len = 0, keep_fields = 0, c;
+    int add_special = 1, max_len = 0, keep_fields = 0, offsets = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:i:o:h", opts, NULL)) != -1) {
@@ -75,6 +82,7 @@ int cmd_tokenize(int argc, char **argv) {
         case O_NO_SPECIAL: add_special = 0; break;
         case O_MAX_LENGTH: if (cli_parse_int(cmd, "--max-length", optarg, 1, 1 << 30, &max_len)) return 2; break;
         case O_KEEP_FIELDS: keep_fields = 1; break;
+        case O_OFFSETS: offsets = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }
@@ -99,6 +107,7 @@ int cmd_tokenize(int argc, char **argv) {
     in.reserved[0] = "ids";
     in.reserved[1] = "tokens";
     in.reserved[2] = "type_ids";
+    in.reserved[3] = "offsets";
     in.pairs_ok = 1;
     outfile out;
     if (outfile_open(&out, out_path)) { in_close(&in); xl_tokenizer_free(tok); return cli_report(cmd); }
@@ -119,8 +128,14 @@ int cmd_tokenize(int argc, char **argv) {
             }
             xl_encoding e;
             const in_record *r = &recs[i];
+            if (r->pair && offsets) {
+                cli_set_error("%s: --offsets is not available for text pairs", in_where(&in, r->line, w, sizeof w));
+                rc = 1;
+                break;
+            }
             xl_status st = r->pair ? xl_tokenize_pair(tok, r->text, r->len, r->pair, r->pair_len, add_special,
                                                       (size_t)max_len, &e)
+                         : offsets ? xl_tokenize_offsets(tok, r->text, r->len, add_special, &e)
                                    : xl_tokenize(tok, r->text, r->len, add_special, &e);
             if (st) {
                 cli_set_error("%s: %s", in_where(&in, r->line, w, sizeof w), xl_last_error());

@@ -9,12 +9,16 @@
  *   - every id names a token (xl_tokenizer_id_to_token is not NULL);
  *   - tokenizing twice gives the same ids (no state leaks between calls, e.g. caches);
  *   - with special tokens, the ids not marked special are exactly the ids without;
- *   - xl_encoding_truncate keeps every special token and cuts to the limit. */
+ *   - xl_encoding_truncate keeps every special token and cuts to the limit;
+ *   - xl_tokenize_offsets gives xl_tokenize's ids, special tokens (0,0), and every
+ *     other token a span start <= end <= size that does not cut into a character
+ *     (its ends are boundaries of the units xl_utf8_repair reads). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
 #include "xling.h"
 
 static xl_tokenizer *tok;
@@ -61,6 +65,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         k++;
     }
     if (k != plain.n) fail("special-token encoding lost tokens", data, size);
+
+    xl_encoding offs = {0};
+    if (xl_tokenize_offsets(tok, text, size, 1, &offs) != XL_OK) fail("xl_tokenize_offsets failed", data, size);
+    if (!same_ids(&offs, &special) || !offs.offsets) fail("xl_tokenize_offsets gave other ids", data, size);
+    /* unit boundaries of the input: starts of valid characters and of repaired runs */
+    uint8_t *boundary = calloc(size + 1, 1);
+    if (!boundary) fail("out of memory", data, size);
+    for (size_t i = 0; i < size; i += xl_utf8_unit_len(data + i, size - i)) boundary[i] = 1;
+    boundary[size] = 1;
+    for (size_t i = 0; i < offs.n; i++) {
+        uint32_t a = offs.offsets[2 * i], b = offs.offsets[2 * i + 1];
+        if (offs.special[i] ? a || b : a > b || b > size || !boundary[a] || !boundary[b])
+            fail("a token offset is out of range or inside a character", data, size);
+    }
+    free(boundary);
+    xl_encoding_free(&offs);
 
     /* Truncation to a length taken from the input, at least the special tokens. */
     size_t limit = n_special + (size ? data[0] % 8 : 0);

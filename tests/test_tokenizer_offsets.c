@@ -5,16 +5,20 @@
  * expansions, full-width, CJK, emoji ZWJ sequences, RTL, empty, whitespace runs and
  * invalid UTF-8), the crate's offsets with special tokens added; gen.js there made
  * them. Every token's offsets must match exactly (they are integers: no tolerance),
- * the ids must be xl_tokenize's, and xl_tokenize must leave offsets NULL. Also:
+ * the ids must be xl_tokenize's, and xl_tokenize must leave offsets NULL. The
+ * variants of variants.json (other normalizers, pre-tokenizers and post-processors on
+ * the fixtures' vocabularies) are checked the same way, ids included. Also:
  * truncation keeps offsets with their tokens, add_special = 0 drops only the (0,0)
  * specials, and bad arguments are errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "util/fileio.h"
+#include "util/utf8.h"
 #include "util/json.h"
 #include "xling.h"
 
@@ -93,6 +97,50 @@ static void show(const char *name, const line_t *l, const xl_encoding *e, const 
     fprintf(stderr, "\n");
 }
 
+/* Pseudo-random texts built from pieces that stress the pipeline (marks, NFKC
+ * expansions, CJK, emoji, invalid bytes, special-token text, whitespace runs): ids must
+ * be xl_tokenize's, specials (0,0), every other span inside the text and on the
+ * boundaries of its characters (or of the invalid runs a U+FFFD replaced). */
+static void check_random(const xl_tokenizer *tok, const char *name) {
+    static const char *const parts[] = {"a", "Hello", " ", "  ", "\t\n", "e\xcc\x81", "\xcc\x81", "\xef\xac\x81",
+                                        "\xe2\x91\xa0", "\xe4\xb8\xad\xe6\x96\x87", "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9",
+                                        "\xff", "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80", "<s>", "[CLS]", "<mask>",
+                                        "<|im_start|>", "<bos>", "123", "\xd9\x85\xd8\xb1", "\xef\xbd\x88", "\xe3\x80\x80",
+                                        "\xc3\x9f", "\xc4\xb0", "\x00", "\xe2\x96\x81", "!?", "don't"};
+    const size_t np = sizeof parts / sizeof *parts;
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    size_t bad = 0;
+    for (int round = 0; round < 300; round++) {
+        char text[512];
+        size_t len = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)(rng >> 59) + 1;
+        for (int q = 0; q < k; q++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *pt = parts[(rng >> 33) % np];
+            size_t pl = pt[0] ? strlen(pt) : 1; /* "\x00" is one NUL byte */
+            if (len + pl < sizeof text) memcpy(text + len, pt, pl), len += pl;
+        }
+        uint8_t boundary[513] = {0};
+        for (size_t i = 0; i < len; i += xl_utf8_unit_len((const unsigned char *)text + i, len - i)) boundary[i] = 1;
+        boundary[len] = 1;
+        xl_encoding e, plain;
+        if (xl_tokenize_offsets(tok, text, len, 1, &e) != XL_OK || xl_tokenize(tok, text, len, 1, &plain) != XL_OK) {
+            CHECK_MSG(0, "%s: random text %d: %s", name, round, xl_last_error());
+            continue;
+        }
+        int ok = e.n == plain.n && !memcmp(e.ids, plain.ids, e.n * sizeof *e.ids);
+        for (size_t i = 0; ok && i < e.n; i++) {
+            uint32_t a = e.offsets[2 * i], b = e.offsets[2 * i + 1];
+            ok = e.special[i] ? !a && !b : a <= b && b <= len && boundary[a] && boundary[b];
+        }
+        if (!ok && bad++ < SHOW_MISMATCHES) fprintf(stderr, "  %s: random text %d has bad offsets\n", name, round);
+        xl_encoding_free(&e);
+        xl_encoding_free(&plain);
+    }
+    CHECK_MSG(bad == 0, "%s: %zu of 300 random texts with bad offsets", name, bad);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -136,11 +184,74 @@ static void run_tokenizer(const char *fixtures, const char *name, const corpus_t
         xl_encoding_free(&plain);
     }
     CHECK_MSG(bad == 0, "%s: %zu of %zu lines with other offsets than the crate's", name, bad, n);
+    check_random(tok, name);
     fprintf(stderr, "%s: %zu lines, %zu tokens, xl_tokenize_offsets %.1f ms, xl_tokenize %.1f ms\n", name, n, tokens,
             t_off * 1e3, t_plain * 1e3);
     for (size_t i = 0; exp && i < n; i++) json_decref(exp[i]);
     free(exp);
     xl_tokenizer_free(tok);
+}
+
+static const line_t *find_line(const corpus_t *c, const char *id) {
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->v[i].id, id)) return &c->v[i];
+    return NULL;
+}
+
+/* The variants of variants.json: a fixture tokenizer with other components, written
+ * to a temporary folder; ids and offsets against variants/<name>.jsonl. */
+static void run_variants(const char *fixtures, const corpus_t *c) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/tests/data/tokenizer_offsets/variants.json", t_repo_dir());
+    json_error_t err;
+    json_t *vars = json_load_file(path, 0, &err);
+    CHECK_MSG(json_is_array(vars) && json_array_size(vars) >= 10, "%s: %s", path, err.text);
+    static char tmp[] = "/tmp/xl_test_offsets_XXXXXX";
+    if (!mkdtemp(tmp)) {
+        t_skip_case("offset variants", "cannot create a temporary folder");
+        json_decref(vars);
+        return;
+    }
+    for (size_t v = 0; v < json_array_size(vars); v++) {
+        json_t *var = json_array_get(vars, v);
+        const char *name = json_string_value(json_object_get(var, "name"));
+        snprintf(path, sizeof path, "%s/models/%s/tokenizer.json", fixtures, json_string_value(json_object_get(var, "base")));
+        json_t *root = json_load_file(path, 0, &err);
+        if (!CHECK_MSG(root != NULL, "%s: %s", path, err.text)) continue;
+        static const char *const keys[] = {"normalizer", "pre_tokenizer", "post_processor"};
+        for (int k = 0; k < 3; k++)
+            if (json_object_get(var, keys[k])) json_object_set(root, keys[k], json_object_get(var, keys[k]));
+        snprintf(path, sizeof path, "%s/%s.json", tmp, name);
+        int dumped = json_dump_file(root, path, JSON_COMPACT) == 0;
+        json_decref(root);
+        xl_tokenizer *tok = NULL;
+        if (!CHECK_MSG(dumped && xl_tokenizer_load(path, &tok) == XL_OK, "%s: %s", name, xl_last_error())) continue;
+        remove(path);
+        snprintf(path, sizeof path, "%s/tests/data/tokenizer_offsets/variants/%s.jsonl", t_repo_dir(), name);
+        size_t n, bad = 0;
+        json_t **exp = read_lines(path, &n);
+        CHECK_MSG(exp && n > 50, "%s: %zu lines", path, n);
+        for (size_t i = 0; exp && i < n; i++) {
+            const line_t *l = find_line(c, json_string_value(json_object_get(exp[i], "id")));
+            json_t *ids = json_object_get(exp[i], "ids"), *offs = json_object_get(exp[i], "offsets");
+            xl_encoding e;
+            if (!l || xl_tokenize_offsets(tok, l->text, l->len, 1, &e) != XL_OK) {
+                CHECK_MSG(0, "%s line %zu: %s", name, i, l ? xl_last_error() : "id not in the corpus");
+                continue;
+            }
+            int ok = e.n == json_array_size(ids) && 2 * e.n == json_array_size(offs);
+            for (size_t k = 0; ok && k < e.n; k++) ok = e.ids[k] == json_integer_value(json_array_get(ids, k));
+            for (size_t k = 0; ok && k < 2 * e.n; k++) ok = (json_int_t)e.offsets[k] == json_integer_value(json_array_get(offs, k));
+            if (!ok && bad++ < SHOW_MISMATCHES) show(name, l, &e, offs);
+            xl_encoding_free(&e);
+            json_decref(exp[i]);
+        }
+        free(exp);
+        CHECK_MSG(bad == 0, "%s: %zu of %zu lines with other ids or offsets than the crate's", name, bad, n);
+        xl_tokenizer_free(tok);
+    }
+    rmdir(tmp);
+    json_decref(vars);
 }
 
 /* Truncation, add_special = 0 and bad arguments on one tokenizer. */
@@ -192,13 +303,14 @@ int main(int argc, char **argv) {
     char path[8192];
     snprintf(path, sizeof path, "%s/tests/data/tokenizer_offsets/corpus.jsonl", t_repo_dir());
     load_corpus(path, &corpus);
-    CHECK_MSG(corpus.n > 400, "%s: %zu lines", path, corpus.n);
+    CHECK_MSG(corpus.n > 300, "%s: %zu lines", path, corpus.n);
     static const char *const names[] = {"bert-wordpiece", "bert-cased", "xlmr-unigram", "llama3_1", "qwen3", "gemma3"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         int wanted = argc < 2;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], names[k]) == 0;
         if (wanted) run_tokenizer(dir, names[k], &corpus);
     }
+    if (argc < 2) run_variants(dir, &corpus);
     check_api(dir);
     for (size_t i = 0; i < corpus.n; i++) free(corpus.v[i].text);
     free(corpus.v);

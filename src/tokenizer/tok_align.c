@@ -129,11 +129,15 @@ static xl_status decompose(const char *s, size_t len, int compat, dec_list *d) {
     xl_status st = XL_OK;
     for (size_t i = 0; i < len && !st;) {
         int32_t c = tk_decode(s, &i);
-        if (c < 0xC0) { /* no decomposition below U+00C0 except compatibility ones */
-            if (!compat || c < 0xA0) {
-                st = dec_push(d, c, 1);
-                continue;
-            }
+        if (c < 0xA0) {
+            st = dec_push(d, c, 1);
+            continue;
+        }
+        const utf8proc_property_t *p = utf8proc_get_property(c);
+        /* no mapping of this form (Hangul syllables are decomposed by rule) */
+        if ((p->decomp_seqindex == UINT16_MAX || (!compat && p->decomp_type)) && !(c >= 0xAC00 && c < 0xD7A4)) {
+            st = dec_push(d, c, 1);
+            continue;
         }
         utf8proc_int32_t buf[32];
         int last = 0;
@@ -154,6 +158,10 @@ static int32_t compose_pair(int32_t a, int32_t b) {
     /* Hangul LV and LVT */
     if (a >= 0x1100 && a < 0x1113 && b >= 0x1161 && b < 0x1176) return 0xAC00 + ((a - 0x1100) * 21 + (b - 0x1161)) * 28;
     if (a >= 0xAC00 && a < 0xD7A4 && (a - 0xAC00) % 28 == 0 && b > 0x11A7 && b < 0x11C3) return a + (b - 0x11A7);
+    /* utf8proc marks the characters that can come second in a pair: comb_index with
+     * the high bit set */
+    uint16_t ci = utf8proc_get_property(b)->comb_index;
+    if (ci == UINT16_MAX || ci < 0x8000) return -1;
     utf8proc_int32_t buf[2] = {a, b};
     utf8proc_ssize_t n = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
     return n == 1 ? buf[0] : -1;

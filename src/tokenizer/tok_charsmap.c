@@ -201,7 +201,6 @@ xl_status tk_charsmap_normalize(const tk_charsmap *m, const char *s, size_t len,
  * crate. */
 static xl_status replace_part(tk_changes *out, const char *old, size_t old_len, const char *rep) {
     long old_count = (long)tk_count_chars(old, old_len), new_count = 0;
-    size_t mark = out->n;
     xl_status st = XL_OK;
     for (size_t i = 0; rep[i] && !st; new_count++) st = tk_changes_push(out, tk_decode(rep, &i), 0);
     if (st) return st;
@@ -211,7 +210,6 @@ static xl_status replace_part(tk_changes *out, const char *old, size_t old_len, 
     } else if (diff < 0 && out->n) {
         out->v[out->n - 1].change += (int32_t)diff;
     }
-    (void)mark;
     return XL_OK;
 }
 

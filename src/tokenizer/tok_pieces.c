@@ -31,6 +31,15 @@ void tk_alvec_free(tk_alvec *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* Tracking: the span of the piece just appended. */
+static xl_status set_span(tk_pieces *p, tk_align a) {
+    xl_status st = tk_alvec_reserve(&p->span, p->n);
+    if (st) return st;
+    p->span.v[p->n - 1] = a;
+    p->span.n = p->n;
+    return XL_OK;
+}
+
 /* Offset of s[0..len) in the source buffer; an internal error when it is not there
  * (a tracking caller forgot to point the source at what it splits). */
 static xl_status source_offset(const tk_pieces *p, const char *s, size_t len, size_t *off) {
@@ -50,24 +59,24 @@ xl_status tk_pieces_add(tk_pieces *p, const char *s, size_t len, int first) {
         p->al.n = mark + len;
     }
     if ((st = xl_buf_append(&p->text, s, len)) || (st = grow(p))) return st;
+    p->v[p->n++] = (tk_piece){mark, len, -1, (uint8_t)(first != 0)};
     /* the crate's slice: original_shift moves to the input offset of the first byte */
-    p->v[p->n++] = (tk_piece){mark, len, -1, (uint8_t)(first != 0), p->track ? p->src_al[off].s : 0, 0};
-    return XL_OK;
+    return p->track ? set_span(p, (tk_align){p->src_al[off].s, 0}) : XL_OK;
 }
 
 xl_status tk_pieces_close(tk_pieces *p, size_t mark, int first) {
     if (p->text.n == mark) return XL_OK;
     xl_status st = grow(p);
     if (st) return st;
-    p->v[p->n++] = (tk_piece){mark, p->text.n - mark, -1, (uint8_t)(first != 0), 0, 0};
+    p->v[p->n++] = (tk_piece){mark, p->text.n - mark, -1, (uint8_t)(first != 0)};
     return XL_OK;
 }
 
 xl_status tk_pieces_add_token(tk_pieces *p, int32_t id) {
     xl_status st = grow(p);
     if (st) return st;
-    p->v[p->n++] = (tk_piece){p->text.n, 0, id, 0, 0, 0};
-    return XL_OK;
+    p->v[p->n++] = (tk_piece){p->text.n, 0, id, 0};
+    return p->track ? set_span(p, (tk_align){0, 0}) : XL_OK;
 }
 
 xl_status tk_pieces_add_token_at(tk_pieces *p, int32_t id, const char *s, size_t len) {
@@ -75,17 +84,13 @@ xl_status tk_pieces_add_token_at(tk_pieces *p, int32_t id, const char *s, size_t
     size_t off = 0;
     if (st || !p->track || !len) return st;
     if ((st = source_offset(p, s, len, &off))) return st;
-    p->v[p->n - 1].shift = p->src_al[off].s;
-    p->v[p->n - 1].end = p->src_al[off + len - 1].e;
+    p->span.v[p->n - 1] = (tk_align){p->src_al[off].s, p->src_al[off + len - 1].e};
     return XL_OK;
 }
 
-xl_status tk_pieces_copy_token(tk_pieces *p, const tk_piece *pc) {
+xl_status tk_pieces_copy_token(tk_pieces *p, const tk_pieces *in, const tk_piece *pc) {
     xl_status st = tk_pieces_add_token(p, pc->token);
-    if (!st) {
-        p->v[p->n - 1].shift = pc->shift;
-        p->v[p->n - 1].end = pc->end;
-    }
+    if (!st && p->track) p->span.v[p->n - 1] = tk_piece_span(in, pc);
     return st;
 }
 
@@ -93,11 +98,13 @@ void tk_pieces_clear(tk_pieces *p) {
     p->n = 0;
     p->text.n = 0;
     p->al.n = 0;
+    p->span.n = 0;
 }
 
 void tk_pieces_free(tk_pieces *p) {
     xl_buf_free(&p->text);
     tk_alvec_free(&p->al);
+    tk_alvec_free(&p->span);
     free(p->v);
     memset(p, 0, sizeof *p);
 }

@@ -30,17 +30,18 @@ typedef struct {
     int32_t token;     /* >= 0: an added token's id (no text); -1: text */
     uint8_t first;     /* the piece begins at offset 0 of the original input
                           (Metaspace's prepend_scheme "first") */
-    uint32_t shift;    /* tracking: text: the input offset its alignments are relative
-                          to in the crate (original_shift); token: its input span */
-    uint32_t end;      /* tracking, token pieces: end of that span */
 } tk_piece;
 
 typedef struct {
     xl_buf text;
     tk_piece *v;
     size_t n, cap;
-    int track;         /* keep alignments (al, parallel to text) */
+    int track;         /* keep alignments (al, parallel to text; span, parallel to v) */
     tk_alvec al;
+    /* Tracking, per piece: text: .s = the input offset the crate's alignments of the
+     * piece are relative to (original_shift); token: its input span [.s, .e). Kept
+     * apart from tk_piece so that plain tokenizing moves no more bytes than before. */
+    tk_alvec span;
     /* Tracking: the buffer the next tk_pieces_add / tk_pieces_add_token_at calls
      * copy from, with its alignments (the caller points it at the piece or scratch
      * text being split). */
@@ -56,8 +57,10 @@ xl_status tk_pieces_add(tk_pieces *p, const char *s, size_t len, int first);
 xl_status tk_pieces_add_token(tk_pieces *p, int32_t id);
 /* Appends an added-token piece that matched s[0..len) of the source buffer. */
 xl_status tk_pieces_add_token_at(tk_pieces *p, int32_t id, const char *s, size_t len);
-/* Appends a copy of token piece pc (its span too). */
-xl_status tk_pieces_copy_token(tk_pieces *p, const tk_piece *pc);
+/* Appends a copy of token piece pc of list in (its span too). */
+xl_status tk_pieces_copy_token(tk_pieces *p, const tk_pieces *in, const tk_piece *pc);
+/* Tracking: the span of piece pc of p (see tk_pieces.span). */
+static inline tk_align tk_piece_span(const tk_pieces *p, const tk_piece *pc) { return p->span.v[pc - p->v]; }
 /* Starts a text piece whose bytes the caller appends to p->text, then closes it
  * (not when tracking: the bytes would have no alignments). */
 static inline size_t tk_pieces_mark(const tk_pieces *p) { return p->text.n; }

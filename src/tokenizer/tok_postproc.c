@@ -398,18 +398,15 @@ static void trim_one(const tk_postproc *p, xl_encoding *e, tk_token_str str, con
     for (size_t i = 0; i < e->n; i++) {
         const char *t = str(ctx, e->ids[i]);
         if (!t) continue;
-        size_t len = strlen(t), lead = 0, trail = 0, j = 0, last_start = 0;
+        size_t len = strlen(t), lead = 0, trail = 0, j = 0;
         int in_lead = 1;
         while (j < len) {
-            size_t at = j;
             int32_t c = tk_decode(t, &j);
             int sp = c == 0x120 || tk_is_whitespace(c);
             if (in_lead && sp) lead++;
             else in_lead = 0;
             trail = sp ? trail + 1 : 0;
-            last_start = at;
         }
-        (void)last_start;
         uint32_t *o = e->offsets + 2 * i;
         if (!lead && !trail) continue;
         if (lead) {

@@ -404,7 +404,7 @@ static xl_status copy_pieces(const tk_pieces *in, tk_pieces *out) {
     for (size_t i = 0; i < in->n && !st; i++) {
         const tk_piece *pc = &in->v[i];
         tk_pieces_source_piece(out, in, pc);
-        st = pc->token >= 0 ? tk_pieces_copy_token(out, pc) : tk_pieces_add(out, tk_piece_text(in, pc), pc->len, pc->first);
+        st = pc->token >= 0 ? tk_pieces_copy_token(out, in, pc) : tk_pieces_add(out, tk_piece_text(in, pc), pc->len, pc->first);
     }
     return st;
 }
@@ -433,7 +433,7 @@ xl_status tk_pretok_apply(const tk_pretok *p, const tk_pieces *in, tk_pieces *ou
     for (size_t i = 0; i < in->n && !st; i++) {
         const tk_piece *pc = &in->v[i];
         if (pc->token >= 0) {
-            st = tk_pieces_copy_token(out, pc);
+            st = tk_pieces_copy_token(out, in, pc);
             continue;
         }
         tk_pieces_source_piece(out, in, pc);

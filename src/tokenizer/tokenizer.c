@@ -334,7 +334,7 @@ static xl_status split_and_normalize_aligned(const xl_tokenizer *tok, const char
     for (size_t i = 0; i < raw->n && !st; i++) {
         const tk_piece *pc = &raw->v[i];
         if (pc->token >= 0) {
-            st = tk_pieces_copy_token(out, pc);
+            st = tk_pieces_copy_token(out, raw, pc);
             continue;
         }
         const char *s = tk_piece_text(raw, pc);
@@ -343,8 +343,8 @@ static xl_status split_and_normalize_aligned(const xl_tokenizer *tok, const char
         int dropped = 0;
         if (tok->normalizer) {
             if ((st = tk_normalizer_apply(tok->normalizer, s, n, &check, &dropped))) break;
-            if ((st = tk_normalizer_align(tok->normalizer, s, n, al, pc->shift, &norm, &nal))) break;
-            if (norm.n != check.n || memcmp(norm.s, check.s, norm.n) != 0) {
+            if ((st = tk_normalizer_align(tok->normalizer, s, n, al, tk_piece_span(raw, pc).s, &norm, &nal))) break;
+            if (norm.n != check.n || (norm.n && memcmp(norm.s, check.s, norm.n) != 0)) {
                 st = xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: the aligned normalizer disagrees");
                 break;
             }
@@ -370,9 +370,10 @@ static xl_status encode_pieces_offsets(const xl_tokenizer *tok, const tk_pieces 
     xl_status st = XL_OK;
     for (size_t i = 0; i < pieces->n && !st; i++) {
         const tk_piece *pc = &pieces->v[i];
+        tk_align span = tk_piece_span(pieces, pc);
         if (pc->token >= 0) {
-            if (!(st = xl_ivec_push(ids, pc->token)) && !(st = xl_ivec_push(offs, (int32_t)pc->shift)))
-                st = xl_ivec_push(offs, (int32_t)pc->end);
+            if (!(st = xl_ivec_push(ids, pc->token)) && !(st = xl_ivec_push(offs, (int32_t)span.s)))
+                st = xl_ivec_push(offs, (int32_t)span.e);
             continue;
         }
         spans.n = 0;
@@ -387,7 +388,7 @@ static xl_status encode_pieces_offsets(const xl_tokenizer *tok, const tk_pieces 
                 s0 = al[a].s;
                 e0 = al[b - 1].e;
             } else { /* the crate's convert_offsets of an empty range: itself, shifted */
-                s0 = e0 = pc->shift + a;
+                s0 = e0 = span.s + a;
             }
             if (!(st = xl_ivec_push(offs, (int32_t)s0))) st = xl_ivec_push(offs, (int32_t)e0);
         }

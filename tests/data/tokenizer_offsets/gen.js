@@ -16,9 +16,24 @@
 // ORIGINAL bytes it came from: a U+FFFD covers the invalid bytes it replaced. That is
 // xling's definition of offsets for invalid input (the crate has none: it takes &str).
 //
+// trim_offsets (ByteLevel and RobertaProcessing post-processors) is the one step that
+// changes offsets after they were converted to chars, so its char offsets are not the
+// byte offsets converted: it moves a token's start past its leading spaces by their
+// count in chars in the char result, but by the same count in BYTES in the byte result
+// (the crate's process_offsets adds a count of characters to whatever offsets it is
+// given; a prefix space that stands for a 3-byte character then trims 1 of 3 bytes).
+// For tokenizers with trim_offsets the offsets are therefore taken from a copy with
+// trim_offsets false (exact, as above) and process_offsets is applied here to the
+// byte offsets, as the crate's encode() applies it (trimBytes below).
+//
+// Variants (variants.json): a fixture tokenizer with its normalizer, pre_tokenizer or
+// post_processor replaced, to cover the components the six fixtures do not use; each
+// is run on the adversarial, invalid-UTF-8 and first 30 sampled lines into
+// variants/<name>.jsonl, ids included (nothing else checks these pipelines' ids).
+//
 // Output: corpus.jsonl ({"id", "text"} or {"id", "hex"}) and <tokenizer>.jsonl
-// ({"id", "n", "offsets": [s0, e0, s1, e1, ...]}: n tokens, special tokens added; the
-// ids themselves are tested against the shared fixtures elsewhere).
+// ({"id", "offsets": [s0, e0, s1, e1, ...]}, special tokens added; the ids themselves
+// are tested against the shared fixtures elsewhere).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -31,17 +46,17 @@ const { Tokenizer } = require(path.join(npmDir, "node_modules/@anush008/tokenize
 const outDir = __dirname;
 const names = ["bert-wordpiece", "bert-cased", "xlmr-unigram", "llama3_1", "qwen3", "gemma3"];
 
-// The corpus (kept small): every edge:* and perturb:* line of the shared corpus, the
+// The corpus (kept small): every edge:* and every other perturb:* line of the shared corpus, the
 // first line of every third tatoeba language and of each stsb language, one
 // paragraph, and the adversarial cases below.
 const corpus = [];
 const seen = new Set();
-let paragraphs = 0, langs = 0;
+let paragraphs = 0, langs = 0, perturbs = 0;
 for (const line of fs.readFileSync(path.join(fixtures, "corpus.jsonl"), "utf8").split("\n")) {
   if (!line) continue;
   const j = JSON.parse(line);
   const kind = j.src.split(":")[0];
-  let take = kind === "edge" || kind === "perturb";
+  let take = kind === "edge" || (kind === "perturb" && perturbs++ % 2 === 0);
   if (kind === "tatoeba" || kind === "stsb") {
     take = !seen.has(j.src);
     seen.add(j.src);
@@ -113,6 +128,59 @@ function charToByteMap(entry) {
   return { text: entry.text, starts, len: b };
 }
 
+// The trimming processors of a post_processor (Sequence included), in order.
+function trimmers(pp) {
+  if (!pp) return [];
+  if (pp.type === "Sequence") return pp.processors.flatMap(trimmers);
+  if ((pp.type === "ByteLevel" || pp.type === "RobertaProcessing") && pp.trim_offsets !== false)
+    return [{ prefixSpace: pp.add_prefix_space !== false }];
+  return [];
+}
+
+function untrimmed(pp) {
+  if (!pp) return pp;
+  if (pp.type === "Sequence") return { ...pp, processors: pp.processors.map(untrimmed) };
+  if (pp.type === "ByteLevel" || pp.type === "RobertaProcessing") return { ...pp, trim_offsets: false };
+  return pp;
+}
+
+// The crate's byte_level::process_offsets on byte offsets (content tokens only, i is
+// the index among them).
+function trimBytes(offs, tokens, mask, trims) {
+  // Rust char::is_whitespace: JS \s plus U+0085, minus U+FEFF
+  const isSpace = (c) => c === "\u0120" || c === "\u0085" || (c !== "\uFEFF" && /^\s$/u.test(c));
+  for (const t of trims) {
+    let i = 0;
+    for (let k = 0; k < tokens.length; k++) {
+      if (mask[k]) continue;
+      const chars = Array.from(tokens[k]);
+      let lead = 0, trail = 0;
+      while (lead < chars.length && isSpace(chars[lead])) lead++;
+      while (trail < chars.length && isSpace(chars[chars.length - 1 - trail])) trail++;
+      if (lead > 0) {
+        if ((i === 0 || offs[2 * k] === 0) && t.prefixSpace && lead === 1) lead = 0;
+        offs[2 * k] = Math.min(offs[2 * k] + lead, offs[2 * k + 1]);
+      }
+      if (trail > 0 && offs[2 * k + 1] >= trail) offs[2 * k + 1] = Math.max(offs[2 * k + 1] - trail, offs[2 * k]);
+      i++;
+    }
+  }
+}
+
+// Encodes entry with tok (and its untrimmed twin when trims), returns ids and byte offsets.
+async function encodeBytes(tok, plain, trims, entry) {
+  const map = charToByteMap(entry);
+  const enc = await (trims.length ? plain : tok).encode(map.text, null, { addSpecialTokens: true });
+  const offs = [];
+  for (const [s, e] of enc.getOffsets()) offs.push(toBytes(map, s), toBytes(map, e));
+  if (trims.length) {
+    const ref = await tok.encode(map.text, null, { addSpecialTokens: true });
+    if (JSON.stringify(ref.getIds()) !== JSON.stringify(enc.getIds())) throw new Error("untrimmed twin gave other ids");
+    trimBytes(offs, enc.getTokens(), enc.getSpecialTokensMask(), trims);
+  }
+  return { ids: enc.getIds(), offs };
+}
+
 function toBytes(map, k) {
   if (k < map.starts.length) return map.starts[k];
   if (k === map.starts.length) return map.len;
@@ -122,17 +190,40 @@ function toBytes(map, k) {
 async function main() {
 fs.writeFileSync(path.join(outDir, "corpus.jsonl"), corpus.map((e) => JSON.stringify(e)).join("\n") + "\n");
 for (const name of names) {
-  const tok = Tokenizer.fromFile(path.join(fixtures, "models", name, "tokenizer.json"));
+  const file = path.join(fixtures, "models", name, "tokenizer.json");
+  const tok = Tokenizer.fromFile(file);
+  const trims = trimmers(JSON.parse(fs.readFileSync(file, "utf8")).post_processor);
+  if (trims.length) throw new Error(name + ": a fixture with trim_offsets: make its untrimmed twin as for variants");
   const lines = [];
   for (const entry of corpus) {
-    const map = charToByteMap(entry);
-    const enc = await tok.encode(map.text, null, { addSpecialTokens: true });
-    const offs = [];
-    for (const [s, e] of enc.getOffsets()) offs.push(toBytes(map, s), toBytes(map, e));
-    lines.push(JSON.stringify({ id: entry.id, n: offs.length / 2, offsets: offs }));
+    const { offs } = await encodeBytes(tok, null, trims, entry);
+    lines.push(JSON.stringify({ id: entry.id, offsets: offs }));
   }
   fs.writeFileSync(path.join(outDir, name + ".jsonl"), lines.join("\n") + "\n");
   console.log(name, lines.length, "lines");
 }
+const variants = JSON.parse(fs.readFileSync(path.join(outDir, "variants.json"), "utf8"));
+const sub = corpus.filter((e, i) => i < 30 || e.id.startsWith("adv:") || e.id.startsWith("bad:"));
+const tmp = fs.mkdtempSync(path.join(require("os").tmpdir(), "xl-offsets-"));
+fs.mkdirSync(path.join(outDir, "variants"), { recursive: true });
+for (const v of variants) {
+  const j = JSON.parse(fs.readFileSync(path.join(fixtures, "models", v.base, "tokenizer.json"), "utf8"));
+  for (const k of ["normalizer", "pre_tokenizer", "post_processor"]) if (k in v) j[k] = v[k];
+  const file = path.join(tmp, v.name + ".json"), plainFile = path.join(tmp, v.name + ".untrimmed.json");
+  fs.writeFileSync(file, JSON.stringify(j));
+  fs.writeFileSync(plainFile, JSON.stringify({ ...j, post_processor: untrimmed(j.post_processor) }));
+  const tok = Tokenizer.fromFile(file), plain = Tokenizer.fromFile(plainFile);
+  const trims = trimmers(j.post_processor);
+  const lines = [];
+  for (const entry of sub) {
+    const { ids, offs } = await encodeBytes(tok, plain, trims, entry);
+    lines.push(JSON.stringify({ id: entry.id, ids, offsets: offs }));
+  }
+  fs.writeFileSync(path.join(outDir, "variants", v.name + ".jsonl"), lines.join("\n") + "\n");
+  fs.unlinkSync(file);
+  fs.unlinkSync(plainFile);
+  console.log(v.name, lines.length, "lines");
+}
+fs.rmdirSync(tmp);
 }
 main().catch((e) => { console.error(e); process.exit(1); });
