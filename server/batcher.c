@@ -235,6 +235,7 @@ void batcher_cancel(batcher *b) {
 }
 
 void srv_job_free(srv_job *j) {
+    xl_sequences_free((xl_sequence *)j->seqs, j->n);
     if (j->error)
         for (size_t i = 0; i < j->n; i++) free(j->error[i]);
     if (j->tokens_out)

@@ -30,6 +30,7 @@ static const route routes[] = {
     {"/embeddings", "POST", EP_OPENAI, API_OPENAI, 1},
     {"/embed", "POST", EP_EMBED, API_TEI, 1},
     {"/embed_all", "POST", EP_EMBED_ALL, API_TEI, 1},
+    {"/embed_sparse", "POST", EP_EMBED_SPARSE, API_TEI, 1},
     {"/similarity", "POST", EP_SIMILARITY, API_TEI, 1},
     {"/tokenize", "POST", EP_TOKENIZE, API_TEI, 1},
     {"/rerank", "POST", EP_RERANK, API_TEI, 1},
@@ -212,6 +213,7 @@ static void dispatch(request *q, srv_reply *r) {
     case EP_OPENAI: route_openai_embeddings(b, n, r); break;
     case EP_EMBED: route_tei_embed(b, n, r); break;
     case EP_EMBED_ALL: route_tei_embed_all(b, n, r); break;
+    case EP_EMBED_SPARSE: route_tei_embed_sparse(b, n, r); break;
     case EP_SIMILARITY: route_tei_similarity(b, n, r); break;
     case EP_TOKENIZE: route_tei_tokenize(b, n, r); break;
     case EP_RERANK: route_tei_rerank(b, n, r); break;

@@ -6,9 +6,9 @@
 
 #include "server.h"
 
-const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",  "/embed_all", "/similarity",
-                                              "/tokenize",      "/rerank", "/v1/rerank", "/info",
-                                              "/health",        "/metrics", "other"};
+const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",     "/embed_all", "/embed_sparse",
+                                              "/similarity",    "/tokenize",  "/rerank",    "/v1/rerank",
+                                              "/info",          "/health",    "/metrics",   "other"};
 
 #define N_STATUS 24
 typedef struct {

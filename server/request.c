@@ -150,8 +150,6 @@ int srv_compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_job 
         else snprintf(e->msg, sizeof e->msg, "input %zu: %s", i, job->error[i] ? job->error[i] : xl_status_name(ist));
         rc = -1;
     }
-    xl_sequences_free(seqs, in->n);
-    job->seqs = NULL;
     if (rc) srv_job_free(job);
     else metrics_input_tokens(*tokens);
     return rc;

@@ -287,7 +287,8 @@ void route_tei_info(srv_reply *r) {
 }
 
 /* One input's tokens as TEI gives them: special tokens with their token text and null
- * offsets; the others with the bytes [start, stop) of the (prompted) input as text. */
+ * offsets; the others with their byte offsets in the (prompted) input and those bytes as
+ * text (invalid UTF-8 replaced). */
 static void put_tokens(jbuf *b, const char *text, size_t len, const xl_encoding *enc, const uint32_t *offsets) {
     jb_puts(b, "[");
     for (size_t t = 0; t < enc->n; t++) {
@@ -336,12 +337,12 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
         memcpy(buf, prompt, pl);
         memcpy(buf + pl, in.texts[i], in.lens[i]);
         xl_encoding enc;
-        if (xl_tokenize(g_srv.tok, buf, pl + in.lens[i], special, &enc)) {
+        if (xl_tokenize_offsets(g_srv.tok, buf, pl + in.lens[i], special, &enc)) {
             reply_tei_error(r, 422, "Tokenizer", "input %zu: %s", i, xl_last_error());
             goto done;
         }
         if (i) jb_puts(b, ",");
-        put_tokens(b, buf, pl + in.lens[i], &enc, NULL);
+        put_tokens(b, buf, pl + in.lens[i], &enc, enc.offsets);
         total += enc.n;
         xl_encoding_free(&enc);
     }
@@ -350,6 +351,51 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
     r->status = 200;
 done:
     free(buf);
+    srv_inputs_free(&in);
+    json_decref(root);
+}
+
+/* bge-m3's sparse head as TEI's /embed_sparse: per input [{"index": token id, "value":
+ * weight}], ids ascending (weights > 0 only). The token states come from the batcher. */
+void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r) {
+    json_t *root = load_object(body, len, r);
+    if (!root) return;
+    srv_inputs in = {0};
+    srv_job job = {0};
+    srv_prep p;
+    if (!g_srv.m3) {
+        /* as TEI answers for a model without a sparse head */
+        reply_tei_error(r, 424, "Backend", "/embed_sparse needs a bge-m3 folder with sparse_linear.pt");
+        goto done;
+    }
+    if (get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
+    srv_err e;
+    size_t tokens;
+    if (srv_compute(&in, &p, XL_OUT_TOKENS, &job, &tokens, &e)) {
+        compute_error(r, &e);
+        goto done;
+    }
+    r->tokens = tokens;
+    jb_puts(&r->body, "[");
+    for (size_t i = 0; i < in.n; i++) {
+        xl_m3_vectors v = {0};
+        if (xl_m3_compute(g_srv.m3, job.seqs[i].ids, job.seqs[i].n, job.tokens_out[i], XL_M3_SPARSE, &v)) {
+            reply_tei_error(r, 500, "Backend", "input %zu: %s", i, xl_last_error());
+            goto done;
+        }
+        jb_puts(&r->body, i ? ",[" : "[");
+        for (size_t k = 0; k < v.n_sparse; k++) {
+            jb_printf(&r->body, "%s{\"index\":%d,\"value\":", k ? "," : "", (int)v.sparse_ids[k]);
+            jb_float(&r->body, v.sparse_weights[k]);
+            jb_puts(&r->body, "}");
+        }
+        jb_puts(&r->body, "]");
+        xl_m3_vectors_free(&v);
+    }
+    jb_puts(&r->body, "]");
+    r->status = 200;
+done:
+    srv_job_free(&job);
     srv_inputs_free(&in);
     json_decref(root);
 }

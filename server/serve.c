@@ -19,17 +19,19 @@ srv_state g_srv;
 
 static const char *usage =
     "usage: xling serve -m DIR [--host 127.0.0.1] [--port 8080] [options]\n"
-    "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings) and Hugging Face\n"
-    "text-embeddings-inference's (POST /embed, /embed_all, /similarity, /tokenize; GET\n"
-    "/info, /health, /metrics). Prints \"xling serve: listening on http://HOST:PORT\" on\n"
+    "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings; /v1/rerank for\n"
+    "cross-encoders) and Hugging Face text-embeddings-inference's (POST /embed, /embed_all,\n"
+    "/embed_sparse (bge-m3), /similarity, /tokenize, /rerank; GET /info, /health, /metrics).\n"
+    "Prints \"xling serve: listening on http://HOST:PORT\" on\n"
     "stderr when ready, one line per request after that; SIGTERM / SIGINT drain and exit 0.\n"
-    "  -m, --model DIR                 model folder\n"
+    "  -m, --model DIR                 model folder, or a Hub id ORG/NAME[@REV] (as xling embed)\n"
     "      --host ADDR                 address to bind (default 127.0.0.1; 0.0.0.0 = all)\n"
     "      --port N                    port (default 8080; 0 = any free port)\n"
     "      --api-key KEY               require \"Authorization: Bearer KEY\" (all routes but\n"
     "                                  /health); --api-key-file F reads KEY from F's first line\n"
     "      --served-model-name NAME    the name requests' \"model\" must match and replies give\n"
-    "                                  (default: the Hub id of a cache folder, else the folder name)\n"
+    "                                  (default: the Hub id of -m or of a cache folder, else the\n"
+    "                                  folder name)\n"
     "      --max-batch-tokens N        tokens per merged forward pass (default 16384)\n"
     "      --max-concurrent-requests N requests in progress at once; more get 429 (default 512)\n"
     "      --max-client-batch-size N   inputs per request (default 32)\n"
@@ -83,9 +85,10 @@ static char *read_key_file(const char *path) {
     return strdup(line);
 }
 
-/* The Hub id of a Hugging Face cache folder (.../models--ORG--NAME/snapshots/REV), else
- * the folder's last name. */
+/* The Hub id given as -m ORG/NAME[@REV] (without the revision), or of a Hugging Face cache
+ * folder (.../models--ORG--NAME/snapshots/REV), else the folder's last name. */
 static char *default_name(const char *dir) {
+    if (access(dir, F_OK) && xl_hub_is_id(dir)) return strndup(dir, strcspn(dir, "@"));
     const char *m = strstr(dir, "models--");
     if (m && strstr(m, "/snapshots/")) {
         const char *s = m + 8, *e = strchr(s, '/');
@@ -193,6 +196,14 @@ int cmd_serve(int argc, char **argv) {
     g_srv.tok = xl_model_tokenizer(g_srv.model);
     g_srv.dim = xl_embed_dim(g_srv.model, NULL);
     g_srv.reranker = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels == 1;
+    /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
+    xl_status m3st = xl_m3_load(g_srv.model, &g_srv.m3);
+    if (m3st && m3st != XL_ERR_UNSUPPORTED)
+        fprintf(stderr, "xling serve: warning: bge-m3 heads not loaded, /embed_sparse is off: %s\n", xl_last_error());
+    if (!m3st && !(xl_m3_heads(g_srv.m3) & XL_M3_SPARSE)) {
+        xl_m3_free(g_srv.m3);
+        g_srv.m3 = NULL;
+    }
     char *dname = name ? NULL : default_name(dir);
     cfg.served_name = name ? name : dname ? dname : dir;
     g_srv.max_input = cfg.max_input_tokens ? cfg.max_input_tokens
@@ -226,6 +237,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (rc) {
         batcher_stop(g_srv.batcher);
+        xl_m3_free(g_srv.m3);
         xl_model_free(g_srv.model);
         free(dname);
         free(cfg.api_key);
@@ -258,6 +270,7 @@ int cmd_serve(int argc, char **argv) {
     }
     MHD_stop_daemon(d);
     batcher_stop(g_srv.batcher);
+    xl_m3_free(g_srv.m3);
     xl_model_free(g_srv.model);
     free(dname);
     free(g_srv.cfg.api_key);

@@ -49,8 +49,8 @@ void jb_base64_floats(jbuf *b, const float *v, size_t n);
 
 /* ------------------------------------------------------------------ metrics */
 enum {
-    EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_SIMILARITY, EP_TOKENIZE, EP_RERANK, EP_V1_RERANK, EP_INFO, EP_HEALTH,
-    EP_METRICS, EP_OTHER, EP_N
+    EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_EMBED_SPARSE, EP_SIMILARITY, EP_TOKENIZE, EP_RERANK, EP_V1_RERANK,
+    EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N
 };
 extern const char *const srv_endpoint_names[EP_N];
 void metrics_init(void);
@@ -67,7 +67,7 @@ typedef struct batcher batcher;
  * or XL_OUT_TOKENS). After batcher_run: per item status/error; embeddings [n][dim]
  * (pooled + head, not cut, not normalized) or tokens[i] (n_tokens[i] x hidden). */
 typedef struct srv_job {
-    const xl_sequence *seqs;
+    const xl_sequence *seqs;    /* the request's sequences (owned: srv_job_free frees them) */
     size_t n, tokens;
     unsigned want;
     xl_status *status;
@@ -106,6 +106,7 @@ typedef struct {
     int dim;                    /* full embedding width */
     int reranker;               /* a one-label cross-encoder: /rerank, /v1/rerank */
     xl_reranker_info rinfo;
+    xl_m3 *m3;                  /* bge-m3 heads with sparse_linear.pt: /embed_sparse */
     int max_input;              /* input limit in tokens */
     int shutting_down;          /* atomic */
     size_t in_flight;           /* requests begun and not completed (atomic) */
@@ -135,6 +136,7 @@ void reply_tei_error(srv_reply *r, int status, const char *error_type, const cha
 void route_openai_embeddings(const char *body, size_t len, srv_reply *r);
 void route_tei_embed(const char *body, size_t len, srv_reply *r);
 void route_tei_embed_all(const char *body, size_t len, srv_reply *r);
+void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r);
 void route_tei_similarity(const char *body, size_t len, srv_reply *r);
 void route_tei_tokenize(const char *body, size_t len, srv_reply *r);
 void route_tei_info(srv_reply *r);

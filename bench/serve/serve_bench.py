@@ -11,6 +11,7 @@ xlmr-tiny test fixture (the same 250002-token vocabulary), linked into a tempora
 folder. Texts: Tatoeba sentences from data/ in eight languages. Python standard library.
 
   nice python3 bench/serve/serve_bench.py [--quick] [--long N] [--json results.json]
+(the RSS run goes in five parts, RSS read after each)
 """
 import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
@@ -147,9 +148,19 @@ print(json.dumps(results["baseline"]), flush=True)
 
 if args.long:
     short = ["Hello!", "Thank you.", "Good night.", "Danke schön.", "Merci.", "Спасибо.", "ありがとう。", "شكرا."]
+    # in five parts, RSS after each: a leak grows every part, allocator arenas settle
     rss0 = rss_kib()
-    res = run_wrk(32, 1, args.long, short)
-    rss1 = rss_kib()
+    parts, trace = [], []
+    for _ in range(5):
+        parts.append(run_wrk(32, 1, args.long // 5, short))
+        trace.append(rss_kib())
+    rss1 = trace[-1]
+    secs = sum(p["seconds"] for p in parts)
+    res = {"concurrency": 32, "inputs_per_request": 1, "requests": sum(p["requests"] for p in parts), "seconds": round(secs, 2),
+           "requests_per_s": round(sum(p["requests"] for p in parts) / secs, 1),
+           "tokens_per_s": round(sum(p["tokens_per_s"] * p["seconds"] for p in parts) / secs, 1),
+           "p50_ms": statistics.median(p["p50_ms"] for p in parts), "p99_ms": max(p["p99_ms"] for p in parts),
+           "errors": sum(p["errors"] for p in parts), "rss_trace_kib": trace}
     res.update({"rss_before_kib": rss0, "rss_after_kib": rss1, "rss_growth_pct": round(100.0 * (rss1 - rss0) / rss0, 2)})
     results["long"] = res
     print(json.dumps(res), flush=True)
@@ -167,8 +178,9 @@ for r in results["runs"] + ([results["long"]] if "long" in results else []):
 print("\nc=32 x16 tokens/s %.0f vs xling embed %.0f (%.0f%%); c=1 x1 p50 %.2f ms vs bare forward (bench-embed 1x%d) %.2f ms (+%.2f ms)"
       % (c32["tokens_per_s"], embed_tps, 100 * c32["tokens_per_s"] / embed_tps, c1["p50_ms"], S, bare_ms, c1["p50_ms"] - bare_ms))
 if "long" in results:
-    print("RSS %d -> %d KiB (%+.2f%%) over %d requests; server exit %d" % (results["long"]["rss_before_kib"],
-          results["long"]["rss_after_kib"], results["long"]["rss_growth_pct"], results["long"]["requests"], results["server_exit"]))
+    print("RSS %d -> %d KiB (%+.2f%%) over %d requests (after each fifth: %s KiB); server exit %d" % (
+          results["long"]["rss_before_kib"], results["long"]["rss_after_kib"], results["long"]["rss_growth_pct"],
+          results["long"]["requests"], " ".join(map(str, results["long"]["rss_trace_kib"])), results["server_exit"]))
 print("load average at start %s, at end %s" % (" ".join(results["loadavg_start"]), " ".join(results["loadavg_end"])))
 if args.json:
     with open(args.json, "w") as f:

@@ -287,6 +287,30 @@ st, j, _, _ = post(S, "/tokenize", {"inputs": "x", "prompt_name": "query"})
 rc, out, _ = cli(["tokenize", "-m", MODEL, "query: x"])
 check(st == 200 and [t["id"] for t in j[0]] == json.loads(out)["ids"], "tei /tokenize: prompt_name prepends the prompt")
 
+# offsets: the tokenizers crate's for the same XLM-R tokenizer (tests/data/tokenizer_offsets,
+# made by gen.js); TEI gives null for the special tokens and the input's bytes as text
+odir = os.path.join(ROOT, "tests", "data", "tokenizer_offsets")
+with open(os.path.join(odir, "corpus.jsonl"), encoding="utf-8") as f:
+    corpus = {d["id"]: d["text"] for d in map(json.loads, f) if "text" in d}  # (not the invalid-UTF-8 lines)
+with open(os.path.join(odir, "xlmr-unigram.jsonl")) as f:
+    oref = [r for r in map(json.loads, f) if r["id"] in corpus][:64]
+bad_off = []
+for k in range(0, len(oref), 32):
+    chunk = oref[k:k + 32]
+    st, j, _, _ = post(S, "/tokenize", {"inputs": [corpus[r["id"]] for r in chunk]})
+    for r, toks in zip(chunk, j if st == 200 else [None] * len(chunk)):
+        raw = corpus[r["id"]].encode("utf-8")
+        want = [(None, None) if (t["special"] if toks else False) else (r["offsets"][2 * i], r["offsets"][2 * i + 1])
+                for i, t in enumerate(toks or [])]
+        got = [(t["start"], t["stop"]) for t in toks or []]
+        texts_ok = all(t["text"] == raw[t["start"]:t["stop"]].decode("utf-8", "replace") for t in toks or [] if not t["special"])
+        if not toks or len(toks) != len(r["offsets"]) // 2 or got != want or not texts_ok:
+            bad_off.append(r["id"])
+check(not bad_off and len(oref) == 64, "tei /tokenize: start/stop = the tokenizers crate's offsets on 64 corpus lines (bad: %r)" % bad_off[:5])
+st, j, _, _ = post(S, "/tokenize", {"inputs": "x", "prompt_name": "query"})
+check(st == 200 and [(t["text"], t["start"], t["stop"]) for t in j[0] if not t["special"]][-1] == (" x", 6, 8),
+      "tei /tokenize: offsets count in the prompted input %r" % j)
+
 # TEI errors
 for path in ("/embed", "/embed_all", "/tokenize"):
     st, j, _, _ = post(S, path, "[not json")
@@ -332,6 +356,8 @@ check(tei_err(j, st, 405) and r.getheader("Allow") == "POST", "tei: PUT /embed -
 st, j, _, _ = request(S, "POST", "/info")
 check(tei_err(j, st, 405), "tei: POST /info -> 405")
 
+st, j, _, _ = post(S, "/embed_sparse", {"inputs": "a"})
+check(tei_err(j, st, 424, "Backend"), "tei /embed_sparse without a sparse head -> 424 %s %r" % (st, j))
 # reranking routes on an embedding model
 st, j, _, _ = post(S, "/rerank", {"query": "a", "texts": ["b"]})
 check(tei_err(j, st, 424, "Backend"), "tei /rerank on an embedding model -> 424 as TEI %s %r" % (st, j))
@@ -640,6 +666,33 @@ else:
               and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(j, want)),
               "tei /rerank with a decoder reranker (Qwen3-Reranker) = xling rerank %r %r" % (j, want))
         check(R.stop() == 0, "decoder reranker server exit 0")
+
+# ---------------------------------------------------------------- bge-m3 sparse
+M3 = os.path.join(SHARED, "fixtures", "models", "bge-m3-tiny")
+if not os.path.isdir(M3):
+    skipped += 1
+    print("SKIP /embed_sparse: %s not found" % M3, file=sys.stderr)
+else:
+    with open(os.path.join(M3, "reference.json")) as f:
+        mref = json.load(f)
+    tol = 2e-3 if mref.get("stored_dtype", "F16") != "F32" else 1e-4
+    B = Server("-m", M3)
+    ins = [x["text"] for x in mref["inputs"]][:8]
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": ins, "truncate": True})
+    ok = st == 200 and len(j) == len(ins)
+    for x, got in zip(mref["inputs"][:8], j if ok else []):
+        want = {int(k): v for k, v in x["sparse"].items()}
+        ok = ok and [e["index"] for e in got] == sorted(want) and all(abs(e["value"] - want[e["index"]]) <= tol for e in got)
+    check(ok, "tei /embed_sparse = the fixture's sparse weights %s" % st)
+    rc, out, _ = cli(["embed", "-m", M3, "--head", "sparse", ins[0], ins[1]])
+    want = [json.loads(l)["sparse"] for l in out.splitlines()] if rc == 0 else []
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": ins[:2]})
+    check(st == 200 and len(want) == 2 and all(sorted(w) == sorted(str(e["index"]) for e in got)
+                                               and all(abs(e["value"] - w[str(e["index"])]) <= 1e-5 for e in got)
+                                               for got, w in zip(j, want)), "tei /embed_sparse = xling embed --head sparse")
+    st, j, _, _ = post(B, "/embed_sparse", {"inputs": []})
+    check(tei_err(j, st, 422), "tei /embed_sparse: empty list -> 422")
+    check(B.stop() == 0, "bge-m3 server exit 0")
 
 # ---------------------------------------------------------------- usage errors
 for args, want in [([], "-m DIR is required"), (["-m", MODEL, "--log-format", "xml"], "--log-format"),
