@@ -185,7 +185,7 @@ mA = by.get(("xling-test/xlmr-tiny", A), {})
 size_a = sum(len(xlmr[p]) for p in WANTED)
 check(len(lst) == 3 and mA.get("revision") == "main" and mA.get("architecture") == "XLMRobertaModel"
       and mA.get("parameters") == params and mA.get("size_bytes") == size_a
-      and mA.get("path") == os.path.join(rd, "snapshots", A), "list --json values: %r (params %d, size %d)" % (mA, params, size_a))
+      and mA.get("path") == os.path.join(rd, "snapshots", A), "list --json values: %r (params %d, size %d) %s" % (mA, params, size_a, err))
 check(by.get(("xling-test/bert-tiny", C), {}).get("revision", 1) is None, "list --json: a snapshot no ref names has revision null")
 check(by.get(("xling-test/xlmr-tiny", B), {}).get("revision") == "v1", "list --json: tag revision")
 rc, out, err = run(["list"])
@@ -210,6 +210,38 @@ hub.clear_log()
 rc, out, err = embed("xling-test/bert-tiny")
 check(rc == 0 and out == o1 and "pulling it from " + hub.endpoint in err, "embed -m ORG/NAME pulls a missing model first: %s" % err)
 check(os.path.exists(os.path.join(bd, "refs", "main")), "pull on first use wrote refs/main")
+
+# two pulls of one model at the same time: the blob locks keep each file whole
+cc = os.path.join(tmp, "cc")
+e = dict(BASE_ENV, HF_HUB_CACHE=cc)
+procs = [subprocess.Popen([XLING, "pull", "xling-test/xlmr-tiny", "-q"], env=e, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) for _ in range(2)]
+res = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+check(all(r[2] == 0 for r in res), "two concurrent pulls both succeed: %r" % [r[1] for r in res])
+rdc = repo_dir("xling-test/xlmr-tiny", cc)
+check(sorted(os.listdir(os.path.join(rdc, "blobs"))) ==
+      sorted(sha256(xlmr[p]) if p.endswith(".safetensors") or len(xlmr[p]) >= 1 << 20 else git_sha1(xlmr[p]) for p in WANTED)
+      and open(os.path.join(rdc, "blobs", sha256(xlmr["model.safetensors"])), "rb").read() == xlmr["model.safetensors"],
+      "concurrent pulls: every blob once and whole")
+
+# the progress line on a terminal (script(1) gives the command a pseudo-terminal)
+if shutil.which("script"):
+    shutil.rmtree(cc)
+    p = subprocess.run(["script", "-qec", "%s pull xling-test/xlmr-tiny" % XLING, "/dev/null"], env=e,
+                       capture_output=True, timeout=300)
+    tty = p.stdout.decode("utf-8", "replace")
+    check(p.returncode == 0 and "xling-test/xlmr-tiny: 100%" in tty and "MB/s" in tty and "%d/%d files" % (len(WANTED), len(WANTED)) in tty,
+          "progress line on a terminal: %r" % tty[-300:])
+else:
+    print("SKIP progress line: no script(1)", file=sys.stderr)
+
+# a Hub id where other commands take a folder: index (fingerprint, stored model path)
+db = os.path.join(tmp, "i.db")
+rc, out, err = run(["index", "create", db, "-m", "xling-test/xlmr-tiny"], {"HF_HUB_OFFLINE": "1"})
+rc2, out2, err2 = run(["index", "add", db], {"HF_HUB_OFFLINE": "1"}, stdin=b"hello world\n")
+rc3, out3, err3 = run(["index", "search", db, "-q", "hello world", "-k", "1"], {"HF_HUB_OFFLINE": "1"})
+check(rc == 0 and rc2 == 0 and rc3 == 0 and json.loads(out3)["hits"][0]["text"] == "hello world",
+      "index create/add/search -m ORG/NAME: %s %s %s" % (err, err2, err3))
 
 # ---------------------------------------------------------------- errors
 hub.clear_log()
