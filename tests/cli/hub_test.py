@@ -290,6 +290,24 @@ check(not left and not os.path.lexists(os.path.join(bd2, "snapshots", C, "model.
       "checksum mismatch leaves nothing of the file: %r" % left)
 check(not os.path.exists(os.path.join(bd2, "refs", "main")), "checksum mismatch: no ref")
 
+# a write error (a file size limit: EFBIG, the path a full disk takes): one line, the
+# partial download kept for a later resume, no ref
+shutil.rmtree(cache2)
+import resource, signal
+
+
+def small_files():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+e = dict(BASE_ENV, **env2)
+p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=small_files)
+err = p.stderr.decode("utf-8", "replace")
+inc = os.path.join(bd2, "blobs", sha256(bert["model.safetensors"]) + ".incomplete")
+check(p.returncode == 1 and one_line(err, "cannot write", "File too large") and os.path.exists(inc)
+      and not os.path.exists(os.path.join(bd2, "refs", "main")), "write error: %s" % err)
+
 # a transfer cut in the middle, resumed by the next pull with a Range request
 shutil.rmtree(cache2)
 msha = sha256(bert["model.safetensors"])
