@@ -141,6 +141,14 @@ rc, out, err = run(["tokenize", "-m", "xling-test/xlmr-tiny", "hello"], {"HF_HUB
 rc0, out0, _ = run(["tokenize", "-m", XLMR, "hello"])
 check(rc == 0 and out == out0, "tokenize -m ORG/NAME: %s" % err)
 
+# the tokenizer's compiled cache does not go into the shared HF cache
+xdir = os.path.join(tmp, "home", ".cache", "xling")
+os.makedirs(xdir)
+rc, out, err = embed("xling-test/xlmr-tiny", {"HF_HUB_OFFLINE": "1", "XLING_TOKENIZER_CACHE": None})
+check(rc == 0 and out == ref_out and not [f for f in os.listdir(os.path.join(rd, "snapshots", A)) if "xlcache" in f]
+      and os.path.isdir(xdir) and any(f.endswith(".xlcache") for f in os.listdir(xdir)),
+      "tokenizer cache outside the HF snapshot: %s" % err)
+
 # a second pull finds everything in place: only the API call
 hub.clear_log()
 rc, out, err = run(["pull", "xling-test/xlmr-tiny"])
