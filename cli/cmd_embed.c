@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "embed_heads.h"
+#include "embed_chunks.h"
 #include "input.h"
 #include "model_opts.h"
 #include "npy.h"
@@ -21,6 +23,7 @@ static const char *usage =
     "the TEXT arguments. JSONL: blank lines are skipped; \"id\" (any JSON value) is copied\n"
     "into the output line.\n"
     MODEL_OPTIONS_HELP
+    CHUNK_OPTIONS_HELP
     "  -i, --input FILE         input file (default stdin); *.jsonl / *.json read as JSONL\n"
     "      --input-format F     text | jsonl (default: from the file name; stdin = text)\n"
     "  -o, --output FILE        output file (default stdout), written to a temporary file and\n"
@@ -41,6 +44,9 @@ static const char *usage =
     "                           (L+1 entries: embeddings, each block, the last after the final\n"
     "                           norm): JSONL {\"mean\":[[...]],\"last\":[[...]]}, npy [n,2,L+1,H];\n"
     "                           not with --dim / --pooling / --precision\n"
+    "      --head H             bge-m3: dense | sparse | colbert | all outputs as JSONL\n"
+    "                           (`xling embed --head all --help`)\n"
+    "      --sparse-tokens      with --head: sparse weights keyed by vocabulary piece\n"
     "  -h, --help               this help\n";
 
 enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS };
@@ -139,7 +145,7 @@ typedef struct {
     size_t n, cap;
 } held_rows;
 
-static int hold(held_rows *h, const float *rows, in_record *recs, size_t n, size_t dim) {
+static int hold(held_rows *h, const float *rows, char *const *extras, size_t n, size_t dim) {
     if (h->n + n > h->cap) {
         size_t cap = (h->n + n) * 2;
         float *r = realloc(h->rows, cap * dim * sizeof *r);
@@ -151,10 +157,10 @@ static int hold(held_rows *h, const float *rows, in_record *recs, size_t n, size
     }
     memcpy(h->rows + h->n * dim, rows, n * dim * sizeof *rows);
     for (size_t i = 0; i < n; i++) {
-        h->extras[h->n + i] = recs[i].extra;
-        recs[i].extra = NULL;
+        h->extras[h->n] = extras[i] ? strdup(extras[i]) : NULL;
+        if (extras[i] && !h->extras[h->n]) { cli_set_error("out of memory"); return -1; }
+        h->n++;
     }
-    h->n += n;
     return 0;
 }
 
@@ -165,12 +171,15 @@ static void held_free(held_rows *h) {
 }
 
 int cmd_embed(int argc, char **argv) {
+    /* bge-m3's heads have their own output path (embed_heads.c). */
+    if (embed_heads_wanted(argc, argv)) return cmd_embed_heads(argc, argv);
     static const struct option opts[] = {
         MODEL_LONG_OPTIONS,
         {"input", required_argument, 0, 'i'},         {"output", required_argument, 0, 'o'},
         {"format", required_argument, 0, O_FORMAT},   {"input-format", required_argument, 0, O_INPUT_FORMAT},
         {"layers", no_argument, 0, O_LAYERS},          {"precision", required_argument, 0, O_PRECISION},
         {"calibration", required_argument, 0, O_CALIBRATION}, {"keep-fields", no_argument, 0, O_KEEP_FIELDS},
+        CHUNK_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     const char *cmd = "embed", *in_path = NULL, *out_path = NULL, *calib_path = NULL;
     in_format ifmt = IN_AUTO;
@@ -179,12 +188,18 @@ int cmd_embed(int argc, char **argv) {
     model_opts mo;
     model_opts_init(&mo);
     int layers = 0, keep_fields = 0, prec_set = 0, c;
+    chunk_cli ck;
+    chunk_cli_init(&ck);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, NULL)) != -1) {
         int r = model_opts_parse(&mo, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
+        if ((r = chunk_cli_parse(&ck, cmd, c, optarg))) {
+            if (r < 0) return 2;
+            continue;
+        }
         switch (c) {
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
@@ -219,6 +234,7 @@ int cmd_embed(int argc, char **argv) {
     out_format fmt = ofmt ? ofmt : named ? named : OUT_JSONL;
     if (layers && fmt == OUT_F32) return cli_usage(cmd, "--layers writes jsonl or npy");
     if (keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
+    if ((rc = chunk_cli_check(&ck, cmd, layers, fmt))) return rc;
     if (calib_path && !prec_needs_ranges(prec)) return cli_usage(cmd, "--calibration needs --precision int8 or uint8");
     /* Refused before anything is opened for writing. */
     int same_in = !n_args && cli_same_file(in_path, out_path);
@@ -270,6 +286,7 @@ int cmd_embed(int argc, char **argv) {
     in.keep_fields = keep_fields;
     in.reserved[0] = layers ? "mean" : "embedding";
     in.reserved[1] = layers ? "last" : NULL;
+    for (int k = 0; ck.on && chunk_cli_keys(&ck)[k]; k++) in.reserved[k] = chunk_cli_keys(&ck)[k];
     out_writer out;
     if (out_open(&out, out_path, fmt, prec, inner, inner_ndim)) { in_close(&in); free(start); free(step); xl_model_free(m); return cli_report(cmd); }
     int hold_all = prec_needs_ranges(prec) && !calib_path;
@@ -290,8 +307,17 @@ int cmd_embed(int argc, char **argv) {
         if (!got) break;
         rs.base = rs.total;
         for (size_t i = 0; i < got; i++) extras[i] = recs[i].extra;
-        if (embed_chunk(m, &mo.eo, layers, &in, recs, got, dim, rows, &rs.truncated)) rc = 1;
-        else if (hold_all ? hold(&held, rows, recs, got, dim) : out_write_rows(&out, rows, extras, got)) rc = 1;
+        const float *out_rows = rows;
+        char *const *out_extras = extras;
+        size_t n_out = got;
+        if (ck.on) {
+            if (chunk_cli_embed(&ck, m, &mo.eo, &in, recs, got, rs.total, dim)) rc = 1;
+            out_rows = ck.rows;
+            out_extras = ck.extras;
+            n_out = ck.n_rows;
+        } else if (embed_chunk(m, &mo.eo, layers, &in, recs, got, dim, rows, &rs.truncated)) rc = 1;
+        if (!rc && (hold_all ? hold(&held, out_rows, out_extras, n_out, dim) : out_write_rows(&out, out_rows, out_extras, n_out)))
+            rc = 1;
         rs.total += got;
         in_records_clear(recs, got);
     }
@@ -322,6 +348,7 @@ int cmd_embed(int argc, char **argv) {
     }
     in_close(&in);
     held_free(&held);
+    chunk_cli_free(&ck);
     free(recs); free(rows); free(extras); free(start); free(step);
     xl_model_free(m);
     return rc;

@@ -12,13 +12,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rerank_hits.h"
 
 static const char *usage =
     "usage: xling index create DB -m DIR [--ann none|hnsw] [--doc-prompt NAME] [--query-prompt NAME]\n"
     "                          [--instruct TEXT] [--hnsw-m N] [--ef-construction N] [--ef-search N]\n"
     "       xling index add DB [-i FILE] [-m DIR] [--replace] [--batch N]\n"
     "       xling index search DB [-q TEXT]... [-i QUERIES] [-k 10] [--where KEY=VALUE]... [--exact]\n"
-    "                          [--ef N] [-m DIR]\n"
+    "                          [--ef N] [-m DIR] [--rerank DIR [--rerank-top N]]\n"
     "       xling index info DB [--json]\n"
     "       xling index export DB -o X.npy [--ids FILE.jsonl]\n"
     "A search index in one SQLite file: texts, ids, metadata and unit vectors, with the model's\n"
@@ -38,7 +39,10 @@ static const char *usage =
     "           \"meta\"}]}, best first, score = cosine. Exact (one GEMM pass over the stored\n"
     "           vectors) unless the index has HNSW (then --exact forces it). --where KEY=VALUE\n"
     "           keeps items whose meta KEY is the string VALUE, or a number / boolean whose\n"
-    "           JSON text is VALUE; filters apply before ranking (exactly).\n"
+    "           JSON text is VALUE; filters apply before ranking (exactly). --rerank DIR: the\n"
+    "           best --rerank-top hits (default 50, at least -k) reordered by that\n"
+    "           cross-encoder / reranker (xling rerank); \"score\" is then its score and\n"
+    "           \"retrieval_score\" the cosine.\n"
     "  info     count, model, dimension, prompts, ANN state, file size (--json: one object)\n"
     "  export   vectors as float32 .npy [n, dim] in insertion order, and one JSON line per\n"
     "           row {\"id\", \"text\"(, \"meta\")} (default X.ids.jsonl beside the array)\n"
@@ -432,8 +436,10 @@ static int do_search(int argc, char **argv) {
         {"model", required_argument, 0, 'm'},  {"where", required_argument, 0, 'W'},
         {"exact", no_argument, 0, 'X'},        {"ef", required_argument, 0, 'E'},
         {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"rerank", required_argument, 0, 'R'}, {"rerank-top", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
-    const char *in = NULL, *dir = NULL;
+    const char *in = NULL, *dir = NULL, *rerank_dir = NULL;
+    int rerank_top = 0;
     queries_t q = {0};
     xl_index_where *where = calloc((size_t)argc, sizeof *where);
     xl_index_search_options so = {.k = 10};
@@ -463,6 +469,8 @@ static int do_search(int argc, char **argv) {
         case 'X': so.exact = 1; break;
         case 'E': if (cli_parse_int("index search", "--ef", optarg, 1, 1 << 16, &so.ef)) rc = 2; break;
         case 't': if (cli_parse_int("index search", "--threads", optarg, 1, 1024, &threads)) rc = 2; break;
+        case 'R': rerank_dir = optarg; break;
+        case 'T': if (cli_parse_int("index search", "--rerank-top", optarg, 1, 10000, &rerank_top)) rc = 2; break;
         case 'h': fputs(usage, stdout); free(where); queries_free(&q); return 0;
         default: fprintf(stderr, "see `xling index --help`\n"); rc = 2;
         }
@@ -489,8 +497,20 @@ static int do_search(int argc, char **argv) {
     size_t count = 0;
     if (!rc && xl_index_count(ix, &count)) rc = cli_fail("index search");
     if (!rc && !count) { fprintf(stderr, "xling index search: index %s is empty (add texts with `xling index add`)\n", argv[optind]); rc = 1; }
-    xl_model *m = NULL;
+    if (!rc && rerank_top && !rerank_dir) { fprintf(stderr, "xling index search: --rerank-top needs --rerank DIR\nsee `xling index --help`\n"); rc = 2; }
+    xl_model *m = NULL, *rm = NULL;
     if (!rc) rc = load_model_for(ix, dir, threads, &m);
+    /* --rerank: the best --rerank-top hits (default 50, at least k) by cosine, reordered
+     * by the cross-encoder; the k best of them are printed */
+    int out_k = so.k;
+    xl_rerank_options ro;
+    xl_rerank_options_init(&ro);
+    ro.threads = threads;
+    if (!rc && rerank_dir) {
+        rc = rerank_model_load("index search", rerank_dir, threads, &rm);
+        so.k = rerank_top ? rerank_top : 50;
+        if (so.k < out_k) so.k = out_k;
+    }
     const xl_index_settings *s = ix ? xl_index_get_settings(ix) : NULL;
     xl_embed_options eo;
     xl_embed_options_init(&eo);
@@ -523,7 +543,11 @@ static int do_search(int argc, char **argv) {
                 put_id(stdout, q.id[at + i], q.id_is_int[at + i]);
             }
             fputs(",\"hits\":[", stdout);
-            for (int j = 0; j < nh[i]; j++) {
+            if (rm && rerank_print_hits(stdout, ix, rm, &ro, q.text[at + i], rows + i * k, scores + i * k, nh[i], out_k)) {
+                rc = cli_report("index search");
+                break;
+            }
+            for (int j = 0; !rm && j < nh[i]; j++) {
                 const char *id, *text, *meta;
                 int is_int;
                 if (xl_index_row(ix, rows[i * k + (size_t)j], &id, &is_int, &text, &meta)) { rc = cli_fail("index search"); break; }
@@ -547,6 +571,7 @@ static int do_search(int argc, char **argv) {
     free(where);
     queries_free(&q);
     xl_model_free(m);
+    xl_model_free(rm);
     xl_index_close(ix);
     return rc;
 }

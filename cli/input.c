@@ -166,7 +166,7 @@ static int parse_json_record(in_reader *r, const char *s, size_t len, in_record 
             if (!strcmp(key, "id") || !strcmp(key, "text") || !strcmp(key, "input_ids") ||
                 (r->pairs_ok && !strcmp(key, "text_pair")))
                 continue;
-            for (int k = 0; k < 4 && r->reserved[k]; k++)
+            for (int k = 0; k < 8 && r->reserved[k]; k++)
                 if (!strcmp(key, r->reserved[k])) {
                     cli_set_error("%s: field \"%s\" would clash with the output's own \"%s\"", where, key, key);
                     rc = -1;

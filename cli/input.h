@@ -39,7 +39,7 @@ typedef struct {
     size_t n_args;
     int keep_fields;
     const char *cmd;    /* for warnings: "xling <cmd>: warning: ..." */
-    const char *reserved[4]; /* output keys a kept field must not take */
+    const char *reserved[8]; /* output keys a kept field must not take */
     int pairs_ok;       /* "text_pair" is read (else a line holding one is an error) */
 } in_reader;
 

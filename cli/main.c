@@ -43,9 +43,13 @@ static const char *usage =
 
 /* stdout must have taken everything: fflush reports what buffered writes could not. */
 static int finish(const char *cmd, int rc) {
+    /* A write that failed while a long text (a --help over 4 KiB) was being buffered left
+     * its errno; the fflush below then has nothing left to write and sets none. */
+    int earlier = ferror(stdout) ? errno : 0;
     errno = 0;
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
-        fprintf(stderr, "xling%s%s: write error on stdout: %s\n", cmd ? " " : "", cmd ? cmd : "", strerror(errno ? errno : EIO));
+        int e = errno ? errno : earlier ? earlier : EIO;
+        fprintf(stderr, "xling%s%s: write error on stdout: %s\n", cmd ? " " : "", cmd ? cmd : "", strerror(e));
         rc = 1;
     }
     return rc;

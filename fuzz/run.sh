@@ -12,7 +12,8 @@
 #
 # Targets: tokenizers (fuzz_tokenizer on each of the six fixture tokenizers, or name one
 # tokenizer), safetensors (fuzz_safetensors), config (fuzz_config: config.json and the
-# sentence-transformers module files), jsonl (fuzz_jsonl: the CLI's input reader).
+# sentence-transformers module files), jsonl (fuzz_jsonl: the CLI's input reader),
+# pickle (fuzz_pickle: the data.pkl of torch.save files).
 #
 # Seeds: for the tokenizers, the edge cases of ../shared/fixtures/tokenizers/corpus.jsonl
 # plus every 10th other line ($OUT/seeds); for the others, fuzz/make_seeds.py
@@ -32,7 +33,7 @@ FIX="$SHARED/fixtures"
 TOKENIZERS="bert-wordpiece bert-cased xlmr-unigram llama3_1 qwen3 gemma3"
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then TMPDIR=/dev/shm; fi
 export TMPDIR=${TMPDIR:-/tmp}
-for t in tokenizer safetensors config jsonl; do
+for t in tokenizer safetensors config jsonl pickle; do
     if [ ! -x "$OUT/fuzz_$t" ]; then
         sh fuzz/build.sh || exit 1
         break
@@ -59,14 +60,29 @@ if [ ! -d "$OUT/config-models" ] || [ fuzz/make_seeds.py -nt "$OUT/config-models
     python3 fuzz/make_seeds.py "$FIX" "$OUT" || exit 1
 fi
 
+# fuzz_pickle's seeds: the data.pkl of the repository's fixture .pt files (bge-m3 heads).
+if [ ! -d "$OUT/seeds-pickle" ]; then
+    mkdir -p "$OUT/seeds-pickle"
+    python3 - "$OUT/seeds-pickle" tests/fixtures/pt/*.pt <<'PY' || exit 1
+import os, sys, zipfile
+for path in sys.argv[2:]:
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith("/data.pkl"):
+                with open(os.path.join(sys.argv[1], os.path.basename(path) + ".pkl"), "wb") as f:
+                    f.write(z.read(name))
+PY
+fi
+
 # Expands the arguments into runs: "name target seeds max_len dict env".
 runs() {
-    for a in ${*:-tokenizers safetensors config jsonl}; do
+    for a in ${*:-tokenizers safetensors config jsonl pickle}; do
         case "$a" in
         tokenizers) for t in $TOKENIZERS; do runs "$t"; done ;;
         safetensors) echo "safetensors fuzz_safetensors seeds-safetensors 16384 fuzz/safetensors.dict -" ;;
         config) echo "config fuzz_config seeds-config 8192 fuzz/config.dict XLING_FUZZ_MODELS=$OUT/config-models" ;;
         jsonl) echo "jsonl fuzz_jsonl seeds-jsonl 4096 fuzz/jsonl.dict -" ;;
+        pickle) echo "pickle fuzz_pickle seeds-pickle 4096 fuzz/pickle.dict -" ;;
         *)
             if [ -f "$FIX/tokenizers/models/$a/tokenizer.json" ]; then
                 echo "$a fuzz_tokenizer seeds 4096 - XLING_FUZZ_TOKENIZER=$FIX/tokenizers/models/$a/tokenizer.json"

@@ -69,6 +69,9 @@ typedef struct {
     int32_t *type_ids;  /* token type (segment) ids: 0 for a single text; for a pair as
                            the post-processor's pair template says (BERT: 0 then 1) */
     size_t n;
+    uint32_t *offsets;  /* NULL unless asked (xl_tokenize_offsets); 2*n byte offsets: token i
+                           covers [offsets[2i], offsets[2i+1]) of the input text; tokens the
+                           post-processor added: (0,0) */
 } xl_encoding;
 
 /* Encodes UTF-8 text (len bytes, may contain NUL). Invalid UTF-8 is replaced by
@@ -77,6 +80,17 @@ typedef struct {
 xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len,
                       int add_special, xl_encoding *out);
 void xl_encoding_free(xl_encoding *enc);
+/* xl_tokenize plus the byte offsets of every token in `text` (out->offsets), as the
+ * Hugging Face crate's Encoding::get_offsets gives them for encode(): through the
+ * normalizer's alignments (a character the normalizer produced points at the input
+ * character it came from), the pre-tokenizer's splits and the model's pieces; added
+ * tokens cover the text they matched (lstrip/rstrip whitespace included); tokens of
+ * one input character (byte-level or byte-fallback pieces of a multi-byte character)
+ * all cover that whole character; special tokens of the post-processor are (0,0).
+ * Invalid UTF-8 is repaired as xl_tokenize does, and offsets point into the ORIGINAL
+ * bytes: a U+FFFD covers the invalid bytes it replaced. */
+xl_status xl_tokenize_offsets(const xl_tokenizer *tok, const char *text, size_t len, int add_special,
+                              xl_encoding *out);
 
 /* Encodes a text pair (a query and a document, a premise and a hypothesis) with the
  * post-processor's pair template, as the Hugging Face crate's encode(a, b) does:
@@ -91,7 +105,8 @@ xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, 
 size_t xl_tokenizer_num_special(const xl_tokenizer *tok, int pair);
 
 /* Truncates to at most max_len tokens, keeping the special tokens the
- * post-processor added (content is cut from the end). Returns 1 if it cut. */
+ * post-processor added (content is cut from the end; offsets, when present, follow
+ * their tokens). Returns 1 if it cut. */
 int xl_encoding_truncate(xl_encoding *enc, size_t max_len);
 
 size_t xl_tokenizer_vocab_size(const xl_tokenizer *tok);
@@ -621,13 +636,224 @@ const char *xl_kernel_isas(void);
 char *xl_utf8_repair(const char *s, size_t len, size_t *out_len, size_t *n_bad);
 
 /* ------------------------------------------ reranking and cross-encoders */
-/* (issue 15: rerank / score: declarations go here) */
+/* Cross-encoders score a (query, document) pair in one forward; rerankers order
+ * documents by that score. Kinds (xl_reranker_info.kind), from config.json:
+ * - XL_RERANKER_ENCODER: BertForSequenceClassification (pooler + classifier),
+ *   XLMRobertaForSequenceClassification (classifier.dense + out_proj): pairs through the
+ *   tokenizer's pair template with token types.
+ * - XL_RERANKER_DECODER_SEQCLS: Llama / Mistral / Qwen2 / Qwen3 / Gemma 3
+ *   ...ForSequenceClassification: `score` [labels, hidden] on the last token (the
+ *   Qwen3-Reranker "seq-cls" conversions).
+ * - XL_RERANKER_DECODER_YESNO: a ...ForCausalLM folder (Llama family) without
+ *   sentence-transformers modules.json whose vocabulary has the tokens "yes" and "no"
+ *   (Qwen3-Reranker; sentence-transformers' CrossEncoder reads such a folder the same
+ *   way): score = softmax(logit_yes, logit_no)[yes] at the last position, only those two
+ *   rows of the output embedding multiplied. The same folder still embeds as before.
+ * Decoder rerankers expect the Qwen3-Reranker prompt: xl_rerank applies it (prefix,
+ * "<Instruct>: {instruct}\n<Query>: {query}\n<Document>: {doc}", suffix; the body is
+ * what truncation cuts), xl_score_texts scores texts as given.
+ * Activation as sentence-transformers' CrossEncoder: config.json
+ * `sentence_transformers.activation_fn` (or the older `sbert_ce_default_activation_function`)
+ * when present, else sigmoid for one label and, for several, the softmax over the
+ * logits (also when the config names Identity); other named activations apply per label. */
+typedef enum {
+    XL_RERANKER_NONE = 0,         /* no classification head: not a cross-encoder */
+    XL_RERANKER_ENCODER,
+    XL_RERANKER_DECODER_SEQCLS,
+    XL_RERANKER_DECODER_YESNO
+} xl_reranker_kind;
+
+typedef enum {
+    XL_SCORE_IDENTITY = 0,
+    XL_SCORE_SIGMOID,
+    XL_SCORE_TANH,
+    XL_SCORE_RELU,
+    XL_SCORE_SOFTMAX              /* over the labels */
+} xl_score_activation;
+
+typedef struct {
+    xl_reranker_kind kind;
+    int n_labels;                 /* scores per input (1 for the yes/no reranker) */
+    xl_score_activation activation; /* what turns the raw scores (logits) into scores */
+    int prompted;                 /* 1: xl_rerank applies the Qwen3-Reranker prompt */
+    int32_t yes_id, no_id;        /* XL_RERANKER_DECODER_YESNO: the two tokens, else -1 */
+    const char *default_instruct; /* prompted kinds: the model card's instruction, else NULL */
+} xl_reranker_info;
+
+/* What kind of cross-encoder m is. XL_ERR_UNSUPPORTED (message naming the architecture)
+ * when it has no head; XL_ERR_UNSUPPORTED / XL_ERR_FORMAT for an activation xling does
+ * not know or a malformed sentence_transformers entry. */
+xl_status xl_reranker_info_get(const xl_model *m, xl_reranker_info *info);
+/* config.json id2label[k] (valid while m lives), or NULL when absent (transformers
+ * then names it "LABEL_k"). The yes/no reranker has none. */
+const char *xl_reranker_label(const xl_model *m, int k);
+
+typedef struct {
+    const char *instruct;   /* prompted rerankers: the instruction (NULL = default_instruct) */
+    int raw_scores;         /* 1: the raw scores (logits; yes/no: logit_yes - logit_no), no activation */
+    int max_length;         /* tokens per input, special and prompt tokens included (0 = the
+                               model's default, xl_model_info.max_seq_length); pairs are cut
+                               longest-first, prompted inputs in the body */
+    int batch_size;         /* sequences per forward batch (0 = 32) */
+    int threads;            /* 0 = the model's */
+    void (*progress)(void *ctx, size_t done, size_t total); /* after each batch; may be NULL */
+    void *progress_ctx;
+} xl_rerank_options;
+
+void xl_rerank_options_init(xl_rerank_options *o);
+
+/* Scores n documents against one query into scores[n], in input order (higher = more
+ * relevant): the one-label score with the activation applied unless o->raw_scores.
+ * doc_lens / qlen may be given as (size_t)-1 for NUL-terminated texts; doc_lens may be
+ * NULL. A model with several labels is XL_ERR_UNSUPPORTED (use xl_score_texts). Runs on
+ * a context of its own (safe from many threads on one model); fails as a whole at the
+ * first failed item ("input N: ...", N counting documents from 1). o may be NULL. */
+xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
+                    const size_t *doc_lens, size_t n, const xl_rerank_options *o, float *scores);
+
+/* Scores n inputs as given into scores[n * n_labels] (xl_reranker_info.n_labels): texts[i]
+ * paired with pairs[i] through the pair template (pairs NULL, or pairs[i] NULL: the text
+ * alone). Decoder rerankers take the whole formatted input as texts[i]: a pair is
+ * XL_ERR_INPUT. Scores: one label: the activation; several: the softmax (or the named
+ * activation per label); raw logits with o->raw_scores. lens / pair_lens may be NULL
+ * (NUL-terminated). Fails as a whole at the first failed item ("input N: ..."). */
+xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                         const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores);
 
 /* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
-/* (issue 15: bge-m3: declarations go here) */
+/* BGE-M3 as FlagEmbedding's BGEM3 model computes it, from a folder holding
+ * colbert_linear.pt and/or sparse_linear.pt (torch.save files, read by an allow-listed
+ * pickle reader that executes nothing) beside the XLM-R weights. From the last hidden
+ * states h_t of one unpadded sequence:
+ *   dense   = normalize(h[CLS])
+ *   sparse  = relu(sparse_linear(h_t)) per token, the max per token id; the tokenizer's
+ *             cls, eos, pad and unk ids and weights <= 0 left out
+ *   colbert = normalize(colbert_linear(h_t)) for every token after CLS (the final </s>
+ *             included)
+ * A handle is read-only once loaded: share it among threads as the model. */
+typedef struct xl_m3 xl_m3;
+enum { XL_M3_DENSE = 1u, XL_M3_SPARSE = 2u, XL_M3_COLBERT = 4u, XL_M3_ALL = 7u };
+
+/* Loads the heads of m's folder (m must outlive the handle). XL_ERR_UNSUPPORTED when
+ * the folder has neither .pt file; a damaged or hostile file, or heads whose shapes
+ * do not fit the model (colbert_linear [D][hidden], sparse_linear [1][hidden]), is an
+ * error naming the file. */
+xl_status xl_m3_load(const xl_model *m, xl_m3 **out);
+void xl_m3_free(xl_m3 *h);
+/* The heads it can compute: XL_M3_DENSE, plus SPARSE / COLBERT when their file is there. */
+unsigned xl_m3_heads(const xl_m3 *h);
+/* Width of the ColBERT vectors (0 without colbert_linear.pt); dense vectors have the
+ * model's hidden size. */
+int xl_m3_colbert_dim(const xl_m3 *h);
+
+/* One text's outputs; arrays malloc'd (xl_m3_vectors_free), NULL for heads not asked. */
+typedef struct {
+    float *dense;               /* [dense_dim], unit length */
+    int dense_dim;
+    int32_t *sparse_ids;        /* n_sparse distinct ids, ascending */
+    float *sparse_weights;      /* their weights, > 0 */
+    size_t n_sparse;
+    float *colbert;             /* [n_colbert][colbert_dim], unit rows */
+    size_t n_colbert;
+    int colbert_dim;
+} xl_m3_vectors;
+/* Frees the arrays of v (not v itself) and zeroes it. */
+void xl_m3_vectors_free(xl_m3_vectors *v);
+
+/* The heads (a mask of XL_M3_*) of one sequence from its ids[n] and last hidden states
+ * hidden[n][hidden size] (xl_run with XL_OUT_TOKENS: out.tokens[i], seqs[i].ids). A
+ * head the folder lacks: XL_ERR_UNSUPPORTED. */
+xl_status xl_m3_compute(const xl_m3 *h, const int32_t *ids, size_t n, const float *hidden, unsigned heads,
+                        xl_m3_vectors *out);
+/* Prepare, run and compute in one call, into out[n] (zeroed first; freed again on
+ * failure); fails as a whole at the first failed item ("input N: ..."). Uses o's
+ * prompt / prefix, max_length, batch, threads and progress; the heads fix pooling and
+ * normalization (dim, pooling, normalize are ignored). */
+xl_status xl_m3_embed_texts(const xl_m3 *h, const char *const *texts, const size_t *lens, size_t n, unsigned heads,
+                            const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated);
+/* Token ids used as given (no prompt, no special tokens added). */
+xl_status xl_m3_embed_ids(const xl_m3 *h, const int32_t *const *ids, const size_t *lens, size_t n, unsigned heads,
+                          const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated);
+
+/* Scores of a query against a document, as FlagEmbedding's compute_score: dense = q.d;
+ * lexical = sum over shared ids of q_w * d_w; colbert = mean over the query's vectors
+ * of the max dot product with the document's vectors (its own, unpadded);
+ * combined = (w0 dense + w1 lexical + w2 colbert) / (w0 + w1 + w2). */
+typedef struct {
+    double dense, lexical, colbert, combined;
+} xl_m3_scores;
+double xl_m3_dense_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+double xl_m3_lexical_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+double xl_m3_colbert_score(const xl_m3_vectors *q, const xl_m3_vectors *d);
+/* weights: dense, lexical, colbert (NULL = 0.4, 0.2, 0.4; each >= 0, sum > 0). A head
+ * with a nonzero weight missing from q or d, or unequal widths: XL_ERR_ARG. */
+xl_status xl_m3_score(const xl_m3_vectors *q, const xl_m3_vectors *d, const double *weights, xl_m3_scores *out);
 
 /* --------------------------------------------- long documents (chunking) */
-/* (issue 15: chunking: declarations go here) */
+/* Texts longer than the model's window, embedded window by window. A text's tokens
+ * (tokenized alone, without special tokens) are cut into windows of at most `size`
+ * tokens, a new one every size - overlap tokens, the last ending at the text's end
+ * (it may be shorter). Each window is the prompt's tokens (as the prompt tokenizes in
+ * front of this text; the prompt alone when the two merge at the boundary) and the
+ * window's tokens, wrapped in the tokenizer's special tokens, and embedded as the model
+ * embeds a text (pooling, head, dim, normalization of the embed options). A text whose
+ * tokens fit in one window gets exactly its xl_embed_texts vector (prompt and text
+ * tokenized together), as one window.
+ * Combined per text: MEAN = sum_k n_k e_k / sum_k n_k with n_k the window's text
+ * tokens, renormalised when the embedding is normalised; MAX = element-wise max,
+ * renormalised likewise; FIRST = the first window's vector.
+ * Late chunking (Jina's): one forward over the prompt and the whole text (an input
+ * error when that exceeds the length limit: max_length or the model's max_seq_length,
+ * and the position table); each window's vector is the mean of its text tokens' final
+ * hidden states (special tokens and the prompt belong to no window), through the
+ * folder's Dense modules when it has them, cut to dim, normalised when the embedding is.
+ * There is no combined vector then. Jina's late chunking uses windows without overlap
+ * (the CLI sets overlap 0); the library takes any overlap. */
+typedef enum { XL_CHUNK_POOL_MEAN = 0, XL_CHUNK_POOL_MAX, XL_CHUNK_POOL_FIRST } xl_chunk_pooling;
+
+typedef struct {
+    int size;                   /* text tokens per window, >= 1 */
+    int overlap;                /* tokens consecutive windows share, 0 <= overlap < size */
+    xl_chunk_pooling pooling;   /* how the windows of a text combine */
+    int late;                   /* 1: late chunking */
+} xl_chunk_options;
+
+/* One window of one text. */
+typedef struct {
+    size_t input;               /* 0-based text number */
+    size_t index;               /* 0-based window number within the text */
+    size_t token_start, token_end; /* [start, end) among the text's own tokens */
+    size_t byte_start, byte_end;   /* the bytes of the text it covers: the start of its first
+                                      token to the end of its last (0, 0 for no tokens) */
+} xl_chunk_span;
+
+typedef struct {
+    size_t n;                   /* texts */
+    int dim;
+    xl_status *status;          /* [n] per text */
+    char **error;               /* [n] one-line message of a failed text, else NULL */
+    size_t n_failed;
+    float *embeddings;          /* [n][dim] combined per text (NULL for late chunking) */
+    size_t n_chunks;
+    xl_chunk_span *chunks;      /* [n_chunks], text by text, window by window */
+    float *chunk_embeddings;    /* [n_chunks][dim] */
+    size_t *first;              /* [n + 1]: text i's windows are first[i] .. first[i + 1] - 1
+                                   (none for a failed text) */
+} xl_chunk_outputs;
+
+/* size 512, overlap 0, MEAN, not late. */
+void xl_chunk_options_init(xl_chunk_options *o);
+/* The windows of a text of n_tokens tokens: returns their number (at least 1) and,
+ * when starts / ends are not NULL, their token spans; 0 when the options are invalid. */
+size_t xl_chunk_windows(size_t n_tokens, const xl_chunk_options *o, size_t *starts, size_t *ends);
+/* Embeds n texts window by window on ctx's model: the windows of all texts run together
+ * through xl_run (length-sorted, token-budgeted batches), late chunking one forward per
+ * text. Per-text failures are in out->status (see xl_run); invalid options, no
+ * tokenizer, a window that cannot fit the length limit fail the call. eo may be NULL;
+ * its progress callback counts the sequences run (windows, or texts when late). */
+xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size_t *lens, size_t n,
+                           const xl_embed_options *eo, const xl_chunk_options *co, xl_chunk_outputs *out);
+void xl_chunk_outputs_free(xl_chunk_outputs *out);
 
 /* ------------------------------- Hugging Face Hub (resolve, pull, cache) */
 /* Models by Hub id ("ORG/NAME" or "ORG/NAME@REVISION": a branch, a tag or a 40-hex
@@ -715,10 +941,175 @@ void xl_hub_list_free(xl_hub_model *models, size_t n);
 xl_status xl_hub_rm(const char *cache_dir, const char *id, uint64_t *freed);
 
 /* ----------------------------- safetensors writer and checkpoint merging */
-/* (issue 16: merge: declarations go here) */
+/* Writing safetensors checkpoints (src/adapt/st_writer.c). Declare every tensor first
+ * (name, dtype, shape; the file order is the declaration order), then write their data
+ * in that order, whole (write_*) or in consecutive pieces (append_*). Shards: with
+ * max_shard_bytes > 0 the tensors go into model-00001-of-0000N.safetensors files as
+ * transformers fills them (a new shard when the next tensor would pass the limit, a
+ * tensor bigger than the limit alone), plus model.safetensors.index.json
+ * ({"metadata": {"total_size"}, "weight_map"}); one shard is model.safetensors. Files
+ * are written under temporary names in dir and renamed by finish, after fsync; any
+ * failure (a full disk included) leaves no file behind once the writer is freed.
+ * The header is padded with spaces to a multiple of 8 bytes (8-byte aligned data). */
+typedef struct xl_st_writer xl_st_writer;
+/* dir must exist. max_shard_bytes: 0 = one file (model.safetensors). */
+xl_status xl_st_writer_new(const char *dir, uint64_t max_shard_bytes, xl_st_writer **out);
+/* Same, one file named file_name in dir (for modules: "2_Dense/model.safetensors" is
+ * dir "2_Dense", file "model.safetensors"). */
+xl_status xl_st_writer_new_file(const char *dir, const char *file_name, xl_st_writer **out);
+/* dtype: "F32", "F16", "BF16", "F64" (write_f32 converts to them) or, raw only, "I64",
+ * "I32", "I8", "U8", "BOOL". Names must be unique; ndim 0..8. Before the first write. */
+xl_status xl_st_writer_declare(xl_st_writer *w, const char *name, const char *dtype, const int64_t *shape, int ndim);
+/* A "__metadata__" entry of every file ({"format": "pt"} unless replaced). Before the first write. */
+xl_status xl_st_writer_metadata(xl_st_writer *w, const char *key, const char *value);
+/* The next declared tensor, whole: float32 values converted to its dtype (F16 / BF16:
+ * round to nearest even; NaN stays NaN, quiet, sign kept; overflow gives Inf). */
+xl_status xl_st_writer_write_f32(xl_st_writer *w, const float *data);
+/* The next declared tensor, whole: nbytes (= numel x dtype size) bytes already in its dtype. */
+xl_status xl_st_writer_write_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Streaming: the next n values / nbytes bytes of the current tensor (the next declared
+ * one once the previous is complete). Passing a tensor's end is an error. */
+xl_status xl_st_writer_append_f32(xl_st_writer *w, const float *data, size_t n);
+xl_status xl_st_writer_append_raw(xl_st_writer *w, const void *data, size_t nbytes);
+/* Checks every tensor was written, syncs, writes the index when sharded, renames the
+ * files into place, frees w (also on failure: then nothing is left). */
+xl_status xl_st_writer_finish(xl_st_writer *w);
+/* Abandons a writer: its temporary files are removed. NULL is fine. */
+void xl_st_writer_free(xl_st_writer *w);
+/* How many files finish writes (1: model.safetensors, or the file name given; N > 1:
+ * model-0000i-of-0000N.safetensors). Known from the first write on (0 before). */
+int xl_st_writer_shard_count(const xl_st_writer *w);
+
+/* float32 -> IEEE half / bfloat16, round to nearest even (NaN: quiet, sign kept). */
+uint16_t xl_f32_to_f16(float x);
+uint16_t xl_f32_to_bf16(float x);
+/* A size as transformers' max_shard_size writes it: a byte count, or a number with
+ * KB/MB/GB/TB (decimal: 5GB = 5e9) or KiB/MiB/GiB/TiB (binary). Fractions allowed
+ * ("1.5GB"). XL_ERR_ARG naming the text if it is anything else or zero. */
+xl_status xl_parse_size(const char *s, uint64_t *out);
+
+/* Output model folders (src/adapt/hf_folder.c): everything is written into a fresh
+ * temporary folder next to out_dir, which commit renames into place in one step
+ * (replacing an existing out_dir only when forced: the old folder is swapped out
+ * atomically, then removed). abort (or any failure) removes the temporary folder, so
+ * out_dir is either untouched or complete. */
+typedef struct xl_hf_folder xl_hf_folder;
+/* out_dir's parent must exist; out_dir must not, unless force (then it must be a folder). */
+xl_status xl_hf_folder_begin(const char *out_dir, int force, xl_hf_folder **out);
+/* The temporary folder to write into. */
+const char *xl_hf_folder_path(const xl_hf_folder *f);
+/* Decides for each file of the source folder (relpath like "config.json" or
+ * "2_Dense/config.json") whether to copy it: 1 = copy. is_weight: a checkpoint file
+ * (*.safetensors, its index, *.bin, *.pt, *.pth, *.h5, *.onnx, *.gguf, *.msgpack, *.ckpt). */
+typedef int (*xl_hf_filter)(const char *relpath, int is_weight, void *user);
+/* Copies src_dir's files into the temporary folder, recursing into subfolders
+ * (1_Pooling/, 2_Dense/...; symlinks followed; .git, .cache and xling's tokenizer
+ * caches are never copied). filter NULL = every file that is not a weight file. */
+xl_status xl_hf_folder_copy(xl_hf_folder *f, const char *src_dir, xl_hf_filter filter, void *user);
+/* Writes a whole file into the temporary folder (relpath; its folders are created). */
+xl_status xl_hf_folder_write(xl_hf_folder *f, const char *relpath, const void *data, size_t len);
+/* Syncs and renames into place; frees f (on failure too, removing the temporary folder). */
+xl_status xl_hf_folder_commit(xl_hf_folder *f);
+void xl_hf_folder_abort(xl_hf_folder *f);
+/* 1 if relpath names a checkpoint file (see xl_hf_filter). */
+int xl_hf_is_weight_file(const char *relpath);
+
+/* Merging checkpoints (src/adapt/merge.c), tensor by tensor over the memory-mapped
+ * inputs: memory stays at a few MB of buffers plus the pages of the piece in flight
+ * (read pages are handed back as it goes), whatever the model size. Every checkpoint
+ * of a folder is merged: the model's (model.safetensors or its shards) and those of
+ * its module subfolders (sentence-transformers' 2_Dense/...). OUT is a complete model
+ * folder: the other files (config, tokenizer, modules.json, Pooling...) are copied
+ * from the first / base folder (config.json's torch_dtype follows `dtype` when one is
+ * given), through xl_hf_folder (atomic; an existing OUT only with force). */
+typedef struct {
+    const float *weights;     /* average: one per input, >= 0, normalised to sum 1; NULL = uniform */
+    const char *dtype;        /* NULL: each tensor keeps its dtype (the first / base model's);
+                                 "F32", "F16" or "BF16": every float tensor */
+    uint64_t max_shard_bytes; /* model checkpoint shards; 0 = 5 GB (transformers' default) */
+    int force;                /* replace an existing out_dir */
+    int dry_run;              /* check and report every tensor's source, write nothing */
+    /* Optional reports: each output tensor ("2_Dense/linear.weight" for modules) with
+     * its source (an input folder, or "average"); one-line notes (a non-float tensor
+     * copied from the first input, a pickle file left out); bytes of tensors done. */
+    void (*on_tensor)(void *user, const char *name, const char *source);
+    void (*on_note)(void *user, const char *message);
+    void (*on_progress)(void *user, uint64_t done_bytes, uint64_t total_bytes);
+    void *user;
+} xl_merge_options;
+
+/* The weighted average of n >= 2 model folders, accumulated in float32. Refuses
+ * folders whose architectures (config.json), module checkpoints, tensor names or
+ * shapes differ, naming the first tensor that does. Non-float tensors (I64
+ * position_ids buffers...) are copied from the first folder; where they differ a
+ * note says so. */
+xl_status xl_merge_average(const char *out_dir, const char *const *dirs, int n, const xl_merge_options *opts);
+
+/* base_dir with the transformer layers listed in layers[0..n_layers) taken from
+ * donor_dir: every tensor named `layers.N.` / `layer.N.` (encoder.layer.N.,
+ * model.layers.N., with or without a prefix such as roberta.). swap_embeddings also
+ * takes the embeddings: encoders' embeddings.* (word, position, token type, LayerNorm),
+ * decoders' embed_tokens, final norm and lm_head when stored (untied). Layers must lie
+ * inside the model (config.json's num_hidden_layers); the donor must have the same
+ * architecture and each swapped tensor with the same shape. */
+xl_status xl_merge_swap(const char *out_dir, const char *base_dir, const char *donor_dir, const int *layers,
+                        int n_layers, int swap_embeddings, const xl_merge_options *opts);
 
 /* --------------------------------------------------- vocabulary transfer */
-/* (issue 16: vocab: declarations go here) */
+/* A model with a new tokenizer, without training (`xling vocab transfer`): the new
+ * tokenizer's tokenizer.json (+ tokenizer_config.json, special_tokens_map.json) and new
+ * rows for every vocabulary-sized tensor (input embeddings; an untied lm_head; an MLM
+ * decoder and its bias), each a mean of source rows:
+ * - copy: a new piece that means what a source piece means (same text, and word-initial
+ *   or continuation alike: "▁x" = "Ġx" = WordPiece "x"; "x" = "##x") takes its row;
+ *   special tokens by role ([CLS] = <s>, [SEP] = </s>, pad, unk, mask);
+ * - fvt: the mean of the rows of the source tokenizer's pieces of the new token's text
+ *   (word-initial pieces with a leading space), unknown pieces left out;
+ * - align: the alignment-weighted mean of the source tokens the new token aligns to in
+ *   a parallel corpus (IBM Model 1 both ways); tokens seen fewer than min_count times
+ *   get fvt;
+ * - fallback: no source piece at all: the mean of all source rows.
+ * config.json's vocab_size and special token ids follow the new tokenizer; XLM-R's
+ * position rows move with pad_token_id (positions count from it) so that every token
+ * keeps its position vector. The output folder is written next to OUT and renamed into
+ * place when complete (an existing OUT only with force). */
+typedef enum { XL_VOCAB_FVT = 0, XL_VOCAB_ALIGN = 1 } xl_vocab_method;
+
+typedef struct {
+    xl_vocab_method method;
+    const char *parallel;   /* align: UTF-8 text, one "source<TAB>target" pair a line */
+    int min_count;          /* align: fewer occurrences fall back to fvt (0 = 3) */
+    int iterations;         /* align: EM iterations of each direction (0 = 5) */
+    int force;              /* replace an existing output folder */
+    int threads;            /* 0 = xl_default_threads() */
+    /* progress of the long steps, may be NULL: stage ("tokens", "corpus", "tensors") */
+    void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
+    void *progress_ctx;
+} xl_vocab_options;
+void xl_vocab_options_init(xl_vocab_options *o);
+
+typedef struct {
+    size_t n_tokens;                /* rows of the new vocabulary */
+    size_t n_copy, n_align, n_fvt, n_fallback; /* how each row was made (they sum to n_tokens) */
+    size_t n_added, n_skipped;      /* extend: tokens added; lines skipped (already known / repeated) */
+    size_t n_pairs;                 /* align: sentence pairs read */
+    int old_pad, new_pad;           /* pad_token_id before and after (-1: none) */
+    int positions_shifted;          /* 1 when XLM-R position rows were moved */
+    size_t n_tensors_changed;       /* tensors given new rows (or shifted) */
+    char source_kind[96], new_kind[96]; /* the piece conventions, e.g. "WordPiece (##)" */
+} xl_vocab_report;
+
+/* Writes out_dir: the model folder model_dir with the tokenizer `tokenizer` (a folder
+ * holding tokenizer.json, or the file). rep may be NULL. */
+xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const char *out_dir,
+                            const xl_vocab_options *o, xl_vocab_report *rep);
+/* Writes out_dir: model_dir with the tokens of tokens_file (UTF-8, one a line; blank
+ * lines, repeats and tokens the vocabulary has are skipped) added to tokenizer.json as
+ * regular added tokens ("special": false, "normalized": true, as transformers'
+ * add_tokens writes them), new ids after the largest one, and fvt rows appended (or
+ * written over the unused rows of a matrix larger than the vocabulary). */
+xl_status xl_vocab_extend(const char *model_dir, const char *tokens_file, const char *out_dir,
+                          const xl_vocab_options *o, xl_vocab_report *rep);
 
 #ifdef __cplusplus
 }

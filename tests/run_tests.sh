@@ -61,7 +61,7 @@ in_use=$(XLING_ISA= "$XLING_BIN" info --kernels | sed -n 's/^kernels *//p')
 isas=${XLING_TEST_ISAS:-$(XLING_ISA= "$XLING_BIN" info --kernels | sed -n 's/^available *//p')}
 for isa in $isas; do
     [ "$isa" = "${XLING_ISA:-$in_use}" ] && continue
-    for t in test_kernels test_bert test_llama test_gemma3 test_embed; do
+    for t in test_kernels test_bert test_llama test_gemma3 test_embed test_rerank test_m3 test_chunk; do
         [ -x "$BUILD/tests/$t" ] && run_one "$t[$isa]" env XLING_ISA="$isa" "$BUILD/tests/$t"
     done
     run_one "test_cli.sh[$isa]" env XLING_ISA="$isa" sh tests/cli/test_cli.sh

@@ -37,4 +37,11 @@ struct xl_context {
 /* Threads a run uses: the options', else the model's (embed.c). */
 int xl_embed_threads(const xl_model *m, const xl_embed_options *o);
 
+/* prepare.c, for chunk.c: the text put before every input (--prefix, --instruct or the
+ * prompt; *owned is set when allocated), the length limit inputs are cut to (0 = none),
+ * sentence-transformers' do_lower_case (a malloc'd copy). */
+xl_status xl_prompt_prefix(const xl_model *m, const xl_embed_options *o, const char **prefix, char **owned);
+xl_status xl_length_limit(const xl_model *m, const xl_embed_options *o, size_t *max_len);
+char *xl_lowercase(const char *s, size_t len, size_t *out_len);
+
 #endif

@@ -243,3 +243,14 @@ xl_status xl_prepare_ids(const xl_model *m, const int32_t *const *ids, const siz
     *out = seqs;
     return XL_OK;
 }
+
+/* What long-document chunking (chunk.c) shares with the preparation above. */
+xl_status xl_prompt_prefix(const xl_model *m, const xl_embed_options *o, const char **prefix, char **owned) {
+    return resolve_prefix(m, o, prefix, owned);
+}
+
+xl_status xl_length_limit(const xl_model *m, const xl_embed_options *o, size_t *max_len) {
+    return max_length_for(m, o, max_len);
+}
+
+char *xl_lowercase(const char *s, size_t len, size_t *out_len) { return lowercase_copy(s, len, out_len); }

@@ -65,6 +65,11 @@ typedef struct xl_arch {
      * sequence from its last hidden state rows h[len][hidden_size]. */
     int (*num_scores)(const void *model);
     void (*head_scores)(const void *model, const float *h, int len, float *scores);
+    /* Causal LMs (a Qwen3-Reranker's yes/no), or NULL: the logits of n vocabulary rows
+     * for one final hidden state h[hidden_size], out[n] = h · W[rows[k]] with W the
+     * output embedding (lm_head.weight, else the tied embed_tokens). Only those rows
+     * are read. */
+    xl_status (*vocab_logits)(const void *model, const float *h, const int32_t *rows, int n, float *out);
     void (*free)(void *model);
 } xl_arch;
 

@@ -30,6 +30,13 @@ typedef struct {
     const xl_tensor *embed; /* [vocab][hidden], read from the mapping */
     dec_layer *layers;
     float *final_norm;
+    /* *ForSequenceClassification: score.weight [n_labels][hidden] as float32, else NULL */
+    float *score;
+    int n_labels;
+    /* the output embedding: lm_head.weight [vocab][hidden] in the mapping, or NULL
+     * (then embed when tied_output, else none) */
+    const xl_tensor *lm_head;
+    int tied_output;
 } dec_weights;
 
 typedef struct {
@@ -85,6 +92,7 @@ void xl_dec_free(void *mp) {
         free(m->w.layers);
     }
     free(m->w.final_norm);
+    free(m->w.score);
     for (int r = 0; r < XL_DEC_MAX_ROPE; r++) free(m->inv_freq[r]);
     xl_dec_desc_free(&m->c.desc);
     free(m);
@@ -126,6 +134,75 @@ static xl_status load_weights(dec_model *m, const xl_weights *w) {
     for (int l = 0; l < d->layers; l++)
         if ((st = load_layer(w, m, l))) return st;
     return xl_dec_vector_load(w, "norm.weight", d->hidden, &m->w.final_norm);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The heads: a sequence classification `score` (labels from id2label, else num_labels,
+ * else 2, as transformers' PretrainedConfig), and the output embedding for causal LMs. */
+static xl_status load_heads(dec_model *m, const json_t *config, const xl_weights *w, const char *what) {
+    const xl_dec_dims *d = &m->c.desc.d;
+    xl_status st;
+    if (ends_with(m->c.desc.architecture, "ForSequenceClassification")) {
+        const json_t *id2label = json_object_get(config, "id2label"), *nl = json_object_get(config, "num_labels");
+        long long n = json_is_object(id2label) ? (long long)json_object_size(id2label)
+                      : json_is_integer(nl)    ? json_integer_value(nl)
+                                               : 2;
+        if (n < 1 || n > 1 << 16) return xl_err(XL_ERR_FORMAT, "%s: %lld labels", what, n);
+        int64_t shape[2] = {n, d->hidden};
+        if ((st = xl_weights_get_f32(w, "score.weight", 2, shape, &m->w.score))) return st;
+        m->w.n_labels = (int)n;
+        m->n_params += (uint64_t)n * (uint64_t)d->hidden;
+    }
+    int tied;
+    if ((st = xl_json_get_bool(config, "tie_word_embeddings", 1, &tied, what))) return st;
+    m->w.tied_output = tied;
+    const xl_tensor *t = xl_weights_find(w, "lm_head.weight");
+    if (t) {
+        int64_t shape[2] = {d->vocab, d->hidden};
+        if ((st = xl_weights_get(w, t->name, 2, shape, &m->w.lm_head))) return st;
+    }
+    return XL_OK;
+}
+
+int xl_dec_num_scores(const void *model) { return ((const dec_model *)model)->w.n_labels; }
+
+void xl_dec_head_scores(const void *model, const float *h, int len, float *scores) {
+    const dec_model *m = model;
+    const int H = m->c.desc.d.hidden;
+    const float *last = h + (size_t)(len - 1) * H;
+    for (int c = 0; c < m->w.n_labels; c++) {
+        double s = 0;
+        for (int k = 0; k < H; k++) s += (double)m->w.score[(size_t)c * H + k] * last[k];
+        scores[c] = (float)s;
+    }
+}
+
+xl_status xl_dec_vocab_logits(const void *model, const float *h, const int32_t *rows, int n, float *out) {
+    const dec_model *m = model;
+    const xl_dec_dims *d = &m->c.desc.d;
+    const xl_tensor *t = m->w.lm_head ? m->w.lm_head : m->w.tied_output ? m->w.embed : NULL;
+    if (!t)
+        return xl_err(XL_ERR_FORMAT, "%s: no lm_head.weight, and tie_word_embeddings is false (no output embedding)",
+                      m->what);
+    float *row = malloc((size_t)d->hidden * sizeof *row);
+    if (!row) return xl_err(XL_ERR_NOMEM, "out of memory");
+    size_t es = xl_dtype_size(t->dtype);
+    for (int r = 0; r < n; r++) {
+        if (rows[r] < 0 || rows[r] >= d->vocab) {
+            free(row);
+            return xl_err(XL_ERR_ARG, "%s: vocabulary row %d is outside [0, %d)", m->what, rows[r], d->vocab);
+        }
+        xl_convert_to_f32(t->dtype, (const char *)t->data + (size_t)rows[r] * d->hidden * es, row, (size_t)d->hidden);
+        double s = 0;
+        for (int k = 0; k < d->hidden; k++) s += (double)row[k] * h[k];
+        out[r] = (float)s;
+    }
+    free(row);
+    return XL_OK;
 }
 
 /* Layer by layer, so the float pages of each tensor are handed back before the next
@@ -177,6 +254,7 @@ xl_status xl_dec_load(const json_t *config, const xl_weights *w, const char *dir
         xl_rope_inv_freq(&c->rope[r], c->d.head_dim, m->inv_freq[r]);
     }
     if ((st = load_weights(m, w))) goto fail;
+    if ((st = load_heads(m, config, w, what))) goto fail;
     if (opts && opts->quantize == XL_QUANTIZE_Q8 &&
         (st = quantize_linears(m, opts->threads > 0 ? opts->threads : omp_get_num_procs())))
         goto fail;

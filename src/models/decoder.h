@@ -71,6 +71,13 @@ xl_status xl_dec_forward(const void *model, void *state, const xl_batch *b, floa
                          void *cb_ctx, int threads);
 void xl_dec_get_info(const void *model, xl_arch_info *info);
 void xl_dec_free(void *model);
+/* *ForSequenceClassification: `score.weight` [labels][hidden] (no bias) on the last
+ * token (xling runs unpadded sequences: HF's last non-padding token). 0 = no head. */
+int xl_dec_num_scores(const void *model);
+void xl_dec_head_scores(const void *model, const float *h, int len, float *scores);
+/* xl_arch.vocab_logits: lm_head.weight when the checkpoint has it, else the tied
+ * embed_tokens (XL_ERR_FORMAT when tie_word_embeddings is false and there is none). */
+xl_status xl_dec_vocab_logits(const void *model, const float *h, const int32_t *rows, int n, float *out);
 
 /* The decoders' memory estimate: the weights as held (the mapping is the working set:
  * 1x the checkpoint; with q8 0.52x of a half checkpoint, 0.26x of an F32 one: int8 + a

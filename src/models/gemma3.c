@@ -30,7 +30,8 @@
 static int gemma3_matches(const json_t *config) {
     const char *mt = json_string_value(json_object_get(config, "model_type"));
     if (mt) return strcmp(mt, "gemma3_text") == 0;
-    return xl_dec_arch_is(config, "Gemma3TextModel") || xl_dec_arch_is(config, "Gemma3ForCausalLM");
+    return xl_dec_arch_is(config, "Gemma3TextModel") || xl_dec_arch_is(config, "Gemma3ForCausalLM") ||
+           xl_dec_arch_is(config, "Gemma3TextForSequenceClassification");
 }
 
 static xl_status config_is_causal(const json_t *cfg, const char *what, int *causal) {
@@ -118,5 +119,7 @@ const xl_arch xl_arch_gemma3 = {
     .state_free = xl_dec_state_free,
     .forward = xl_dec_forward,
     .get_info = xl_dec_get_info,
+    .num_scores = xl_dec_num_scores,
+    .head_scores = xl_dec_head_scores,
     .free = xl_dec_free,
 };

@@ -42,6 +42,9 @@ static const struct {
     {"LlamaModel", FAM_LLAMA},   {"LlamaForCausalLM", FAM_LLAMA},   {"LlamaBidirectionalModel", FAM_LLAMA},
     {"MistralModel", FAM_MISTRAL}, {"MistralForCausalLM", FAM_MISTRAL}, {"Qwen2Model", FAM_QWEN2},
     {"Qwen2ForCausalLM", FAM_QWEN2}, {"Qwen3Model", FAM_QWEN3},       {"Qwen3ForCausalLM", FAM_QWEN3},
+    /* rerankers and classifiers: the `score` head (decoder.c) */
+    {"LlamaForSequenceClassification", FAM_LLAMA}, {"MistralForSequenceClassification", FAM_MISTRAL},
+    {"Qwen2ForSequenceClassification", FAM_QWEN2}, {"Qwen3ForSequenceClassification", FAM_QWEN3},
 };
 
 /* model_type decides; without one, a known architectures[] name. */
@@ -185,5 +188,8 @@ const xl_arch xl_arch_llama = {
     .state_free = xl_dec_state_free,
     .forward = xl_dec_forward,
     .get_info = xl_dec_get_info,
+    .num_scores = xl_dec_num_scores,
+    .head_scores = xl_dec_head_scores,
+    .vocab_logits = xl_dec_vocab_logits,
     .free = xl_dec_free,
 };

@@ -23,6 +23,7 @@
 
 #include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
+#include "tokenizer/tok_unicode.h"
 #include "util/error.h"
 #include "util/utf8.h"
 #include "util/vec.h"
@@ -1077,6 +1078,65 @@ static size_t bpe_vocab_size(const void *impl) {
     return ((const bpe_model *)impl)->n_vocab;
 }
 
+/* 1 when the character s[0..n) (at offset pos of a pre-token of len bytes) has no
+ * token of its own, with the prefix / suffix it would carry, and no byte fallback:
+ * what makes merge_word put it in the unk run. */
+static int char_unknown(const bpe_model *m, const char *s, size_t n, size_t pos, size_t len) {
+    char buf[256];
+    size_t k = 0;
+    if (pos > 0 && m->prefix && m->prefix_len < 100) memcpy(buf, m->prefix, m->prefix_len), k = m->prefix_len;
+    memcpy(buf + k, s, n);
+    k += n;
+    if (pos + n == len && m->suffix && m->suffix_len < 100) memcpy(buf + k, m->suffix, m->suffix_len), k += m->suffix_len;
+    if (vocab_find(m, buf, k) >= 0) return 0;
+    if (m->byte_fallback) {
+        size_t b = 0;
+        while (b < n && m->byte_ids[(uint8_t)s[b]] >= 0) b++;
+        if (b == n) return 0;
+    }
+    return 1;
+}
+
+/* The crate's BPE offsets are the byte lengths of the word's symbols: a token's text
+ * without the continuing-subword prefix (not at the word start) and the end-of-word
+ * suffix (at its end); a byte-fallback token is one byte; an unk token one character,
+ * or with fuse_unk the whole run of characters that have no token. They are worked
+ * out from the ids encode gave, so encoding itself is untouched. */
+static xl_status bpe_encode_spans(const void *impl, const char *s, size_t len, xl_ivec *out, xl_ivec *spans) {
+    const bpe_model *m = impl;
+    size_t mark = out->n, pos = 0;
+    xl_status st = bpe_encode(impl, s, len, out);
+    for (size_t i = mark; i < out->n && !st; i++) {
+        int32_t id = out->v[i];
+        const char *t = bpe_id_to_token(m, id);
+        size_t tl = t ? strlen(t) : 0, n;
+        if (m->byte_fallback && tl == 6 && !memcmp(t, "<0x", 3) && t[5] == '>' && pos < len &&
+            m->byte_ids[(uint8_t)s[pos]] == id) {
+            n = 1;
+        } else if (id == m->unk_id && m->unk) {
+            n = pos < len ? tk_cplen((unsigned char)s[pos]) : 0;
+            while (m->fuse_unk && pos + n < len) {
+                size_t c = tk_cplen((unsigned char)s[pos + n]);
+                if (pos + n + c > len || !char_unknown(m, s + pos + n, c, pos + n, len)) break;
+                n += c;
+            }
+        } else {
+            if (pos > 0 && m->prefix && tl >= m->prefix_len && !memcmp(t, m->prefix, m->prefix_len)) {
+                t += m->prefix_len;
+                tl -= m->prefix_len;
+            }
+            if (m->suffix && tl >= m->suffix_len && pos + tl - m->suffix_len == len &&
+                !memcmp(t + tl - m->suffix_len, m->suffix, m->suffix_len))
+                tl -= m->suffix_len;
+            n = tl;
+        }
+        if (pos + n > len) n = len - pos; /* cannot happen for ids encode gave */
+        if (!(st = xl_ivec_push(spans, (int32_t)pos))) st = xl_ivec_push(spans, (int32_t)(pos + n));
+        pos += n;
+    }
+    return st;
+}
+
 static const xl_tok_model_ops bpe_ops = {
     .type = "BPE",
     .free = bpe_free,
@@ -1085,6 +1145,7 @@ static const xl_tok_model_ops bpe_ops = {
     .id_to_token = bpe_id_to_token,
     .vocab_size = bpe_vocab_size,
     .cache_save = bpe_cache_save,
+    .encode_spans = bpe_encode_spans,
 };
 
 xl_status xl_bpe_load(const json_t *model, const char *what, xl_tok_model *out) {

@@ -259,7 +259,7 @@ xl_status tk_added_split(const tk_added *a, int normalized, const char *s, size_
         }
         if (tok->rstrip) stop += space_run_at_start(s + me, len - me);
         if (start_offset < start) st = tk_pieces_add(out, s + start_offset, start - start_offset, first && start_offset == 0);
-        if (!st) st = tk_pieces_add_token(out, tok->id);
+        if (!st) st = tk_pieces_add_token_at(out, tok->id, s + start, stop - start);
         start_offset = stop;
     }
     if (!st && start_offset < len) st = tk_pieces_add(out, s + start_offset, len - start_offset, first && start_offset == 0);

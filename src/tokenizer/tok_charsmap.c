@@ -194,3 +194,59 @@ xl_status tk_charsmap_normalize(const tk_charsmap *m, const char *s, size_t len,
     }
     return st;
 }
+
+/* The crate's replace(): the new part's characters replace the old part's; extra
+ * new characters are insertions (+1), missing ones are removed by the last item —
+ * which, for an empty new part, is the item before it (whatever it was), as in the
+ * crate. */
+static xl_status replace_part(tk_changes *out, const char *old, size_t old_len, const char *rep) {
+    long old_count = (long)tk_count_chars(old, old_len), new_count = 0;
+    size_t mark = out->n;
+    xl_status st = XL_OK;
+    for (size_t i = 0; rep[i] && !st; new_count++) st = tk_changes_push(out, tk_decode(rep, &i), 0);
+    if (st) return st;
+    long diff = new_count - old_count;
+    if (diff > 0) {
+        for (long k = 0; k < diff; k++) out->v[out->n - 1 - (size_t)k].change = 1;
+    } else if (diff < 0 && out->n) {
+        out->v[out->n - 1].change += (int32_t)diff;
+    }
+    (void)mark;
+    return XL_OK;
+}
+
+/* The replacement string at index v, or NULL when v is outside the blob. */
+static const char *replacement(const tk_charsmap *m, int32_t v) {
+    return v < 0 || (size_t)v > m->norm_len ? NULL : m->norm + v;
+}
+
+xl_status tk_charsmap_changes(const tk_charsmap *m, const char *s, size_t len, tk_changes *out, int *modified) {
+    const unsigned char *u = (const unsigned char *)s;
+    xl_status st = XL_OK;
+    size_t i = 0;
+    *modified = 0;
+    while (i < len && !st) {
+        size_t g = grapheme_len(u + i, len - i);
+        const char *r = g < 6 ? replacement(m, shortest_prefix(m, u + i, g)) : NULL;
+        if (r) {
+            *modified = 1;
+            st = replace_part(out, s + i, g, r);
+            i += g;
+            continue;
+        }
+        for (size_t end = i + g; i < end && !st;) {
+            size_t cl = tk_cplen(u[i]);
+            if (cl > end - i) cl = end - i;
+            r = replacement(m, shortest_prefix(m, u + i, cl));
+            if (r) {
+                *modified = 1;
+                st = replace_part(out, s + i, cl, r);
+            } else {
+                size_t j = i;
+                st = tk_changes_push(out, tk_decode(s, &j), 0);
+            }
+            i += cl;
+        }
+    }
+    return st;
+}

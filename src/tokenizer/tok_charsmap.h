@@ -9,6 +9,7 @@
 #ifndef XL_TOK_CHARSMAP_H
 #define XL_TOK_CHARSMAP_H
 #include <stddef.h>
+#include "tokenizer/tok_align.h"
 #include "util/vec.h"
 #include "xling.h"
 
@@ -19,5 +20,9 @@ xl_status tk_charsmap_load(const char *b64, size_t len, const char *what, tk_cha
 void tk_charsmap_free(tk_charsmap *m);
 /* Appends the normalization of s[0..len) (valid UTF-8) to out. */
 xl_status tk_charsmap_normalize(const tk_charsmap *m, const char *s, size_t len, xl_buf *out);
+/* The same walk as the crate's (char, change) stream (tok_align.h), appended to out;
+ * *modified is set when any replacement applied (the crate leaves the text and its
+ * alignments untouched otherwise). */
+xl_status tk_charsmap_changes(const tk_charsmap *m, const char *s, size_t len, tk_changes *out, int *modified);
 
 #endif

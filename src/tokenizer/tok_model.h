@@ -26,6 +26,9 @@ typedef struct {
     size_t (*vocab_size)(const void *impl);
     /* Hands the built tables to the compiled cache (tok_cache.h) by reference. */
     void (*cache_save)(const void *impl, tk_cache_writer *w);
+    /* encode plus the span [start, end) in s of every token appended (2 entries a
+     * token in spans), as the crate's token offsets (xl_tokenize_offsets). */
+    xl_status (*encode_spans)(const void *impl, const char *s, size_t len, xl_ivec *out, xl_ivec *spans);
 } xl_tok_model_ops;
 
 struct xl_tok_model {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_align.h"
 #include "tokenizer/tok_charsmap.h"
 #include "tokenizer/tok_regex.h"
 #include "tokenizer/tok_unicode.h"
@@ -338,4 +339,180 @@ xl_status tk_normalizer_apply(const tk_normalizer *n, const char *s, size_t len,
     }
     }
     return xl_err(XL_ERR_UNSUPPORTED, "unknown normalizer");
+}
+
+/* ------------------------------------------------------------------ alignments */
+
+/* Output so far and its alignments: the per-character passes below map each input
+ * character to zero or more output characters that all take its alignment (the
+ * crate's filter, map, lowercase and chinese-character spacing all come to that). */
+typedef struct {
+    xl_buf *out;
+    tk_alvec *al;
+} al_out;
+
+static xl_status al_bert_clean_lower(const tk_normalizer *n, int pass, const char *s, size_t len, const tk_align *al,
+                                     al_out o) {
+    xl_status st = XL_OK;
+    for (size_t i = 0; i < len && !st;) {
+        size_t at = i;
+        int32_t c = tk_decode(s, &i);
+        tk_align a = al[at];
+        if (pass == 0) { /* clean_text and handle_chinese_chars */
+            if (n->clean_text) {
+                if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && tk_is_other(c))) continue;
+                if (tk_is_whitespace(c)) c = ' ';
+            }
+            if (n->chinese && c >= 0x3400 && tk_is_chinese_char(c)) {
+                if (!(st = tk_al_put(o.out, o.al, ' ', a)) && !(st = tk_al_put(o.out, o.al, c, a)))
+                    st = tk_al_put(o.out, o.al, ' ', a);
+                continue;
+            }
+            st = tk_al_put(o.out, o.al, c, a);
+        } else { /* strip accents (after NFD) and lowercase */
+            if (n->strip_accents && tk_is_mark_nonspacing(c)) continue;
+            if (n->lowercase) {
+                int32_t lc[2];
+                int k = tk_to_lower(c, lc);
+                for (int q = 0; q < k && !st; q++) st = tk_al_put(o.out, o.al, lc[q], a);
+            } else {
+                st = tk_al_put(o.out, o.al, c, a);
+            }
+        }
+    }
+    return st;
+}
+
+/* Runs a stream of changes over s into o. */
+static xl_status al_stream(const char *s, size_t len, const tk_align *al, uint32_t shift, const tk_changes *c,
+                           al_out o) {
+    return tk_xf_apply(s, len, al, shift, c, 0, o.out, o.al);
+}
+
+static xl_status al_form(const char *s, size_t len, const tk_align *al, uint32_t shift, tk_form form, al_out o) {
+    tk_changes c = {0};
+    xl_status st = tk_unicode_form_changes(s, len, (int)form, &c);
+    if (!st) st = al_stream(s, len, al, shift, &c, o);
+    tk_changes_free(&c);
+    return st;
+}
+
+static xl_status al_replace(const tk_normalizer *n, const char *s, size_t len, const tk_align *al, al_out o) {
+    tk_spans sp = {0};
+    xl_status st = tk_regex_find_all(n->re, s, len, &sp);
+    size_t prev = 0;
+    for (size_t i = 0; i < sp.n && !st; i++) {
+        size_t a = sp.v[i].start, b = sp.v[i].end;
+        st = tk_al_append(o.out, o.al, s + prev, a - prev, al + prev);
+        /* the content is inserted after the match is removed: it takes the alignment
+         * of the match's last byte */
+        tk_align at = b > 0 ? al[b - 1] : al[0];
+        for (size_t k = 0; k < n->content_len && !st;) st = tk_al_put(o.out, o.al, tk_decode(n->content, &k), at);
+        prev = b;
+    }
+    if (!st) st = tk_al_append(o.out, o.al, s + prev, len - prev, al + prev);
+    tk_spans_free(&sp);
+    return st;
+}
+
+static xl_status al_simple(const tk_normalizer *n, const char *s, size_t len, const tk_align *al, al_out o) {
+    xl_status st = XL_OK;
+    switch (n->kind) {
+    case N_STRIP: {
+        size_t a = 0, e = len;
+        while (n->left && a < len) {
+            size_t j = a;
+            if (!tk_is_whitespace(tk_decode(s, &j))) break;
+            a = j;
+        }
+        while (n->right && e > a) {
+            size_t k = e - 1;
+            while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+            size_t j = k;
+            if (!tk_is_whitespace(tk_decode(s, &j))) break;
+            e = k;
+        }
+        return tk_al_append(o.out, o.al, s + a, e - a, al + a);
+    }
+    case N_PREPEND:
+        /* the crate's prepend: every new character takes the first one's alignment */
+        for (size_t k = 0; len && k < n->content_len && !st;) st = tk_al_put(o.out, o.al, tk_decode(n->content, &k), al[0]);
+        if (!st) st = tk_al_append(o.out, o.al, s, len, al);
+        return st;
+    default:
+        break;
+    }
+    for (size_t i = 0; i < len && !st;) {
+        size_t at = i;
+        int32_t c = tk_decode(s, &i);
+        tk_align a = al[at];
+        if (n->kind == N_BYTELEVEL) {
+            for (size_t b = at; b < i && !st; b++) st = tk_al_put(o.out, o.al, tk_bytelevel_cp((uint8_t)s[b]), a);
+        } else if (n->kind == N_LOWERCASE) {
+            int32_t lc[2];
+            int k = tk_to_lower(c, lc);
+            for (int q = 0; q < k && !st; q++) st = tk_al_put(o.out, o.al, lc[q], a);
+        } else if (n->kind == N_NMT) {
+            int drop = (c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || c == 0x8F ||
+                       c == 0x9F;
+            if (drop) continue;
+            if (c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 || (c >= 0x200B && c <= 0x200F) ||
+                c == 0x2028 || c == 0x2029 || c == 0x2581 || c == 0xFEFF || c == 0xFFFD)
+                c = ' ';
+            st = tk_al_put(o.out, o.al, c, a);
+        } else { /* N_STRIP_ACCENTS */
+            if (!tk_is_mark(c)) st = tk_al_put(o.out, o.al, c, a);
+        }
+    }
+    return st;
+}
+
+xl_status tk_normalizer_align(const tk_normalizer *n, const char *s, size_t len, const tk_align *al, uint32_t shift,
+                              xl_buf *out, tk_alvec *out_al) {
+    out->n = 0;
+    out_al->n = 0;
+    al_out o = {out, out_al};
+    xl_status st = XL_OK;
+    switch (n->kind) {
+    case N_NFC: return al_form(s, len, al, shift, TK_NFC, o);
+    case N_NFD: return al_form(s, len, al, shift, TK_NFD, o);
+    case N_NFKC: return al_form(s, len, al, shift, TK_NFKC, o);
+    case N_NFKD: return al_form(s, len, al, shift, TK_NFKD, o);
+    case N_REPLACE: return al_replace(n, s, len, al, o);
+    case N_PRECOMPILED: {
+        tk_changes c = {0};
+        int modified = 0;
+        if (n->charsmap) st = tk_charsmap_changes(n->charsmap, s, len, &c, &modified);
+        if (!st) st = modified ? al_stream(s, len, al, shift, &c, o) : tk_al_append(out, out_al, s, len, al);
+        tk_changes_free(&c);
+        return st;
+    }
+    case N_BERT:
+    case N_SEQUENCE: {
+        /* a chain of passes, ping-ponging between scratch buffers; the last one writes o */
+        xl_buf tb[2] = {{0}, {0}};
+        tk_alvec ta[2] = {{0}, {0}};
+        size_t steps = n->kind == N_SEQUENCE ? n->n_items : 3;
+        if (steps == 0) return tk_al_append(out, out_al, s, len, al);
+        for (size_t i = 0; i < steps && !st; i++) {
+            al_out d = i + 1 == steps ? o : (al_out){&tb[i & 1], &ta[i & 1]};
+            d.out->n = 0;
+            d.al->n = 0;
+            if (n->kind == N_SEQUENCE) st = tk_normalizer_align(n->items[i], s, len, al, shift, d.out, d.al);
+            else if (i == 0) st = n->clean_text || n->chinese ? al_bert_clean_lower(n, 0, s, len, al, d) : tk_al_append(d.out, d.al, s, len, al);
+            else if (i == 1) st = n->strip_accents ? al_form(s, len, al, shift, TK_NFD, d) : tk_al_append(d.out, d.al, s, len, al);
+            else st = n->strip_accents || n->lowercase ? al_bert_clean_lower(n, 1, s, len, al, d) : tk_al_append(d.out, d.al, s, len, al);
+            s = d.out->s ? d.out->s : "";
+            len = d.out->n;
+            al = d.al->v;
+        }
+        for (int k = 0; k < 2; k++) {
+            xl_buf_free(&tb[k]);
+            tk_alvec_free(&ta[k]);
+        }
+        return st;
+    }
+    default:
+        return al_simple(n, s, len, al, o);
+    }
 }

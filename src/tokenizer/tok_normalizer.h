@@ -5,6 +5,7 @@
 #define XL_TOK_NORMALIZER_H
 #include <jansson.h>
 #include <stddef.h>
+#include "tokenizer/tok_pieces.h"
 #include "util/vec.h"
 #include "xling.h"
 
@@ -19,5 +20,11 @@ void tk_normalizer_free(tk_normalizer *n);
  * begins at the input's first character (what Metaspace's "first" scheme checks);
  * it is never cleared. */
 xl_status tk_normalizer_apply(const tk_normalizer *n, const char *s, size_t len, xl_buf *out, int *lead_dropped);
+
+/* The same normalization with alignments (xl_tokenize_offsets): s[0..len) with its
+ * alignments al and original_shift `shift` into out and out_al (cleared first),
+ * each output byte aligned as the crate's NormalizedString aligns it. */
+xl_status tk_normalizer_align(const tk_normalizer *n, const char *s, size_t len, const tk_align *al, uint32_t shift,
+                              xl_buf *out, tk_alvec *out_al);
 
 #endif

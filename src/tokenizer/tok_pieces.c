@@ -15,36 +15,89 @@ static xl_status grow(tk_pieces *p) {
     return XL_OK;
 }
 
+xl_status tk_alvec_reserve(tk_alvec *a, size_t cap) {
+    if (cap <= a->cap) return XL_OK;
+    size_t nc = a->cap ? a->cap : 64;
+    while (nc < cap) nc *= 2;
+    tk_align *v = realloc(a->v, nc * sizeof *v);
+    if (!v) return xl_err(XL_ERR_NOMEM, "out of memory (%zu alignments)", nc);
+    a->v = v;
+    a->cap = nc;
+    return XL_OK;
+}
+
+void tk_alvec_free(tk_alvec *a) {
+    free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+/* Offset of s[0..len) in the source buffer; an internal error when it is not there
+ * (a tracking caller forgot to point the source at what it splits). */
+static xl_status source_offset(const tk_pieces *p, const char *s, size_t len, size_t *off) {
+    if (!p->src || s < p->src || (size_t)(s - p->src) > p->src_len || len > p->src_len - (size_t)(s - p->src))
+        return xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: a piece outside its source text");
+    *off = (size_t)(s - p->src);
+    return XL_OK;
+}
+
 xl_status tk_pieces_add(tk_pieces *p, const char *s, size_t len, int first) {
     if (!len) return XL_OK;
-    size_t mark = p->text.n;
-    xl_status st = xl_buf_append(&p->text, s, len);
-    if (st) return st;
-    return tk_pieces_close(p, mark, first);
+    size_t mark = p->text.n, off = 0;
+    xl_status st = XL_OK;
+    if (p->track) {
+        if ((st = source_offset(p, s, len, &off)) || (st = tk_alvec_reserve(&p->al, mark + len))) return st;
+        memcpy(p->al.v + mark, p->src_al + off, len * sizeof *p->al.v);
+        p->al.n = mark + len;
+    }
+    if ((st = xl_buf_append(&p->text, s, len)) || (st = grow(p))) return st;
+    /* the crate's slice: original_shift moves to the input offset of the first byte */
+    p->v[p->n++] = (tk_piece){mark, len, -1, (uint8_t)(first != 0), p->track ? p->src_al[off].s : 0, 0};
+    return XL_OK;
 }
 
 xl_status tk_pieces_close(tk_pieces *p, size_t mark, int first) {
     if (p->text.n == mark) return XL_OK;
     xl_status st = grow(p);
     if (st) return st;
-    p->v[p->n++] = (tk_piece){mark, p->text.n - mark, -1, (uint8_t)(first != 0)};
+    p->v[p->n++] = (tk_piece){mark, p->text.n - mark, -1, (uint8_t)(first != 0), 0, 0};
     return XL_OK;
 }
 
 xl_status tk_pieces_add_token(tk_pieces *p, int32_t id) {
     xl_status st = grow(p);
     if (st) return st;
-    p->v[p->n++] = (tk_piece){p->text.n, 0, id, 0};
+    p->v[p->n++] = (tk_piece){p->text.n, 0, id, 0, 0, 0};
     return XL_OK;
+}
+
+xl_status tk_pieces_add_token_at(tk_pieces *p, int32_t id, const char *s, size_t len) {
+    xl_status st = tk_pieces_add_token(p, id);
+    size_t off = 0;
+    if (st || !p->track || !len) return st;
+    if ((st = source_offset(p, s, len, &off))) return st;
+    p->v[p->n - 1].shift = p->src_al[off].s;
+    p->v[p->n - 1].end = p->src_al[off + len - 1].e;
+    return XL_OK;
+}
+
+xl_status tk_pieces_copy_token(tk_pieces *p, const tk_piece *pc) {
+    xl_status st = tk_pieces_add_token(p, pc->token);
+    if (!st) {
+        p->v[p->n - 1].shift = pc->shift;
+        p->v[p->n - 1].end = pc->end;
+    }
+    return st;
 }
 
 void tk_pieces_clear(tk_pieces *p) {
     p->n = 0;
     p->text.n = 0;
+    p->al.n = 0;
 }
 
 void tk_pieces_free(tk_pieces *p) {
     xl_buf_free(&p->text);
+    tk_alvec_free(&p->al);
     free(p->v);
     memset(p, 0, sizeof *p);
 }

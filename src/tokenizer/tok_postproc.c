@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_unicode.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -28,6 +29,7 @@ struct tk_postproc {
     pp_kind kind;
     tpl single, pair;    /* TemplateProcessing */
     int32_t cls, sep;    /* BertProcessing, RobertaProcessing */
+    int trim, prefix_space; /* ByteLevel, RobertaProcessing: trim_offsets, add_prefix_space */
     tk_postproc **items; /* Sequence */
     size_t n_items;
 };
@@ -217,6 +219,10 @@ xl_status tk_postproc_parse(const json_t *j, const char *what, tk_postproc **out
     } else {
         st = xl_err(XL_ERR_UNSUPPORTED, "%s: unknown post-processor type \"%s\"", what, type);
     }
+    if (!st && (p->kind == PP_BYTELEVEL || p->kind == PP_ROBERTA)) {
+        if (!(st = xl_json_get_bool(j, "trim_offsets", 1, &p->trim, what)))
+            st = xl_json_get_bool(j, "add_prefix_space", 1, &p->prefix_space, what);
+    }
     if (st) {
         tk_postproc_free(p);
         return st;
@@ -383,4 +389,41 @@ size_t tk_postproc_added(const tk_postproc *p, int pair) {
     }
     }
     return 0;
+}
+
+/* The crate's ByteLevel process_offsets: leading and trailing spaces of a token's
+ * string (the byte-level space U+0120 or whitespace) come off its offsets, except
+ * the one space add_prefix_space put before the first token. */
+static void trim_one(const tk_postproc *p, xl_encoding *e, tk_token_str str, const void *ctx) {
+    for (size_t i = 0; i < e->n; i++) {
+        const char *t = str(ctx, e->ids[i]);
+        if (!t) continue;
+        size_t len = strlen(t), lead = 0, trail = 0, j = 0, last_start = 0;
+        int in_lead = 1;
+        while (j < len) {
+            size_t at = j;
+            int32_t c = tk_decode(t, &j);
+            int sp = c == 0x120 || tk_is_whitespace(c);
+            if (in_lead && sp) lead++;
+            else in_lead = 0;
+            trail = sp ? trail + 1 : 0;
+            last_start = at;
+        }
+        (void)last_start;
+        uint32_t *o = e->offsets + 2 * i;
+        if (!lead && !trail) continue;
+        if (lead) {
+            if ((i == 0 || o[0] == 0) && p->prefix_space && lead == 1) lead = 0;
+            o[0] = o[0] + lead < o[1] ? o[0] + (uint32_t)lead : o[1];
+        }
+        if (trail && o[1] >= trail) o[1] = o[1] - trail > o[0] ? o[1] - (uint32_t)trail : o[0];
+    }
+}
+
+void tk_postproc_trim_offsets(const tk_postproc *p, xl_encoding *e, tk_token_str str, const void *ctx) {
+    if (!p || !e->offsets) return;
+    if (p->kind == PP_SEQUENCE)
+        for (size_t i = 0; i < p->n_items; i++) tk_postproc_trim_offsets(p->items[i], e, str, ctx);
+    else if ((p->kind == PP_BYTELEVEL || p->kind == PP_ROBERTA) && p->trim)
+        trim_one(p, e, str, ctx);
 }

@@ -23,4 +23,10 @@ xl_status tk_postproc_apply(const tk_postproc *p, xl_encoding *a, xl_encoding *b
 /* Number of special tokens the processor adds to one text (pair = 0) or a pair. */
 size_t tk_postproc_added(const tk_postproc *p, int pair);
 
+/* Token string of an id (NULL if none), for tk_postproc_trim_offsets. */
+typedef const char *(*tk_token_str)(const void *ctx, int32_t id);
+/* The offset trimming of the ByteLevel and RobertaProcessing processors with
+ * trim_offsets (on content tokens, before special tokens are added, as in the crate). */
+void tk_postproc_trim_offsets(const tk_postproc *p, xl_encoding *e, tk_token_str str, const void *ctx);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/tok_align.h"
 #include "tokenizer/tok_regex.h"
 #include "tokenizer/tok_unicode.h"
 #include "util/error.h"
@@ -177,13 +178,17 @@ xl_status tk_pretok_parse(const json_t *j, const char *what, tk_pretok **out) {
 typedef struct {
     tk_spans spans;
     tk_matches matches;
-    xl_buf tmp;
+    xl_buf tmp, tmp2;
+    tk_alvec al, al2; /* tracking: alignments of tmp, tmp2 */
 } scratch;
 
 static void scratch_free(scratch *sc) {
     tk_spans_free(&sc->spans);
     tk_matches_free(&sc->matches);
     xl_buf_free(&sc->tmp);
+    xl_buf_free(&sc->tmp2);
+    tk_alvec_free(&sc->al);
+    tk_alvec_free(&sc->al2);
 }
 
 /* BertPreTokenizer: split on whitespace (removed), then isolate each punctuation
@@ -259,60 +264,93 @@ static xl_status char_matches(const tk_pretok *p, const char *s, size_t len, tk_
     return st;
 }
 
-static xl_status metaspace_piece(const tk_pretok *p, const char *s, size_t len, int first, scratch *sc,
-                                 tk_pieces *out) {
+/* Tracking: the crate's replace(' ' -> replacement) and prepend() give every new
+ * character the alignment of the character it replaces or precedes. al is NULL when
+ * not tracking. */
+static xl_status metaspace_piece(const tk_pretok *p, const char *s, size_t len, const tk_align *al, int first,
+                                 scratch *sc, tk_pieces *out) {
     xl_buf *t = &sc->tmp;
     t->n = 0;
+    sc->al.n = 0;
     xl_status st = XL_OK;
     int starts = len >= p->ch_len && memcmp(s, p->ch_utf8, p->ch_len) == 0;
     if (p->prepend == PREPEND_ALWAYS || (p->prepend == PREPEND_FIRST && first)) {
         /* the check runs after the spaces were replaced */
-        if (!starts && !(len && s[0] == ' ')) st = xl_buf_append(t, p->ch_utf8, p->ch_len);
+        if (!starts && !(len && s[0] == ' ')) {
+            st = al ? tk_al_put(t, &sc->al, p->ch, al[0]) : xl_buf_append(t, p->ch_utf8, p->ch_len);
+        }
     }
     size_t prev = 0;
     for (size_t i = 0; i < len && !st; i++) {
         if (s[i] != ' ') continue;
-        if ((st = xl_buf_append(t, s + prev, i - prev))) break;
-        st = xl_buf_append(t, p->ch_utf8, p->ch_len);
+        if (al) {
+            if (!(st = tk_al_append(t, &sc->al, s + prev, i - prev, al + prev))) st = tk_al_put(t, &sc->al, p->ch, al[i]);
+        } else if (!(st = xl_buf_append(t, s + prev, i - prev))) {
+            st = xl_buf_append(t, p->ch_utf8, p->ch_len);
+        }
         prev = i + 1;
     }
-    if (!st) st = xl_buf_append(t, s + prev, len - prev);
+    if (!st) st = al ? tk_al_append(t, &sc->al, s + prev, len - prev, al + prev) : xl_buf_append(t, s + prev, len - prev);
     if (st) return st;
+    if (al) tk_pieces_source(out, t->s, t->n, sc->al.v);
     if (!p->split) return tk_pieces_add(out, t->s, t->n, first);
     /* split on the replacement, MergedWithNext: a replacement joins the text after it */
     if ((st = char_matches(p, t->s, t->n, &sc->matches))) return st;
     return tk_split_emit(t->s, t->n, &sc->matches, TK_MERGED_WITH_NEXT, first, out);
 }
 
-static xl_status bytelevel_map(const char *s, size_t len, int first, tk_pieces *out) {
-    size_t mark = tk_pieces_mark(out);
-    xl_status st = xl_buf_reserve(&out->text, out->text.n + 2 * len);
-    for (size_t i = 0; i < len && !st; i++) st = tk_buf_put_cp(&out->text, tk_bytelevel_cp((uint8_t)s[i]));
-    if (!st) st = tk_pieces_close(out, mark, first);
-    return st;
+/* Each byte becomes one character of the byte-level alphabet; tracking: all the
+ * characters of one input character keep its alignment (the crate inserts the second
+ * and later bytes after the first). */
+static xl_status bytelevel_map(const char *s, size_t len, const tk_align *al, int first, scratch *sc, tk_pieces *out) {
+    if (!al) { /* straight into the list */
+        size_t mark = tk_pieces_mark(out);
+        xl_status st = xl_buf_reserve(&out->text, out->text.n + 2 * len);
+        for (size_t i = 0; i < len && !st; i++) st = tk_buf_put_cp(&out->text, tk_bytelevel_cp((uint8_t)s[i]));
+        return st ? st : tk_pieces_close(out, mark, first);
+    }
+    xl_buf *t = &sc->tmp2;
+    t->n = 0;
+    sc->al2.n = 0;
+    xl_status st = xl_buf_reserve(t, 2 * len + 1);
+    if (!st) st = tk_alvec_reserve(&sc->al2, 2 * len + 1);
+    for (size_t i = 0; i < len && !st; i++) st = tk_al_put(t, &sc->al2, tk_bytelevel_cp((uint8_t)s[i]), al[i]);
+    if (st) return st;
+    tk_pieces_source(out, t->s, t->n, sc->al2.v);
+    return tk_pieces_add(out, t->s, t->n, first);
 }
 
-static xl_status bytelevel_piece(const tk_pretok *p, const char *s, size_t len, int first, scratch *sc,
-                                 tk_pieces *out) {
+static xl_status bytelevel_piece(const tk_pretok *p, const char *s, size_t len, const tk_align *al, int first,
+                                 scratch *sc, tk_pieces *out) {
     xl_status st = XL_OK;
     if (p->add_prefix_space && !(len && s[0] == ' ')) {
         xl_buf *t = &sc->tmp;
         t->n = 0;
-        if ((st = xl_buf_append(t, " ", 1)) || (st = xl_buf_append(t, s, len))) return st;
+        sc->al.n = 0;
+        if (al) {
+            /* the crate's prepend(" "): the space takes the first character's alignment */
+            if ((st = tk_al_put(t, &sc->al, ' ', len ? al[0] : (tk_align){0, 0})) ||
+                (st = tk_al_append(t, &sc->al, s, len, al)))
+                return st;
+            al = sc->al.v;
+        } else if ((st = xl_buf_append(t, " ", 1)) || (st = xl_buf_append(t, s, len))) {
+            return st;
+        }
         s = t->s;
         len = t->n;
     }
-    if (!p->re) return bytelevel_map(s, len, first, out);
+    if (!p->re) return bytelevel_map(s, len, al, first, sc, out);
     if ((st = tk_regex_find_all(p->re, s, len, &sc->spans))) return st;
     /* Isolated: matches and gaps alike become pieces */
     size_t prev = 0;
     for (size_t i = 0; i < sc->spans.n && !st; i++) {
         tk_span m = sc->spans.v[i];
-        if (prev < m.start) st = bytelevel_map(s + prev, m.start - prev, first && prev == 0, out);
-        if (!st && m.end > m.start) st = bytelevel_map(s + m.start, m.end - m.start, first && m.start == 0, out);
+        if (prev < m.start) st = bytelevel_map(s + prev, m.start - prev, al ? al + prev : NULL, first && prev == 0, sc, out);
+        if (!st && m.end > m.start)
+            st = bytelevel_map(s + m.start, m.end - m.start, al ? al + m.start : NULL, first && m.start == 0, sc, out);
         prev = m.end;
     }
-    if (!st && prev < len) st = bytelevel_map(s + prev, len - prev, first && prev == 0, out);
+    if (!st && prev < len) st = bytelevel_map(s + prev, len - prev, al ? al + prev : NULL, first && prev == 0, sc, out);
     return st;
 }
 
@@ -331,16 +369,17 @@ static xl_status fixed_length(const tk_pretok *p, const char *s, size_t len, int
     return st;
 }
 
-static xl_status apply_piece(const tk_pretok *p, const char *s, size_t len, int first, scratch *sc,
-                             tk_pieces *out) {
+/* al: the piece's alignments when tracking, else NULL (out's source is the piece). */
+static xl_status apply_piece(const tk_pretok *p, const char *s, size_t len, const tk_align *al, int first,
+                             scratch *sc, tk_pieces *out) {
     xl_status st;
     switch (p->kind) {
     case P_BERT: return bert_split(s, len, first, out);
     case P_WHITESPACE: return whitespace_split(s, len, first, out);
     case P_WHITESPACE_SPLIT:
     case P_CHAR_DELIMITER: return split_removed(p, s, len, first, out);
-    case P_METASPACE: return metaspace_piece(p, s, len, first, sc, out);
-    case P_BYTELEVEL: return bytelevel_piece(p, s, len, first, sc, out);
+    case P_METASPACE: return metaspace_piece(p, s, len, al, first, sc, out);
+    case P_BYTELEVEL: return bytelevel_piece(p, s, len, al, first, sc, out);
     case P_SPLIT:
         if ((st = tk_regex_find_all(p->re, s, len, &sc->spans))) return st;
         if ((st = tk_matches_from_spans(&sc->spans, len, p->invert, &sc->matches))) return st;
@@ -364,8 +403,8 @@ static xl_status copy_pieces(const tk_pieces *in, tk_pieces *out) {
     xl_status st = XL_OK;
     for (size_t i = 0; i < in->n && !st; i++) {
         const tk_piece *pc = &in->v[i];
-        st = pc->token >= 0 ? tk_pieces_add_token(out, pc->token)
-                            : tk_pieces_add(out, tk_piece_text(in, pc), pc->len, pc->first);
+        tk_pieces_source_piece(out, in, pc);
+        st = pc->token >= 0 ? tk_pieces_copy_token(out, pc) : tk_pieces_add(out, tk_piece_text(in, pc), pc->len, pc->first);
     }
     return st;
 }
@@ -375,6 +414,7 @@ xl_status tk_pretok_apply(const tk_pretok *p, const tk_pieces *in, tk_pieces *ou
         if (p->n_items == 0) return copy_pieces(in, out);
         tk_pieces tmp[2];
         memset(tmp, 0, sizeof tmp);
+        tmp[0].track = tmp[1].track = in->track;
         const tk_pieces *cur = in;
         xl_status st = XL_OK;
         for (size_t i = 0; i < p->n_items && !st; i++) {
@@ -392,8 +432,12 @@ xl_status tk_pretok_apply(const tk_pretok *p, const tk_pieces *in, tk_pieces *ou
     xl_status st = xl_buf_reserve(&out->text, in->text.n + in->text.n / 4 + 16);
     for (size_t i = 0; i < in->n && !st; i++) {
         const tk_piece *pc = &in->v[i];
-        if (pc->token >= 0) st = tk_pieces_add_token(out, pc->token);
-        else st = apply_piece(p, tk_piece_text(in, pc), pc->len, pc->first, &sc, out);
+        if (pc->token >= 0) {
+            st = tk_pieces_copy_token(out, pc);
+            continue;
+        }
+        tk_pieces_source_piece(out, in, pc);
+        st = apply_piece(p, tk_piece_text(in, pc), pc->len, in->track ? tk_piece_al(in, pc) : NULL, pc->first, &sc, out);
     }
     scratch_free(&sc);
     return st;

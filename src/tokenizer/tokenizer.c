@@ -16,6 +16,7 @@
 
 #include "hub/hub.h"
 #include "tokenizer/tok_added.h"
+#include "tokenizer/tok_align.h"
 #include "tokenizer/tok_cache.h"
 #include "tokenizer/tok_model.h"
 #include "tokenizer/tok_normalizer.h"
@@ -262,6 +263,28 @@ static xl_status tokenizer_load(const char *path, xl_tokenizer **out) {
     return XL_OK;
 }
 
+/* ------------------------------------------------------------------ offsets */
+
+/* The alignments of the input: every byte of a character aligned to the whole
+ * character (the crate's NormalizedString::from); for repaired text (fixed, flen) a
+ * U+FFFD is aligned to the invalid bytes of text it replaced. */
+static xl_status input_alignments(const char *text, size_t len, const char *fixed, size_t flen, tk_alvec *al) {
+    if (len > UINT32_MAX - 1) return xl_err(XL_ERR_INPUT, "text of %zu bytes is too long for offsets", len);
+    size_t n = fixed ? flen : len;
+    xl_status st = tk_alvec_reserve(al, n + 1);
+    if (st) return st;
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t k = u[i] < 0x80 ? 1 : xl_utf8_unit_len(u + i, len - i);
+        size_t out = fixed && (u[i] >= 0x80 && !xl_utf8_valid_len(u + i, len - i)) ? 3 : k;
+        for (size_t b = 0; b < out && o < n; b++) al->v[o++] = (tk_align){(uint32_t)i, (uint32_t)(i + k)};
+        i += k;
+    }
+    al->n = o;
+    return o == n ? XL_OK : xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error mapping repaired text");
+}
+
 xl_status xl_tokenizer_load(const char *path, xl_tokenizer **out) {
     char *hub = NULL; /* a Hub id (ORG/NAME[@REV]) names its snapshot in the HF cache */
     if (out) *out = NULL;
@@ -298,38 +321,127 @@ static xl_status split_and_normalize(const xl_tokenizer *tok, const char *text, 
     return st;
 }
 
-/* The content encoding of one text (no post-processing): every type id = type_id. */
-static xl_status encode_content(const xl_tokenizer *tok, const char *text, size_t len, int32_t type_id,
+/* Steps 1-2 with alignments (raw and out track): the same pieces as
+ * split_and_normalize, which also checks that both normalizations agree. */
+static xl_status split_and_normalize_aligned(const xl_tokenizer *tok, const char *text, size_t len,
+                                             const tk_alvec *in_al, tk_pieces *raw, tk_pieces *out) {
+    tk_pieces_clear(out);
+    tk_pieces_clear(raw);
+    tk_pieces_source(raw, text, len, in_al->v);
+    xl_status st = tk_added_split(&tok->added, 0, text, len, 1, raw);
+    xl_buf norm = {0}, check = {0};
+    tk_alvec nal = {0};
+    for (size_t i = 0; i < raw->n && !st; i++) {
+        const tk_piece *pc = &raw->v[i];
+        if (pc->token >= 0) {
+            st = tk_pieces_copy_token(out, pc);
+            continue;
+        }
+        const char *s = tk_piece_text(raw, pc);
+        size_t n = pc->len;
+        const tk_align *al = tk_piece_al(raw, pc);
+        int dropped = 0;
+        if (tok->normalizer) {
+            if ((st = tk_normalizer_apply(tok->normalizer, s, n, &check, &dropped))) break;
+            if ((st = tk_normalizer_align(tok->normalizer, s, n, al, pc->shift, &norm, &nal))) break;
+            if (norm.n != check.n || memcmp(norm.s, check.s, norm.n) != 0) {
+                st = xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: the aligned normalizer disagrees");
+                break;
+            }
+            s = norm.s;
+            n = norm.n;
+            al = nal.v;
+        }
+        tk_pieces_source(out, s, n, al);
+        /* the crate slices even a piece without matches: every piece's original_shift
+         * is the input offset of its first byte (tk_pieces_add) */
+        st = tk_added_split(&tok->added, 1, s, n, pc->first && !dropped, out);
+    }
+    xl_buf_free(&norm);
+    xl_buf_free(&check);
+    tk_alvec_free(&nal);
+    return st;
+}
+
+/* Token offsets of the content: each text piece through the model's spans. */
+static xl_status encode_pieces_offsets(const xl_tokenizer *tok, const tk_pieces *pieces, xl_ivec *ids,
+                                       xl_ivec *offs) {
+    xl_ivec spans = {0};
+    xl_status st = XL_OK;
+    for (size_t i = 0; i < pieces->n && !st; i++) {
+        const tk_piece *pc = &pieces->v[i];
+        if (pc->token >= 0) {
+            if (!(st = xl_ivec_push(ids, pc->token)) && !(st = xl_ivec_push(offs, (int32_t)pc->shift)))
+                st = xl_ivec_push(offs, (int32_t)pc->end);
+            continue;
+        }
+        spans.n = 0;
+        size_t mark = ids->n;
+        st = tok->model.ops->encode_spans(tok->model.impl, tk_piece_text(pieces, pc), pc->len, ids, &spans);
+        if (!st && spans.n != 2 * (ids->n - mark))
+            st = xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: model spans do not match its ids");
+        const tk_align *al = tk_piece_al(pieces, pc);
+        for (size_t k = 0; k < spans.n && !st; k += 2) {
+            uint32_t a = (uint32_t)spans.v[k], b = (uint32_t)spans.v[k + 1], s0, e0;
+            if (b > a && b <= pc->len) {
+                s0 = al[a].s;
+                e0 = al[b - 1].e;
+            } else { /* the crate's convert_offsets of an empty range: itself, shifted */
+                s0 = e0 = pc->shift + a;
+            }
+            if (!(st = xl_ivec_push(offs, (int32_t)s0))) st = xl_ivec_push(offs, (int32_t)e0);
+        }
+    }
+    xl_ivec_free(&spans);
+    return st;
+}
+
+/* The content encoding of one text (no post-processing): every type id = type_id;
+ * with offsets (out->offsets) when `offsets`. */
+static xl_status encode_content(const xl_tokenizer *tok, const char *text, size_t len, int32_t type_id, int offsets,
                                 xl_encoding *out) {
     memset(out, 0, sizeof *out);
     if (!text && len) return xl_err(XL_ERR_ARG, "xl_tokenize: text is NULL");
     if (!text) text = "";
     char *fixed = NULL;
+    size_t flen = 0;
     if (!xl_utf8_is_valid(text, len)) {
-        size_t flen;
         fixed = xl_utf8_repair(text, len, &flen, NULL);
         if (!fixed) return xl_err(XL_ERR_NOMEM, "out of memory repairing %zu bytes of text", len);
-        text = fixed;
-        len = flen;
     }
+    const char *s = fixed ? fixed : text;
+    size_t slen = fixed ? flen : len;
     tk_pieces a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    xl_ivec ids = {0};
-    xl_status st = split_and_normalize(tok, text, len, &a, &b);
+    a.track = b.track = offsets != 0;
+    xl_ivec ids = {0}, offs = {0};
+    tk_alvec in_al = {0};
+    xl_status st = XL_OK;
+    if (offsets) {
+        if (!(st = input_alignments(text, len, fixed, flen, &in_al)))
+            st = split_and_normalize_aligned(tok, s, slen, &in_al, &a, &b);
+    } else {
+        st = split_and_normalize(tok, s, slen, &a, &b);
+    }
     tk_pieces *pieces = &b;
     if (!st && tok->pretok) {
         st = tk_pretok_apply(tok->pretok, &b, &a);
         pieces = &a;
     }
     if (!st) st = xl_ivec_reserve(&ids, pieces->n + 16);
-    for (size_t i = 0; i < pieces->n && !st; i++) {
-        const tk_piece *pc = &pieces->v[i];
-        if (pc->token >= 0) st = xl_ivec_push(&ids, pc->token);
-        else st = tok->model.ops->encode(tok->model.impl, tk_piece_text(pieces, pc), pc->len, &ids);
+    if (offsets) {
+        if (!st) st = encode_pieces_offsets(tok, pieces, &ids, &offs);
+    } else {
+        for (size_t i = 0; i < pieces->n && !st; i++) {
+            const tk_piece *pc = &pieces->v[i];
+            if (pc->token >= 0) st = xl_ivec_push(&ids, pc->token);
+            else st = tok->model.ops->encode(tok->model.impl, tk_piece_text(pieces, pc), pc->len, &ids);
+        }
     }
     tk_pieces_free(&a);
     tk_pieces_free(&b);
+    tk_alvec_free(&in_al);
     free(fixed);
     if (!st) {
         out->n = ids.n;
@@ -340,8 +452,15 @@ static xl_status encode_content(const xl_tokenizer *tok, const char *text, size_
         out->type_ids = malloc((out->n ? out->n : 1) * sizeof *out->type_ids);
         if (!out->special || !out->ids || !out->type_ids) st = xl_err(XL_ERR_NOMEM, "out of memory");
         for (size_t i = 0; !st && i < out->n; i++) out->type_ids[i] = type_id;
+        if (!st && offsets) {
+            out->offsets = (uint32_t *)offs.v; /* int32 pairs of offsets below 2^31 */
+            offs.v = NULL;
+            if (!out->offsets) out->offsets = malloc(sizeof *out->offsets);
+            if (!out->offsets) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        }
     }
     xl_ivec_free(&ids);
+    xl_ivec_free(&offs);
     if (st) xl_encoding_free(out);
     return st;
 }
@@ -351,9 +470,47 @@ xl_status xl_tokenize(const xl_tokenizer *tok, const char *text, size_t len, int
     memset(out, 0, sizeof *out);
     if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize: tokenizer is NULL");
     xl_encoding a;
-    xl_status st = encode_content(tok, text, len, 0, &a);
+    xl_status st = encode_content(tok, text, len, 0, 0, &a);
     if (!st) st = tk_postproc_apply(tok->post, &a, NULL, add_special, out);
     xl_encoding_free(&a);
+    return st;
+}
+
+static const char *token_str(const void *tok, int32_t id) { return xl_tokenizer_id_to_token(tok, id); }
+
+xl_status xl_tokenize_offsets(const xl_tokenizer *tok, const char *text, size_t len, int add_special,
+                              xl_encoding *out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_tokenize_offsets: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tok) return xl_err(XL_ERR_ARG, "xl_tokenize_offsets: tokenizer is NULL");
+    if (len > INT32_MAX) return xl_err(XL_ERR_INPUT, "xl_tokenize_offsets: text of %zu bytes is too long", len);
+    xl_encoding a;
+    xl_status st = encode_content(tok, text, len, 0, 1, &a);
+    if (st) return st;
+    tk_postproc_trim_offsets(tok->post, &a, token_str, tok);
+    uint32_t *content = a.offsets;
+    a.offsets = NULL;
+    size_t n_content = a.n;
+    st = tk_postproc_apply(tok->post, &a, NULL, add_special, out);
+    xl_encoding_free(&a);
+    if (!st) {
+        /* the post-processor keeps the content tokens in order and adds specials (0,0) */
+        out->offsets = calloc(2 * (out->n ? out->n : 1), sizeof *out->offsets);
+        if (!out->offsets) st = xl_err(XL_ERR_NOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; !st && i < out->n; i++) {
+            if (out->special[i]) continue;
+            if (k == n_content) {
+                st = xl_err(XL_ERR_UNSUPPORTED, "tokenizer offsets: internal error: post-processing changed the tokens");
+                break;
+            }
+            out->offsets[2 * i] = content[2 * k];
+            out->offsets[2 * i + 1] = content[2 * k + 1];
+            k++;
+        }
+    }
+    free(content);
+    if (st) xl_encoding_free(out);
     return st;
 }
 
@@ -373,9 +530,9 @@ xl_status xl_tokenize_pair(const xl_tokenizer *tok, const char *a, size_t alen, 
     if (max_len && max_len < added)
         return xl_err(XL_ERR_ARG, "max length %zu is below the %zu special tokens of a pair", max_len, added);
     xl_encoding ea, eb;
-    xl_status st = encode_content(tok, a, alen, 0, &ea);
+    xl_status st = encode_content(tok, a, alen, 0, 0, &ea);
     if (st) return st;
-    if ((st = encode_content(tok, b, blen, 1, &eb))) {
+    if ((st = encode_content(tok, b, blen, 1, 0, &eb))) {
         xl_encoding_free(&ea);
         return st;
     }
@@ -405,9 +562,11 @@ void xl_encoding_free(xl_encoding *enc) {
     free(enc->ids);
     free(enc->special);
     free(enc->type_ids);
+    free(enc->offsets);
     enc->ids = NULL;
     enc->special = NULL;
     enc->type_ids = NULL;
+    enc->offsets = NULL;
     enc->n = 0;
 }
 
@@ -425,6 +584,10 @@ int xl_encoding_truncate(xl_encoding *enc, size_t max_len) {
         if (sp ? ks++ < keep_special : kc++ < keep_content) {
             enc->ids[w] = enc->ids[i];
             if (enc->type_ids) enc->type_ids[w] = enc->type_ids[i];
+            if (enc->offsets) {
+                enc->offsets[2 * w] = enc->offsets[2 * i];
+                enc->offsets[2 * w + 1] = enc->offsets[2 * i + 1];
+            }
             enc->special[w++] = enc->special[i];
         }
     }

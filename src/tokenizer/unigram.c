@@ -57,14 +57,16 @@ static xl_status push_unknown(const unigram *m, const char *s, size_t len, xl_iv
         if (i == len) {
             xl_status st = XL_OK;
             for (i = len; i > 0 && !st; i--) st = xl_ivec_push(out, m->byte_ids[(uint8_t)s[i - 1]]);
-            return st;
+            return st; /* every byte token spans the whole unknown text, as in the crate */
         }
     }
     if (m->unk_id < 0) return xl_err(XL_ERR_FORMAT, "Unigram: text needs the unk token but the model has no unk_id");
     return xl_ivec_push(out, m->unk_id);
 }
 
-static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
+/* spans (may be NULL): the span of every token appended, as the crate's cumulative
+ * offsets give it. */
+static xl_status encode_piece(const void *impl, const char *s, size_t len, xl_ivec *out, xl_ivec *spans) {
     const unigram *m = impl;
     const tk_trie *t = &m->vocab.trie;
     const uint8_t *u = (const uint8_t *)s;
@@ -116,16 +118,19 @@ static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec 
 
     /* back-track the best path: ids come out last first, a run of unk nodes is
      * fused into one token; then the appended ids are put in order */
-    size_t mark = out->n;
+    size_t mark = out->n, smark = spans ? spans->n : 0;
     for (size_t end = len; end > 0 && !st;) {
         const path_node *nd = &best[end];
-        size_t start = end - nd->len;
+        size_t start = end - nd->len, before = out->n;
         if (m->unk_id < 0 || nd->id != m->unk_id) {
             st = xl_ivec_push(out, nd->id);
         } else {
             while (start > 0 && best[start].id == m->unk_id) start -= best[start].len;
             st = push_unknown(m, s + start, end - start, out);
         }
+        /* pushed end first: reversed with the ids below */
+        for (size_t k = before; spans && !st && k < out->n; k++)
+            if (!(st = xl_ivec_push(spans, (int32_t)end))) st = xl_ivec_push(spans, (int32_t)start);
         end = start;
     }
     for (size_t i = mark, j = out->n; !st && i + 1 < j; i++, j--) {
@@ -133,9 +138,22 @@ static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec 
         out->v[i] = out->v[j - 1];
         out->v[j - 1] = tmp;
     }
+    for (size_t i = smark, j = spans ? spans->n : 0; spans && !st && i + 1 < j; i++, j--) {
+        int32_t tmp = spans->v[i];
+        spans->v[i] = spans->v[j - 1];
+        spans->v[j - 1] = tmp;
+    }
 done:
     if (best != stack_best) free(best);
     return st;
+}
+
+static xl_status ug_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
+    return encode_piece(impl, s, len, out, NULL);
+}
+
+static xl_status ug_encode_spans(const void *impl, const char *s, size_t len, xl_ivec *out, xl_ivec *spans) {
+    return encode_piece(impl, s, len, out, spans);
 }
 
 static int32_t ug_token_to_id(const void *impl, const char *s, size_t len) {
@@ -157,7 +175,7 @@ static void ug_cache_save(const void *impl, tk_cache_writer *w) {
 }
 
 static const xl_tok_model_ops unigram_ops = {
-    "Unigram", ug_free, ug_encode, ug_token_to_id, ug_id_to_token, ug_vocab_size, ug_cache_save,
+    "Unigram", ug_free, ug_encode, ug_token_to_id, ug_id_to_token, ug_vocab_size, ug_cache_save, ug_encode_spans,
 };
 
 typedef struct {

@@ -30,17 +30,19 @@ static void wp_free(void *impl) {
     free(m);
 }
 
-static xl_status push_unk(const wordpiece *m, xl_ivec *out) {
+/* The unk token for the whole word s[0..len); its span when spans is not NULL. */
+static xl_status push_unk(const wordpiece *m, size_t len, xl_ivec *out, xl_ivec *spans) {
     if (m->unk_id < 0)
         return xl_err(XL_ERR_FORMAT, "WordPiece: unk_token \"%s\" is not in the vocabulary", m->unk_token);
-    return xl_ivec_push(out, m->unk_id);
+    xl_status st = xl_ivec_push(out, m->unk_id);
+    if (!st && spans && !(st = xl_ivec_push(spans, 0))) st = xl_ivec_push(spans, (int32_t)len);
+    return st;
 }
 
-static xl_status wp_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
-    const wordpiece *m = impl;
+static xl_status encode_word(const wordpiece *m, const char *s, size_t len, xl_ivec *out, xl_ivec *spans) {
     const tk_trie *t = &m->vocab.trie;
-    if (tk_count_chars(s, len) > m->max_chars) return push_unk(m, out);
-    size_t mark = out->n, start = 0;
+    if (tk_count_chars(s, len) > m->max_chars) return push_unk(m, len, out, spans);
+    size_t mark = out->n, smark = spans ? spans->n : 0, start = 0;
     while (start < len) {
         uint32_t node = start == 0 ? 0 : m->prefix_node;
         int32_t best = -1;
@@ -54,13 +56,23 @@ static xl_status wp_encode(const void *impl, const char *s, size_t len, xl_ivec 
         }
         if (best < 0) {
             out->n = mark; /* one unmatched part makes the whole word unknown */
-            return push_unk(m, out);
+            if (spans) spans->n = smark;
+            return push_unk(m, len, out, spans);
         }
         xl_status st = xl_ivec_push(out, best);
+        if (!st && spans && !(st = xl_ivec_push(spans, (int32_t)start))) st = xl_ivec_push(spans, (int32_t)best_end);
         if (st) return st;
         start = best_end;
     }
     return XL_OK;
+}
+
+static xl_status wp_encode(const void *impl, const char *s, size_t len, xl_ivec *out) {
+    return encode_word(impl, s, len, out, NULL);
+}
+
+static xl_status wp_encode_spans(const void *impl, const char *s, size_t len, xl_ivec *out, xl_ivec *spans) {
+    return encode_word(impl, s, len, out, spans);
 }
 
 static int32_t wp_token_to_id(const void *impl, const char *s, size_t len) {
@@ -78,7 +90,7 @@ static void wp_cache_save(const void *impl, tk_cache_writer *w) {
 }
 
 static const xl_tok_model_ops wordpiece_ops = {
-    "WordPiece", wp_free, wp_encode, wp_token_to_id, wp_id_to_token, wp_vocab_size, wp_cache_save,
+    "WordPiece", wp_free, wp_encode, wp_token_to_id, wp_id_to_token, wp_vocab_size, wp_cache_save, wp_encode_spans,
 };
 
 typedef struct {

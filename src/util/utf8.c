@@ -42,6 +42,12 @@ size_t xl_utf8_valid_len(const unsigned char *s, size_t avail) {
     return seq_check(s, avail, &prefix);
 }
 
+size_t xl_utf8_unit_len(const unsigned char *s, size_t avail) {
+    size_t prefix;
+    size_t k = seq_check(s, avail, &prefix);
+    return k ? k : prefix ? prefix : 1;
+}
+
 int32_t xl_utf8_decode(const unsigned char *s, size_t *len) {
     unsigned char c = s[0];
     if (c < 0x80) { *len = 1; return c; }

@@ -8,6 +8,9 @@
  * are not a valid sequence (per Unicode's well-formed table: no overlongs,
  * no surrogates, nothing above U+10FFFF). */
 size_t xl_utf8_valid_len(const unsigned char *s, size_t avail);
+/* Bytes of s[0..avail) (avail > 0) that xl_utf8_repair turns into one character: a
+ * valid sequence's length, else the maximal subpart one U+FFFD replaces (>= 1). */
+size_t xl_utf8_unit_len(const unsigned char *s, size_t avail);
 /* Decodes one code point from valid UTF-8 (call xl_utf8_valid_len first). */
 int32_t xl_utf8_decode(const unsigned char *s, size_t *len);
 /* Encodes cp into out (4 bytes room); returns the byte count. */

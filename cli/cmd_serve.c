@@ -1,8 +1,0 @@
-/* PLACEHOLDER while the command is built on its branch; replaced by its implementation. */
-#include <stdio.h>
-#include "cli.h"
-int cmd_serve(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fputs("xling serve: not built yet\n", stderr);
-    return 2;
-}

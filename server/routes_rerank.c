@@ -1,0 +1,271 @@
+/* Reranking routes for a cross-encoder folder: TEI's POST /rerank (query, texts,
+ * raw_scores, return_text, truncate → [{"index","score","text"?}] best first) and the
+ * Cohere / Jina style POST /v1/rerank (query, documents, top_n, return_documents →
+ * {"model","results":[{"index","relevance_score","document"?}],"usage"}), both on
+ * xl_rerank (the model's activation unless raw scores are asked for). xl_rerank runs the
+ * request's pairs on a context of its own: requests take turns at the library's compute
+ * gate rather than merging in the embedding batcher. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+/* Scores of n documents against the query; tokens = input tokens. An input longer than
+ * the limit is an error unless truncate (encoder cross-encoders: measured with the pair
+ * template; decoder rerankers format their own prompt and are always cut to the limit). */
+static int rerank_compute(const char *q, size_t qlen, const char **docs, const size_t *lens, size_t n, int raw,
+                          int truncate, float *scores, size_t *tokens, srv_err *e) {
+    e->fail = RQ_OK;
+    *tokens = 0;
+    if (g_srv.rinfo.kind == XL_RERANKER_ENCODER && g_srv.tok) {
+        for (size_t i = 0; i < n; i++) {
+            xl_encoding enc;
+            if (xl_tokenize_pair(g_srv.tok, q, qlen, docs[i], lens[i], 1, 0, &enc)) {
+                e->fail = RQ_INPUT;
+                snprintf(e->msg, sizeof e->msg, "document %zu: %s", i, xl_last_error());
+                return -1;
+            }
+            size_t nt = enc.n;
+            xl_encoding_free(&enc);
+            if (nt > (size_t)g_srv.max_input && !truncate) {
+                e->fail = RQ_TOO_LONG;
+                snprintf(e->msg, sizeof e->msg,
+                         "document %zu with the query has %zu tokens, more than the limit of %d; shorten it or ask for truncation",
+                         i, nt, g_srv.max_input);
+                return -1;
+            }
+            *tokens += nt < (size_t)g_srv.max_input ? nt : (size_t)g_srv.max_input;
+        }
+    }
+    xl_rerank_options o;
+    xl_rerank_options_init(&o);
+    o.raw_scores = raw;
+    o.max_length = g_srv.max_input;
+    o.threads = g_srv.cfg.threads;
+    xl_status st = xl_rerank(g_srv.model, q, qlen, docs, lens, n, &o, scores);
+    if (st) {
+        e->fail = st == XL_ERR_INPUT || st == XL_ERR_ARG ? RQ_INPUT : RQ_SERVER;
+        snprintf(e->msg, sizeof e->msg, "%s", xl_last_error());
+        return -1;
+    }
+    metrics_input_tokens(*tokens);
+    return 0;
+}
+
+/* Indices [0, n) best first (ties: input order). */
+static size_t *ranked(const float *scores, size_t n) {
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!idx) return NULL;
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    /* insertion sort: n is at most --max-client-batch-size */
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i], k = i;
+        while (k > 0 && (scores[idx[k - 1]] < scores[v] || (scores[idx[k - 1]] == scores[v] && idx[k - 1] > v))) {
+            idx[k] = idx[k - 1];
+            k--;
+        }
+        idx[k] = v;
+    }
+    return idx;
+}
+
+void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    const char **docs = NULL;
+    size_t *lens = NULL, *order = NULL;
+    float *scores = NULL;
+    if (!root || !json_is_object(root)) {
+        reply_tei_error(r, 422, "Validation", root ? "the body must be a JSON object" : "the body is not valid JSON: %s",
+                        jerr.text);
+        goto done;
+    }
+    if (!g_srv.reranker) {
+        /* as TEI answers for an embedding model */
+        reply_tei_error(r, 424, "Backend", "model is not a re-ranker model");
+        goto done;
+    }
+    json_t *q = json_object_get(root, "query"), *texts = json_object_get(root, "texts");
+    if (!json_is_string(q) || !json_is_array(texts)) {
+        reply_tei_error(r, 422, "Validation", "the body must have \"query\" (a string) and \"texts\" (an array of strings)");
+        goto done;
+    }
+    int flags[3], defs[3] = {0, 0, g_srv.cfg.auto_truncate};
+    const char *names[3] = {"raw_scores", "return_text", "truncate"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(root, names[k]);
+        if (v && !json_is_null(v) && !json_is_boolean(v)) {
+            reply_tei_error(r, 422, "Validation", "%s must be true or false", names[k]);
+            goto done;
+        }
+        flags[k] = v && !json_is_null(v) ? json_is_true(v) : defs[k];
+    }
+    size_t n = json_array_size(texts);
+    if (!n) {
+        reply_tei_error(r, 422, "Empty", "texts: the input list is empty");
+        goto done;
+    }
+    if (n > (size_t)g_srv.cfg.max_client_batch) {
+        reply_tei_error(r, 422, "Validation", "batch size %zu > maximum allowed batch size %d", n, g_srv.cfg.max_client_batch);
+        goto done;
+    }
+    docs = malloc(n * sizeof *docs);
+    lens = malloc(n * sizeof *lens);
+    scores = malloc(n * sizeof *scores);
+    if (!docs || !lens || !scores) {
+        reply_tei_error(r, 500, "Backend", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(texts, i);
+        if (!json_is_string(t)) {
+            reply_tei_error(r, 422, "Validation", "texts[%zu] is not a string", i);
+            goto done;
+        }
+        docs[i] = json_string_value(t);
+        lens[i] = json_string_length(t);
+    }
+    srv_err e;
+    if (rerank_compute(json_string_value(q), json_string_length(q), docs, lens, n, flags[0], flags[2], scores, &r->tokens, &e)) {
+        if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);
+        else reply_tei_error(r, 422, "Validation", "%s", e.msg);
+        goto done;
+    }
+    if (!(order = ranked(scores, n))) {
+        reply_tei_error(r, 500, "Backend", "out of memory");
+        goto done;
+    }
+    jbuf *b = &r->body;
+    jb_puts(b, "[");
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
+        jb_printf(b, "%s{\"index\":%zu,", k ? "," : "", i);
+        if (flags[1]) {
+            jb_puts(b, "\"text\":");
+            jb_string(b, docs[i], lens[i]);
+            jb_puts(b, ",");
+        }
+        jb_puts(b, "\"score\":");
+        jb_float(b, scores[i]);
+        jb_puts(b, "}");
+    }
+    jb_puts(b, "]");
+    r->status = 200;
+done:
+    free(docs);
+    free(lens);
+    free(scores);
+    free(order);
+    json_decref(root);
+}
+
+void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    const char **docs = NULL;
+    size_t *lens = NULL, *order = NULL;
+    float *scores = NULL;
+    if (!root || !json_is_object(root)) {
+        reply_openai_error(r, 400, "invalid_request_error", NULL, NULL, "%s%s",
+                           root ? "the body must be a JSON object" : "the body is not valid JSON: ", root ? "" : jerr.text);
+        goto done;
+    }
+    json_t *model = json_object_get(root, "model");
+    if (model && !json_is_null(model) && (!json_is_string(model) || strcmp(json_string_value(model), g_srv.cfg.served_name))) {
+        reply_openai_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                           "The model `%s` does not exist; this server serves `%s`",
+                           json_is_string(model) ? json_string_value(model) : "?", g_srv.cfg.served_name);
+        goto done;
+    }
+    if (!g_srv.reranker) {
+        reply_openai_error(r, 400, "invalid_request_error", NULL, "model_not_reranker",
+                           "the served model `%s` is not a reranker (cross-encoder)", g_srv.cfg.served_name);
+        goto done;
+    }
+    json_t *q = json_object_get(root, "query"), *documents = json_object_get(root, "documents");
+    if (!json_is_string(q)) {
+        reply_openai_error(r, 400, "invalid_request_error", "query", NULL, "query must be a string");
+        goto done;
+    }
+    if (!json_is_array(documents) || !json_array_size(documents)) {
+        reply_openai_error(r, 400, "invalid_request_error", "documents", NULL,
+                           "documents must be a non-empty array of strings (or of {\"text\": string})");
+        goto done;
+    }
+    size_t n = json_array_size(documents);
+    if (n > (size_t)g_srv.cfg.max_client_batch) {
+        reply_openai_error(r, 413, "invalid_request_error", "documents", NULL,
+                           "%zu documents in one request; at most %d are allowed (--max-client-batch-size)", n,
+                           g_srv.cfg.max_client_batch);
+        goto done;
+    }
+    size_t top_n = n;
+    json_t *tn = json_object_get(root, "top_n");
+    if (tn && !json_is_null(tn)) {
+        if (!json_is_integer(tn) || json_integer_value(tn) < 1) {
+            reply_openai_error(r, 400, "invalid_request_error", "top_n", NULL, "top_n must be a positive integer");
+            goto done;
+        }
+        if ((size_t)json_integer_value(tn) < n) top_n = (size_t)json_integer_value(tn);
+    }
+    json_t *rd = json_object_get(root, "return_documents");
+    if (rd && !json_is_null(rd) && !json_is_boolean(rd)) {
+        reply_openai_error(r, 400, "invalid_request_error", "return_documents", NULL, "return_documents must be true or false");
+        goto done;
+    }
+    int return_docs = rd && json_is_true(rd);
+    docs = malloc(n * sizeof *docs);
+    lens = malloc(n * sizeof *lens);
+    scores = malloc(n * sizeof *scores);
+    if (!docs || !lens || !scores) {
+        reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(documents, i);
+        if (json_is_object(d)) d = json_object_get(d, "text");
+        if (!json_is_string(d)) {
+            reply_openai_error(r, 400, "invalid_request_error", "documents", NULL,
+                               "documents[%zu] is not a string (or {\"text\": string})", i);
+            goto done;
+        }
+        docs[i] = json_string_value(d);
+        lens[i] = json_string_length(d);
+    }
+    srv_err e;
+    if (rerank_compute(json_string_value(q), json_string_length(q), docs, lens, n, 0, g_srv.cfg.auto_truncate, scores,
+                       &r->tokens, &e)) {
+        if (e.fail == RQ_TOO_LONG) reply_openai_error(r, 413, "invalid_request_error", "documents", NULL, "%s", e.msg);
+        else if (e.fail == RQ_INPUT) reply_openai_error(r, 400, "invalid_request_error", "documents", NULL, "%s", e.msg);
+        else reply_openai_error(r, 500, "server_error", NULL, NULL, "%s", e.msg);
+        goto done;
+    }
+    if (!(order = ranked(scores, n))) {
+        reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        goto done;
+    }
+    jbuf *b = &r->body;
+    jb_puts(b, "{\"model\":");
+    jb_string(b, g_srv.cfg.served_name, strlen(g_srv.cfg.served_name));
+    jb_puts(b, ",\"results\":[");
+    for (size_t k = 0; k < top_n; k++) {
+        size_t i = order[k];
+        jb_printf(b, "%s{\"index\":%zu,\"relevance_score\":", k ? "," : "", i);
+        jb_float(b, scores[i]);
+        if (return_docs) {
+            jb_puts(b, ",\"document\":{\"text\":");
+            jb_string(b, docs[i], lens[i]);
+            jb_puts(b, "}");
+        }
+        jb_puts(b, "}");
+    }
+    jb_printf(b, "],\"usage\":{\"total_tokens\":%zu}}", r->tokens);
+    r->status = 200;
+done:
+    free(docs);
+    free(lens);
+    free(scores);
+    free(order);
+    json_decref(root);
+}
