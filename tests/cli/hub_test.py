@@ -170,6 +170,40 @@ check(rc == 0 and out == out2, "embed -m ORG/NAME@tag uses that revision's files
 rc, out, err = run(["info", "-m", "xling-test/xlmr-tiny@" + A, "--json"], {"HF_HUB_OFFLINE": "1"})
 check(rc == 0 and json.loads(out)["architecture"] == "XLMRobertaModel", "info -m ORG/NAME@commit offline: %s" % err)
 
+# commands that read folders themselves (merge, vocab) take ids too
+off = {"HF_HUB_OFFLINE": "1"}
+rc, out, err = run(["merge", "-o", os.path.join(tmp, "m1"), "--average", "xling-test/xlmr-tiny", "xling-test/xlmr-tiny@v1"], off)
+rc2, out2, err2 = run(["merge", "-o", os.path.join(tmp, "m2"), "--average", XLMR, XLMR])
+check(rc == 0 and rc2 == 0 and open(os.path.join(tmp, "m1", "model.safetensors"), "rb").read()
+      == open(os.path.join(tmp, "m2", "model.safetensors"), "rb").read(), "merge --average ORG/NAME ORG/NAME@tag: %s %s" % (err, err2))
+with open(os.path.join(tmp, "add.txt"), "w") as f:
+    f.write("xlingtoken\n")
+rc, out, err = run(["vocab", "extend", "-m", "xling-test/xlmr-tiny", "--add-tokens", os.path.join(tmp, "add.txt"), "-o", os.path.join(tmp, "v1")], off)
+rc2, out2, err2 = run(["vocab", "extend", "-m", XLMR, "--add-tokens", os.path.join(tmp, "add.txt"), "-o", os.path.join(tmp, "v2")])
+check(rc == 0 and rc2 == 0 and open(os.path.join(tmp, "v1", "model.safetensors"), "rb").read()
+      == open(os.path.join(tmp, "v2", "model.safetensors"), "rb").read(), "vocab extend -m ORG/NAME: %s %s" % (err, err2))
+rc, out, err = run(["merge", "-o", os.path.join(tmp, "m3"), "--average", "xling-test/xlmr-tiny", "xling-test/none"], off)
+check(rc == 1 and one_line(err, "xling merge:", "xling pull xling-test/none") and not os.path.exists(os.path.join(tmp, "m3")),
+      "merge with an uncached id, offline: %s" % err)
+
+# the server: -m ORG/NAME, named by its id
+import urllib.request
+e = dict(BASE_ENV, HF_HUB_OFFLINE="1")
+srv = subprocess.Popen([XLING, "serve", "-m", "xling-test/xlmr-tiny", "--port", "0"], env=e, stderr=subprocess.PIPE, text=True)
+info = {}
+try:
+    for _ in range(20):
+        line = srv.stderr.readline()
+        if "listening on" in line or not line:
+            break
+    if "listening on" in line:
+        port = line.split("127.0.0.1:")[1].split()[0]
+        info = json.loads(urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=60).read())
+finally:
+    srv.terminate()
+    srv.wait(timeout=60)
+check(info.get("model_id") == "xling-test/xlmr-tiny", "serve -m ORG/NAME: %r" % info)
+
 # by commit: no ref written
 rc, out, err = run(["pull", "xling-test/bert-tiny@" + C])
 bd = repo_dir("xling-test/bert-tiny")
