@@ -48,6 +48,7 @@ class Hub:
         self.corrupt = set()   # sha256 whose content is served with a byte flipped
         self.huge = set()      # sha256 whose X-Linked-Size claims a petabyte
         self.api_fail = 0      # next N API calls answer 503
+        self.no_range = False  # the storage host ignores Range (answers 200 with everything)
         self.blobs = {}        # sha256 -> bytes
         hub = self
 
@@ -146,7 +147,7 @@ class Hub:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 start, code, headers = 0, 200, {"Content-Type": "application/octet-stream"}
                 rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
+                if rng and rng.startswith("bytes=") and rng.endswith("-") and not hub.no_range:
                     start = int(rng[6:-1])
                     if start >= len(data):
                         return self.send(416, {"Content-Range": "bytes */%d" % len(data)}, b"")

@@ -366,6 +366,15 @@ ranges = [r[3].get("range") for r in hub.requests("lfs") if msha in r[2]]
 check(rc == 0 and ranges == ["bytes=%d-" % half], "the next pull resumes with Range: %r %s" % (ranges, err))
 check(open(os.path.join(bd2, "blobs", msha), "rb").read() == bert["model.safetensors"], "resumed blob has the content")
 check(not os.path.exists(inc), "resumed: .incomplete renamed")
+# a storage host that ignores Range: the partial file is dropped and the whole file taken
+shutil.rmtree(cache2)
+hub.cut[msha] = half
+rc, out, err = run(["pull", "xling-test/bert-tiny", "--retries", "0"], env2)
+hub.no_range = True
+rc2, out2, err2 = run(["pull", "xling-test/bert-tiny"], env2)
+hub.no_range = False
+check(rc == 1 and rc2 == 0 and open(os.path.join(bd2, "blobs", msha), "rb").read() == bert["model.safetensors"],
+      "a 200 answer to a Range request restarts the file: %s" % err2)
 # within one run: the retry resumes
 shutil.rmtree(cache2)
 hub.cut[msha] = 1000
