@@ -7,7 +7,7 @@
 # the same pair length; pair 0's raw score is compared between the two (same weights).
 # Prints pairs/s of each, ROUNDS times interleaved.
 #
-#   bench/rerank_bench.sh                 # DOCS=100 REPS=3 ROUNDS=1 THREADS=2
+#   flock /tmp/xling-bench.lock bench/rerank_bench.sh     # DOCS=100 REPS=3 ROUNDS=1 THREADS=2
 #
 # Once per machine: bash ../shared/bench/setup.sh && /usr/bin/python3 ../shared/bench/gen_models.py --shapes base
 # (rerank_setup.py runs by itself when its model is missing). OPENBLAS_CORETYPE /
@@ -19,11 +19,15 @@ SHARED=${XLING_SHARED:-../shared}
 HOME_B=${XLING_BENCH_HOME:-$HOME/.cache/xling-bench}
 M=$HOME_B/models/base-rerank
 DOCS=${DOCS:-100} REPS=${REPS:-3} ROUNDS=${ROUNDS:-1} THREADS=${THREADS:-2}
+# rerank_speed is a program on the library, which leaves the OpenMP wait policy to the
+# program: on a shared machine libgomp's default spinning collapses (README, "Threads"),
+# so passive unless the caller sets one (the xling CLI picks its policy itself).
+WAIT=${OMP_WAIT_POLICY:-passive}
 [ -x build/bench/rerank_speed ] || make build/bench/rerank_speed
 [ -f "$M/onnx/model.onnx" ] || /usr/bin/python3 bench/rerank_setup.py
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
-    X=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/rerank_speed --model "$M/hf" --docs "$DOCS" \
+    X=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY="$WAIT" build/bench/rerank_speed --model "$M/hf" --docs "$DOCS" \
         --doc-tokens 128 --reps "$REPS" --threads "$THREADS")
     T=$(printf '%s' "$X" | sed 's/.*"pair_tokens":\([0-9]*\).*/\1/')
     IDS=$(printf '%s' "$X" | sed 's/.*"ids0":"\([0-9,]*\)".*/\1/')

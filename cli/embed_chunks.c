@@ -93,8 +93,8 @@ static int reserve(chunk_cli *c, size_t rows, size_t dim) {
 static char *row_members(const chunk_cli *c, const char *extra, const xl_chunk_span *sp, size_t input) {
     if (!c->per_chunk) return extra ? strdup(extra) : NULL;
     char *s = NULL;
-    if (asprintf(&s, "%s\"input\":%zu,\"chunk\":%zu,\"token_start\":%zu,\"token_end\":%zu,", extra ? extra : "", input,
-                 sp->index, sp->token_start, sp->token_end) < 0)
+    if (asprintf(&s, "%s\"input\":%zu,\"chunk\":%zu,\"start\":%zu,\"end\":%zu,\"token_start\":%zu,\"token_end\":%zu,",
+                 extra ? extra : "", input, sp->index, sp->byte_start, sp->byte_end, sp->token_start, sp->token_end) < 0)
         return NULL;
     return s;
 }

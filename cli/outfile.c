@@ -22,11 +22,23 @@ static void on_signal(int sig) {
     raise(sig);
 }
 
+static const int watched_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+
+/* Blocks (how = SIG_BLOCK) or restores the watched signals: a signal that arrives
+ * between mkstemp and watch() is delivered once the handler knows the file. */
+static void hold_signals(int how, sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t k = 0; k < sizeof watched_sigs / sizeof *watched_sigs; k++) sigaddset(&set, watched_sigs[k]);
+    if (how == SIG_BLOCK) sigprocmask(SIG_BLOCK, &set, old);
+    else sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 static void watch(char *tmp) {
     g_pending = tmp;
     if (tmp) {
-        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
-        for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
+        const int *sigs = watched_sigs;
+        for (size_t k = 0; k < sizeof watched_sigs / sizeof *watched_sigs; k++) {
             struct sigaction sa;
             memset(&sa, 0, sizeof sa);
             sa.sa_handler = on_signal;
@@ -87,12 +99,18 @@ int outfile_open(outfile *o, const char *path) {
     if (!tmp) { free(dir); free(target); cli_set_error("out of memory"); return -1; }
     snprintf(tmp, n, "%s/.%s.xling-XXXXXX", dir, base);
     free(dir);
+    sigset_t held;
+    hold_signals(SIG_BLOCK, &held);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        cli_set_error("%s: cannot create a file in its folder: %s", path, strerror(errno));
+        int e = errno;
+        hold_signals(SIG_SETMASK, &held);
+        cli_set_error("%s: cannot create a file in its folder: %s", path, strerror(e));
         free(tmp); free(target);
         return -1;
     }
+    watch(tmp);
+    hold_signals(SIG_SETMASK, &held);
     /* mkstemp makes 0600; give the file what a plain fopen would (or the old file's mode). */
     mode_t um = umask(0);
     umask(um);
@@ -100,12 +118,12 @@ int outfile_open(outfile *o, const char *path) {
     o->f = fdopen(fd, "wb");
     if (!o->f) {
         cli_set_error("%s: %s", path, strerror(errno));
+        g_pending = NULL;
         close(fd); unlink(tmp); free(tmp); free(target);
         return -1;
     }
     o->tmp = tmp;
     o->target = target;
-    watch(tmp);
     return 0;
 }
 

@@ -824,7 +824,9 @@ typedef struct {
     size_t index;               /* 0-based window number within the text */
     size_t token_start, token_end; /* [start, end) among the text's own tokens */
     size_t byte_start, byte_end;   /* the bytes of the text it covers: the start of its first
-                                      token to the end of its last (0, 0 for no tokens) */
+                                      token to the end of its last, as xl_tokenize_offsets
+                                      gives them, in the text as passed (before the folder's
+                                      lowercasing); 0, 0 for no tokens */
 } xl_chunk_span;
 
 typedef struct {

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "xling.h"
@@ -127,6 +129,8 @@ static void bge_m3(void) {
             CHECK_EQ_INT(out.chunks[k].index, k);
             CHECK_EQ_INT(out.chunks[k].token_start, json_integer_value(json_object_get(w, "token_start")));
             CHECK_EQ_INT(out.chunks[k].token_end, json_integer_value(json_object_get(w, "token_end")));
+            CHECK_EQ_INT(out.chunks[k].byte_start, json_integer_value(json_object_get(w, "byte_start")));
+            CHECK_EQ_INT(out.chunks[k].byte_end, json_integer_value(json_object_get(w, "byte_end")));
             const float *e = out.chunk_embeddings + k * (size_t)dim;
             double d = diff_json(e, json_object_get(w, "embedding"), (size_t)dim);
             CHECK_MSG(d <= TOL, "window %zu: max abs diff %.3g", k, d);
@@ -224,7 +228,12 @@ static void bge_m3(void) {
             CHECK(memcmp(out.chunk_embeddings, plain[0], sizeof plain[0]) == 0);
             CHECK(memcmp(out.embeddings + 2 * dim, plain[1], sizeof plain[1]) == 0);
             CHECK_EQ_INT(out.chunks[0].token_end, 5);
+            CHECK_EQ_INT(out.chunks[0].byte_start, 0);
+            CHECK_EQ_INT(out.chunks[0].byte_end, 16);
+            CHECK_EQ_INT(out.chunks[1].byte_start, 0);
+            CHECK_EQ_INT(out.chunks[nw].byte_end, strlen(text));
             CHECK_EQ_INT(out.chunks[1 + nw].token_end, 0);
+            CHECK_EQ_INT(out.chunks[1 + nw].byte_end, 0);
             double d = diff_json(out.embeddings + dim, json_object_get(json_object_get(ld, "combined"), "mean"), (size_t)dim);
             CHECK_MSG(d <= TOL, "combined mean among other texts: %.3g", d);
             xl_chunk_outputs_free(&out);
@@ -320,6 +329,189 @@ static void bge_m3(void) {
     json_decref(ref);
 }
 
+/* sentence-transformers' do_lower_case: the text is lowercased before tokenizing, and
+ * U+0130 (2 bytes) becomes "i" (1 byte); the byte spans still point into the text as
+ * given. A copy of bge-m3-tiny's folder with do_lower_case on. */
+/* A copy of bge-m3-tiny's folder in tmp (links to its files) with its own
+ * sentence_bert_config.json and, when pooling is not NULL, 1_Pooling/config.json. */
+static int variant(char *tmp, const char *sbert, const char *pooling) {
+    const char *dir = model_dir("bge-m3-tiny");
+    if (!dir || !CHECK(mkdtemp(tmp) != NULL)) return 0;
+    char src[4096];
+    snprintf(src, sizeof src, "%s", dir);
+    const char *links[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
+                           "1_Pooling"};
+    char a[4200], b[4200], real[4096];
+    for (int k = 0; k < (pooling ? 5 : 6); k++) {
+        snprintf(a, sizeof a, "%s/%s", src, links[k]);
+        snprintf(b, sizeof b, "%s/%s", tmp, links[k]);
+        /* the fixture's tokenizer.json is a relative path written as text: link to what it names */
+        char txt[512] = "";
+        FILE *tf = k == 2 ? fopen(a, "r") : NULL;
+        size_t got = tf ? fread(txt, 1, sizeof txt - 1, tf) : 0;
+        if (tf) fclose(tf);
+        txt[got] = 0;
+        if (got && got < 400 && txt[0] != '{') snprintf(a, sizeof a, "%s/%s", src, txt);
+        CHECK(realpath(a, real) != NULL && symlink(real, b) == 0);
+    }
+    snprintf(b, sizeof b, "%s/sentence_bert_config.json", tmp);
+    FILE *f = fopen(b, "w");
+    if (f) { fputs(sbert, f); fclose(f); }
+    if (pooling) {
+        snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+        CHECK(mkdir(b, 0700) == 0);
+        snprintf(b, sizeof b, "%s/1_Pooling/config.json", tmp);
+        if ((f = fopen(b, "w"))) { fputs(pooling, f); fclose(f); }
+    }
+    return 1;
+}
+
+/* Removes what variant() made: the links themselves (never what they point to: a
+ * linked 1_Pooling is the fixture's own folder) and its own files. */
+static void variant_rm(const char *tmp) {
+    char b[4200];
+    struct stat st;
+    snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+    if (lstat(b, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(b, sizeof b, "%s/1_Pooling/config.json", tmp);
+        unlink(b);
+        snprintf(b, sizeof b, "%s/1_Pooling", tmp);
+        rmdir(b);
+    }
+    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
+                           "1_Pooling", "sentence_bert_config.json",
+                           "tokenizer.json.xlcache" /* the tokenizer cache, when not elsewhere */};
+    for (int k = 0; k < 8; k++) {
+        snprintf(b, sizeof b, "%s/%s", tmp, files[k]);
+        if (lstat(b, &st) == 0 && !S_ISDIR(st.st_mode)) unlink(b);
+    }
+    CHECK(rmdir(tmp) == 0);
+}
+
+/* sentence-transformers' do_lower_case: the text is lowercased before tokenizing, and
+ * U+0130 (2 bytes) becomes "i" (1 byte); the byte spans still point into the text as
+ * given. */
+static void lowercased(void) {
+    char tmp[] = "/tmp/xl_chunk_lower_XXXXXX";
+    if (!variant(tmp, "{\"max_seq_length\": 8192, \"do_lower_case\": true}", NULL)) {
+        t_skip_case("bge-m3-tiny lowercased", "fixtures absent (../shared)");
+        return;
+    }
+    xl_model *m;
+    xl_model_options mo = {.threads = 2};
+    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+        const char *text = "İstanbul İzmir ANKARA İSKENDERUN, İNEGÖL und Bursa: İİİ kleine Städte am Meer. İyi günler!";
+        char lower[256];
+        size_t k = 0, tl = strlen(text);
+        for (size_t i = 0; i < tl;)
+            if ((unsigned char)text[i] == 0xC4 && (unsigned char)text[i + 1] == 0xB0) { lower[k++] = 'i'; i += 2; }
+            else if ((unsigned char)text[i] < 0x80) { char c = text[i++]; lower[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+            else if ((unsigned char)text[i] == 0xC3 && (unsigned char)text[i + 1] == 0x96) { lower[k++] = text[i]; lower[k++] = (char)0xB6; i += 2; } /* Ö */
+            else lower[k++] = text[i++]; /* ä, ü (already lowercase) */
+        lower[k] = 0;
+        xl_encoding le;
+        CHECK(xl_tokenize_offsets(xl_model_tokenizer(m), lower, k, 0, &le) == XL_OK);
+        xl_context *ctx;
+        CHECK(xl_context_new(m, &ctx) == XL_OK);
+        xl_chunk_options co;
+        xl_chunk_options_init(&co);
+        co.size = 6;
+        co.overlap = 2;
+        xl_chunk_outputs out;
+        if (run1(ctx, text, NULL, &co, &out)) {
+            CHECK_EQ_INT(out.n_chunks, xl_chunk_windows(le.n, &co, NULL, NULL));
+            for (size_t c = 0; c < out.n_chunks; c++) {
+                /* lowered offset o -> o + the İ (one byte longer each) before it */
+                uint32_t lo = le.offsets[2 * out.chunks[c].token_start], hi = le.offsets[2 * (out.chunks[c].token_end - 1) + 1];
+                size_t want_s = lo, want_e = hi;
+                for (size_t i = 0, j = 0; i < tl; j++) {
+                    int dotted = (unsigned char)text[i] == 0xC4 && (unsigned char)text[i + 1] == 0xB0;
+                    if (dotted && j < lo) want_s++;
+                    if (dotted && j < hi) want_e++;
+                    i += dotted ? 2 : 1;
+                }
+                CHECK_MSG(out.chunks[c].byte_start == want_s && out.chunks[c].byte_end == want_e,
+                          "lowercased window %zu: [%zu, %zu) want [%zu, %zu)", c, out.chunks[c].byte_start,
+                          out.chunks[c].byte_end, want_s, want_e);
+            }
+            CHECK_EQ_INT(out.chunks[out.n_chunks - 1].byte_end, tl);
+            xl_chunk_outputs_free(&out);
+        }
+        xl_encoding_free(&le);
+        xl_context_free(ctx);
+        xl_model_free(m);
+    }
+    variant_rm(tmp);
+}
+
+/* Pooling with include_prompt: false (mean here): every window leaves out the prompt's
+ * first tokens as embed does (sentence-transformers' prompt_length = the prompt's
+ * tokens with the special tokens, minus one): the window's sequence run with that
+ * prompt_len through xl_run gives the same vector. */
+static void prompt_excluded(void) {
+    char tmp[] = "/tmp/xl_chunk_prompt_XXXXXX";
+    if (!variant(tmp, "{\"max_seq_length\": 8192}",
+                 "{\"word_embedding_dimension\": 32, \"pooling_mode_mean_tokens\": true, \"include_prompt\": false}")) {
+        t_skip_case("bge-m3-tiny include_prompt", "fixtures absent (../shared)");
+        return;
+    }
+    xl_model *m;
+    xl_model_options mo = {.threads = 2};
+    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+        xl_model_info info;
+        xl_model_get_info(m, &info);
+        CHECK(info.include_prompt == 0 && info.pooling == XL_POOL_MEAN);
+        const xl_tokenizer *tok = xl_model_tokenizer(m);
+        const char *text = "Ydy Tom a Mary yn cofio unrhyw beth? Те направиха дупка в стената. Plan. E tu ?";
+        xl_embed_options eo;
+        xl_embed_options_init(&eo);
+        eo.prefix = "passage: ";
+        xl_encoding pe, je, te;
+        size_t tl = strlen(text), pl = strlen(eo.prefix);
+        char joint[256];
+        snprintf(joint, sizeof joint, "%s%s", eo.prefix, text);
+        CHECK(xl_tokenize(tok, eo.prefix, pl, 1, &pe) == XL_OK);
+        CHECK(xl_tokenize(tok, joint, pl + tl, 0, &je) == XL_OK);
+        CHECK(xl_tokenize(tok, text, tl, 0, &te) == XL_OK);
+        size_t np = je.n - te.n, prompt_len = pe.n - 1;
+        xl_context *ctx;
+        CHECK(xl_context_new(m, &ctx) == XL_OK);
+        xl_chunk_options co;
+        xl_chunk_options_init(&co);
+        co.size = 8;
+        co.overlap = 3;
+        xl_chunk_outputs out;
+        if (run1(ctx, text, &eo, &co, &out)) {
+            CHECK(out.n_chunks > 3);
+            xl_sequence *seqs = calloc(out.n_chunks, sizeof *seqs);
+            for (size_t k = 0; k < out.n_chunks; k++) {
+                size_t s = out.chunks[k].token_start, e = out.chunks[k].token_end;
+                seqs[k].n = 2 + np + e - s;
+                seqs[k].ids = malloc(seqs[k].n * sizeof *seqs[k].ids);
+                seqs[k].ids[0] = 0;
+                memcpy(seqs[k].ids + 1, je.ids, np * sizeof *seqs[k].ids);
+                memcpy(seqs[k].ids + 1 + np, te.ids + s, (e - s) * sizeof *seqs[k].ids);
+                seqs[k].ids[seqs[k].n - 1] = 2;
+                seqs[k].prompt_len = prompt_len;
+            }
+            xl_outputs ro;
+            if (CHECK(xl_run(ctx, seqs, out.n_chunks, XL_OUT_EMBEDDING, NULL, &ro) == XL_OK)) {
+                double d = t_max_abs_diff(ro.embeddings, out.chunk_embeddings, out.n_chunks * (size_t)out.dim);
+                CHECK_MSG(d <= SAME, "windows with the prompt left out of pooling: %.3g", d);
+                xl_outputs_free(&ro);
+            }
+            xl_sequences_free(seqs, out.n_chunks);
+            xl_chunk_outputs_free(&out);
+        }
+        xl_encoding_free(&pe);
+        xl_encoding_free(&je);
+        xl_encoding_free(&te);
+        xl_context_free(ctx);
+        xl_model_free(m);
+    }
+    variant_rm(tmp);
+}
+
 /* A decoder: its post-processor appends <|endoftext|>, so each window does too; last-
  * token pooling then reads that token of every window. */
 static void decoder(void) {
@@ -409,6 +601,8 @@ static void dense(void) {
 int main(void) {
     windows_only();
     bge_m3();
+    lowercased();
+    prompt_excluded();
     decoder();
     dense();
     return test_summary("test_chunk");

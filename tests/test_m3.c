@@ -124,6 +124,12 @@ int main(void) {
           !memcmp(one.sparse_weights, vt[0].sparse_weights, one.n_sparse * sizeof(float)));
     xl_m3_vectors_free(&one);
 
+    /* heads not loaded or not heads at all */
+    st = xl_m3_embed_texts(h, texts, NULL, 1, 0, NULL, &one, NULL);
+    CHECK_MSG(st == XL_ERR_ARG && !one.dense, "no heads: %s", xl_last_error());
+    st = xl_m3_embed_texts(h, texts, NULL, 1, 8, NULL, &one, NULL);
+    CHECK_MSG(st == XL_ERR_ARG, "unknown head bit: %s", xl_last_error());
+
     /* pair scores */
     const json_t *pairs = json_object_get(ref, "pairs");
     CHECK(json_array_size(pairs) >= 3);

@@ -304,6 +304,50 @@ static void test_shift(void) {
     CHECK(va_shift_positions(&t, 5, 0, &out) == XL_ERR_FORMAT);
 }
 
+
+/* The conventions and roles of the shared byte-level and Gemma tokenizers. */
+static void test_shared_conventions(void) {
+    const char *sh = t_shared_dir();
+    if (!sh) {
+        t_skip_case("byte-level / Gemma conventions", "../shared absent");
+        return;
+    }
+    static const struct {
+        const char *name, *desc;
+        int32_t bos, eos, pad, unk;
+    } cases[] = {
+        {"qwen3", "byte-level BPE", -1, 151645, 151643, -1},
+        {"llama3_1", "byte-level BPE", 128000, 128009, -1, -1},
+        {"gemma3", "SentencePiece BPE (\xe2\x96\x81)", 2, 106, 0, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/fixtures/tokenizers/models/%s", sh, cases[i].name);
+        va_model m;
+        memset(&m, 0, sizeof m);
+        if (CHECK_MSG(va_tokenizer_open(dir, "test", &m) == XL_OK, "%s: %s", dir, xl_last_error())) {
+            CHECK_STR(m.conv.desc, cases[i].desc);
+            CHECK_EQ_INT(m.conv.role[VR_BOS], cases[i].bos);
+            CHECK_EQ_INT(m.conv.role[VR_EOS], cases[i].eos);
+            CHECK_EQ_INT(m.conv.role[VR_PAD], cases[i].pad);
+            CHECK_EQ_INT(m.conv.role[VR_UNK], cases[i].unk);
+            CHECK_EQ_INT(m.conv.unk_id, cases[i].unk);
+        }
+        if (i == 2 && m.tok) { /* Gemma: "▁house" word-initial, <0x41> the byte A, <mask> an added token */
+            xl_buf b = {0};
+            int ini;
+            int32_t id = xl_tokenizer_token_to_id(m.tok, "\xe2\x96\x81house");
+            CHECK(id >= 0 && m.conv.type[id] == VT_MODEL && vc_decode(&m.conv, "\xe2\x96\x81house", &b, &ini) == XL_OK &&
+                  ini == 1 && b.n == 5 && !memcmp(b.s, "house", 5));
+            CHECK(m.conv.byte_fallback && vc_decode(&m.conv, "<0x41>", &b, &ini) == XL_OK && ini == 0 && b.n == 1 && b.s[0] == 'A');
+            CHECK_EQ_INT(m.conv.type[4], VT_ADDED);
+            CHECK_EQ_INT(m.conv.type[2], VT_SPECIAL);
+            xl_buf_free(&b);
+        }
+        va_model_close(&m);
+    }
+}
+
 int main(void) {
     static char b[1024], x[1024];
     snprintf(b, sizeof b, "%s/tests/fixtures/models/bert-tiny", t_repo_dir());
@@ -313,6 +357,7 @@ int main(void) {
     test_decode();
     test_ibm1();
     test_shift();
+    test_shared_conventions();
     test_xlmr_to_bert();
     test_bert_to_xlmr();
     return test_summary("test_vocab");

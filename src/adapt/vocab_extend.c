@@ -81,7 +81,7 @@ static xl_status add_to_tokenizer(va_model *src, const xl_lines *toks, size_t fi
     p->tokenizer_json = src->tokjson;
     if (!xl_file_exists(src->tokcfg_path)) return XL_OK;
     json_t *cfg;
-    xl_status st = xl_json_load_file(src->tokcfg_path, &cfg);
+    xl_status st = vc_json_load(src->tokcfg_path, &cfg);
     if (st) return st;
     p->tokenizer_config = cfg;
     json_t *dec = json_object_get(cfg, "added_tokens_decoder");

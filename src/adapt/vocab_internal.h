@@ -51,6 +51,9 @@ typedef struct {
  * end-of-word suffix, WordLevel...) are XL_ERR_UNSUPPORTED naming `what`. */
 xl_status vc_load(const json_t *root, const xl_tokenizer *tok, const char *cfg_path, const char *what, vc_info *out);
 void vc_free(vc_info *c);
+/* A JSON file such as tokenizer_config.json, whose 31-digit model_max_length (1e30)
+ * jansson's integers cannot hold: such integers are read as reals. */
+xl_status vc_json_load(const char *path, json_t **out);
 
 /* Decodes a model piece to its text bytes (appended to *text, which is cleared first)
  * and *initial = 1 for a word-initial piece (the leading space or "▁" removed from the

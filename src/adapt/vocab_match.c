@@ -131,6 +131,49 @@ static const char *config_token(const json_t *cfg, const char *key) {
     return json_string_value(v);
 }
 
+/* Integral reals back to integers (after JSON_DECODE_INT_AS_REAL). */
+static void ints_back(json_t *j) {
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v) {
+            if (json_is_real(v)) {
+                double d = json_real_value(v);
+                if (d >= -0x1p53 && d <= 0x1p53 && d == (double)(json_int_t)d) json_object_set_new(j, k, json_integer((json_int_t)d));
+            } else {
+                ints_back(v);
+            }
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            if (json_is_real(v)) {
+                double d = json_real_value(v);
+                if (d >= -0x1p53 && d <= 0x1p53 && d == (double)(json_int_t)d) json_array_set_new(j, i, json_integer((json_int_t)d));
+            } else {
+                ints_back(v);
+            }
+        }
+    }
+}
+
+xl_status vc_json_load(const char *path, json_t **out) {
+    xl_status st = xl_json_load_file(path, out);
+    if (!st || !strstr(xl_last_error(), "too big integer")) return st;
+    /* transformers writes model_max_length = 1e30 as a 31-digit integer: read it as a
+     * real, every other integer stays one */
+    char *text;
+    size_t len;
+    if ((st = xl_read_file(path, &text, &len))) return st;
+    json_error_t e;
+    *out = json_loadb(text, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &e);
+    free(text);
+    if (!*out) return xl_err(XL_ERR_FORMAT, "%s: invalid JSON at line %d column %d: %s", path, e.line, e.column, e.text);
+    ints_back(*out);
+    xl_err_clear();
+    return XL_OK;
+}
+
 xl_status vc_load(const json_t *root, const xl_tokenizer *tok, const char *cfg_path, const char *what, vc_info *out) {
     memset(out, 0, sizeof *out);
     if (!json_is_object(root)) return xl_err(XL_ERR_FORMAT, "%s: not a JSON object", what);
@@ -158,7 +201,7 @@ xl_status vc_load(const json_t *root, const xl_tokenizer *tok, const char *cfg_p
     /* roles */
     json_t *cfg = NULL;
     if (cfg_path && xl_file_exists(cfg_path)) {
-        if ((st = xl_json_load_file(cfg_path, &cfg))) {
+        if ((st = vc_json_load(cfg_path, &cfg))) {
             vc_free(out);
             return st;
         }

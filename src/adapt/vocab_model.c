@@ -121,61 +121,79 @@ static void get_row(const xl_tensor *t, size_t r, size_t cols, float *dst) {
     xl_convert_to_f32(t->dtype, (const char *)t->data + r * cols * es, dst, cols);
 }
 
-xl_status va_vocab_tensor(const xl_tensor *t, const vr_row *rec, size_t n_new, int threads, float **out) {
+xl_status va_vocab_mean(const xl_tensor *t, double **out) {
     *out = NULL;
-    size_t rows = (size_t)t->shape[0], cols = t->ndim == 2 ? (size_t)t->shape[1] : 1, total;
+    size_t rows = (size_t)t->shape[0], cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
     if (!rows) return xl_err(XL_ERR_FORMAT, "%s: %s has no rows", t->file, t->name);
-    if (!xl_mul_ok(n_new, cols, &total) || !xl_mul_ok(total, sizeof(float), &total))
-        return xl_err(XL_ERR_NOMEM, "%s: %zu new rows do not fit", t->name, n_new);
-    float *res = malloc(total ? total : 1);
     double *mean = calloc(cols, sizeof *mean);
     float *row = malloc(cols * sizeof *row);
-    xl_status st = res && mean && row ? XL_OK : xl_err(XL_ERR_NOMEM, "out of memory for %s (%zu rows)", t->name, n_new);
-    /* the mean of all source rows, for rows with no source piece */
-    for (size_t r = 0; !st && r < rows; r++) {
+    if (!mean || !row) {
+        free(mean);
+        free(row);
+        return xl_err(XL_ERR_NOMEM, "out of memory for %s", t->name);
+    }
+    for (size_t r = 0; r < rows; r++) {
         get_row(t, r, cols, row);
         for (size_t c = 0; c < cols; c++) mean[c] += row[c];
     }
     free(row);
-    for (size_t c = 0; !st && c < cols; c++) mean[c] /= (double)rows;
+    for (size_t c = 0; c < cols; c++) mean[c] /= (double)rows;
+    *out = mean;
+    return XL_OK;
+}
+
+xl_status va_vocab_rows(const xl_tensor *t, const vr_row *rec, size_t r0, size_t r1, const double *mean, int threads,
+                        float *out) {
+    size_t cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
     int fail = 0;
-    if (!st) {
 #pragma omp parallel num_threads(threads > 0 ? threads : 1)
-        {
-            float *src = malloc(cols * sizeof *src);
-            double *acc = malloc(cols * sizeof *acc);
-            if (!src || !acc) {
+    {
+        float *src = malloc(cols * sizeof *src);
+        double *acc = malloc(cols * sizeof *acc);
+        if (!src || !acc) {
 #pragma omp atomic write
-                fail = 1;
-            }
-#pragma omp for schedule(dynamic, 256)
-            for (size_t i = 0; i < n_new; i++) {
-                if (!src || !acc) continue;
-                const vr_row *r = &rec[i];
-                float *dst = res + i * cols;
-                if (r->n == 0) {
-                    for (size_t c = 0; c < cols; c++) dst[c] = (float)mean[c];
-                    continue;
-                }
-                if (r->n == 1 && (!r->w || r->w[0] > 0)) { /* a copy stays bit for bit */
-                    get_row(t, (size_t)r->src[0], cols, dst);
-                    continue;
-                }
-                double wsum = 0;
-                memset(acc, 0, cols * sizeof *acc);
-                for (uint32_t k = 0; k < r->n; k++) {
-                    double w = r->w ? r->w[k] : 1.0;
-                    get_row(t, (size_t)r->src[k], cols, src);
-                    for (size_t c = 0; c < cols; c++) acc[c] += w * src[c];
-                    wsum += w;
-                }
-                for (size_t c = 0; c < cols; c++) dst[c] = (float)(acc[c] / wsum);
-            }
-            free(src);
-            free(acc);
+            fail = 1;
         }
-        if (fail) st = xl_err(XL_ERR_NOMEM, "out of memory");
+#pragma omp for schedule(dynamic, 256)
+        for (size_t i = r0; i < r1; i++) {
+            if (!src || !acc) continue;
+            const vr_row *r = &rec[i];
+            float *dst = out + (i - r0) * cols;
+            if (r->n == 0) {
+                for (size_t c = 0; c < cols; c++) dst[c] = (float)mean[c];
+                continue;
+            }
+            if (r->n == 1 && (!r->w || r->w[0] > 0)) { /* a copy stays bit for bit */
+                get_row(t, (size_t)r->src[0], cols, dst);
+                continue;
+            }
+            double wsum = 0;
+            memset(acc, 0, cols * sizeof *acc);
+            for (uint32_t k = 0; k < r->n; k++) {
+                double w = r->w ? r->w[k] : 1.0;
+                get_row(t, (size_t)r->src[k], cols, src);
+                for (size_t c = 0; c < cols; c++) acc[c] += w * src[c];
+                wsum += w;
+            }
+            for (size_t c = 0; c < cols; c++) dst[c] = (float)(acc[c] / wsum);
+        }
+        free(src);
+        free(acc);
     }
+    return fail ? xl_err(XL_ERR_NOMEM, "out of memory") : XL_OK;
+}
+
+xl_status va_vocab_tensor(const xl_tensor *t, const vr_row *rec, size_t n_new, int threads, float **out) {
+    *out = NULL;
+    size_t cols = t->ndim == 2 ? (size_t)t->shape[1] : 1, total;
+    if (!xl_mul_ok(n_new, cols, &total) || !xl_mul_ok(total, sizeof(float), &total))
+        return xl_err(XL_ERR_NOMEM, "%s: %zu new rows do not fit", t->name, n_new);
+    double *mean;
+    xl_status st = va_vocab_mean(t, &mean);
+    if (st) return st;
+    float *res = malloc(total ? total : 1);
+    if (!res) st = xl_err(XL_ERR_NOMEM, "out of memory for %s (%zu rows)", t->name, n_new);
+    if (!st) st = va_vocab_rows(t, rec, 0, n_new, mean, threads, res);
     free(mean);
     if (st) {
         free(res);

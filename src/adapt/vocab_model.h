@@ -42,6 +42,11 @@ xl_status va_check_recipes(const vr_row *rec, size_t n_new, size_t rows);
 /* New rows of a vocabulary tensor ([rows, cols] or [rows]) from recipes: *out =
  * float32 [n_new, cols]; a one-row recipe copies the row exactly. */
 xl_status va_vocab_tensor(const xl_tensor *t, const vr_row *rec, size_t n_new, int threads, float **out);
+/* The same in pieces, for bounded memory: the mean of all rows (*out: cols doubles),
+ * then new rows r0..r1 into out[(r1 - r0) * cols]. */
+xl_status va_vocab_mean(const xl_tensor *t, double **out);
+xl_status va_vocab_rows(const xl_tensor *t, const vr_row *rec, size_t r0, size_t r1, const double *mean, int threads,
+                        float *out);
 
 /* XLM-R: positions are padding_idx + 1 + index, so when pad_token_id moves from
  * old_pad to new_pad the table moves with it (new row new_pad + 1 + k = old row

@@ -303,7 +303,7 @@ static xl_status new_config(const va_model *src, const va_model *dst, size_t n_n
 static xl_status new_tokenizer_config(const va_model *src, const va_model *dst, va_plan *p) {
     if (!xl_file_exists(dst->tokcfg_path)) return XL_OK;
     json_t *cfg;
-    xl_status st = xl_json_load_file(dst->tokcfg_path, &cfg);
+    xl_status st = vc_json_load(dst->tokcfg_path, &cfg);
     if (st) return st;
     if (!json_is_object(cfg)) {
         json_decref(cfg);
@@ -312,7 +312,7 @@ static xl_status new_tokenizer_config(const va_model *src, const va_model *dst, 
     p->tokenizer_config = cfg;
     if (!xl_file_exists(src->tokcfg_path)) return XL_OK;
     json_t *scfg;
-    if ((st = xl_json_load_file(src->tokcfg_path, &scfg))) return st;
+    if ((st = vc_json_load(src->tokcfg_path, &scfg))) return st;
     json_t *mml = json_object_get(scfg, "model_max_length");
     if (json_is_number(mml) && json_object_set(cfg, "model_max_length", mml)) st = xl_err(XL_ERR_NOMEM, "out of memory");
     json_decref(scfg);
@@ -370,13 +370,19 @@ xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const 
     }
     snprintf(r.source_kind, sizeof r.source_kind, "%s", src.conv.desc);
     snprintf(r.new_kind, sizeof r.new_kind, "%s", dst.conv.desc);
+    /* the parsed tokenizer.json files are read (the new one is copied as a file): their
+     * trees (hundreds of MB for a 262k vocabulary with its merges) go now */
+    json_decref(src.tokjson);
+    json_decref(dst.tokjson);
+    src.tokjson = dst.tokjson = NULL;
     vr_row *rec = NULL;
     char *special = NULL;
     va_plan p;
     memset(&p, 0, sizeof p);
-    st = va_transfer_recipes(&src, &dst, &o, &rec, &r.n_pairs);
-    if (!st) st = new_config(&src, &dst, dst.conv.n_ids, &p);
+    /* the config first: a pairing it refuses fails before the long part */
+    st = new_config(&src, &dst, dst.conv.n_ids, &p);
     if (!st) st = new_tokenizer_config(&src, &dst, &p);
+    if (!st) st = va_transfer_recipes(&src, &dst, &o, &rec, &r.n_pairs);
     if (!st) {
         p.rec = rec;
         p.n_new = dst.conv.n_ids;

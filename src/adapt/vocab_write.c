@@ -76,6 +76,27 @@ static const char *dtype_out(xl_dtype dt) {
     return dt == XL_DT_F16 ? "F16" : dt == XL_DT_BF16 ? "BF16" : dt == XL_DT_F64 ? "F64" : "F32";
 }
 
+/* A vocabulary tensor's new rows, streamed in blocks of ~16 MB: memory stays bounded
+ * whatever the vocabulary and hidden sizes. */
+static xl_status vocab_rows(xl_st_writer *wr, const xl_tensor *t, const va_plan *p) {
+    size_t cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
+    size_t block = (16u << 20) / (cols * sizeof(float));
+    if (block < 64) block = 64;
+    double *mean;
+    xl_status st = va_vocab_mean(t, &mean);
+    if (st) return st;
+    float *buf = malloc(block * cols * sizeof *buf);
+    if (!buf) st = xl_err(XL_ERR_NOMEM, "out of memory for %s", t->name);
+    for (size_t r0 = 0; r0 < p->n_new && !st; r0 += block) {
+        size_t r1 = r0 + block < p->n_new ? r0 + block : p->n_new;
+        st = va_vocab_rows(t, p->rec, r0, r1, mean, p->threads, buf);
+        if (!st) st = xl_st_writer_append_f32(wr, buf, (r1 - r0) * cols);
+    }
+    free(buf);
+    free(mean);
+    return st;
+}
+
 /* The checkpoint: tensors in the source's order, the vocabulary tensors with n_new
  * rows, the position table (and its position_ids buffer) shifted when asked. */
 static xl_status write_weights(const va_model *src, va_plan *p, const char *dir) {
@@ -119,7 +140,7 @@ static xl_status write_weights(const va_model *src, va_plan *p, const char *dir)
         const xl_tensor *t = xl_weights_at(w, i);
         float *rows = NULL;
         if (va_is_vocab_tensor(t, src->rows)) {
-            if (!(st = va_vocab_tensor(t, p->rec, p->n_new, p->threads, &rows))) st = xl_st_writer_write_f32(wr, rows);
+            st = vocab_rows(wr, t, p);
             p->n_changed++;
         } else if (t == pos) {
             if (!(st = va_shift_positions(t, p->old_pad, p->new_pad, &rows))) st = xl_st_writer_write_f32(wr, rows);

@@ -8,9 +8,11 @@
 #include "embed/model_internal.h"
 #include "embed/pooling.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 void xl_chunk_options_init(xl_chunk_options *o) {
     memset(o, 0, sizeof *o);
@@ -47,7 +49,7 @@ void xl_chunk_outputs_free(xl_chunk_outputs *o) {
  * the text's own tokens in [a, b)), the prompt tokens that go before every window, and
  * which sequences of the run are its windows. */
 typedef struct {
-    xl_encoding enc;
+    xl_encoding enc;        /* with byte offsets into the caller's text */
     size_t a, b;
     int32_t *prompt;
     size_t n_prompt;
@@ -75,6 +77,29 @@ static const char *text_for(const xl_model *m, const char *t, size_t len, char *
     free(*buf);
     *buf = xl_lowercase(t, len, out_len);
     return *buf;
+}
+
+/* Token offsets into the lowercased copy (low_len bytes) of s[0..len) moved back to s:
+ * xl_lowercase maps code point by code point (a few change their UTF-8 length, as
+ * U+0130 -> "i"), invalid bytes stay as they are. */
+static xl_status offsets_to_original(const char *s, size_t len, size_t low_len, xl_encoding *enc) {
+    if (low_len == len) return XL_OK; /* same lengths: the same boundaries */
+    size_t *map = malloc((low_len + 1) * sizeof *map), i = 0, k = 0;
+    if (!map) return xl_err(XL_ERR_NOMEM, "out of memory");
+    const unsigned char *u = (const unsigned char *)s;
+    char tmp[8];
+    while (i < len) {
+        size_t n = xl_utf8_valid_len(u + i, len - i), out = 1, cl;
+        if (n) out = xl_utf8_encode(utf8proc_tolower(xl_utf8_decode(u + i, &cl)), tmp);
+        else n = 1;
+        for (size_t b = 0; b < out && k < low_len; b++) map[k++] = i;
+        i += n;
+    }
+    while (k <= low_len) map[k++] = len;
+    for (size_t t = 0; t < 2 * enc->n; t++)
+        if (enc->offsets[t] <= low_len) enc->offsets[t] = (uint32_t)map[enc->offsets[t]];
+    free(map);
+    return XL_OK;
 }
 
 /* The prompt tokens as they come in front of this text: prefix + text tokenized
@@ -138,7 +163,8 @@ static xl_status plan_texts(const xl_model *m, const char *const *texts, const s
         size_t tlen;
         const char *t = text_for(m, texts[i], lens ? lens[i] : strlen(texts[i]), &buf, &tlen);
         if (!t) { st = xl_err(XL_ERR_NOMEM, "out of memory"); break; }
-        xl_status ist = xl_tokenize(m->tok, t, tlen, 1, &p->enc);
+        xl_status ist = xl_tokenize_offsets(m->tok, t, tlen, 1, &p->enc);
+        if (!ist && t != texts[i]) ist = offsets_to_original(texts[i], lens ? lens[i] : strlen(texts[i]), tlen, &p->enc);
         if (ist == XL_ERR_NOMEM) { st = ist; break; }
         if (ist) { text_failed(out, i, ist, xl_last_error()); continue; }
         while (p->a < p->enc.n && p->enc.special[p->a]) p->a++;
@@ -368,6 +394,10 @@ xl_status xl_embed_chunked(xl_context *ctx, const char *const *texts, const size
             sp->index = k;
             sp->token_start = p->ws[k];
             sp->token_end = p->we[k];
+            if (p->we[k] > p->ws[k]) {
+                sp->byte_start = p->enc.offsets[2 * (p->a + p->ws[k])];
+                sp->byte_end = p->enc.offsets[2 * (p->a + p->we[k] - 1) + 1];
+            }
             if (co->late)
                 late_vector(m, eo, ro.tokens[p->seq0], p->a + p->n_prompt + p->ws[k], p->a + p->n_prompt + p->we[k],
                             pooled, full, scratch, e + k * (size_t)dim, dim);

@@ -190,7 +190,8 @@ static xl_status sparse_head(const xl_m3 *h, const int32_t *ids, size_t n, const
 xl_status xl_m3_compute(const xl_m3 *h, const int32_t *ids, size_t n, const float *hidden, unsigned heads,
                         xl_m3_vectors *out) {
     memset(out, 0, sizeof *out);
-    if ((heads & ~h->heads) || !(heads & XL_M3_ALL))
+    if (!heads || (heads & ~(unsigned)XL_M3_ALL)) return xl_err(XL_ERR_ARG, "bge-m3: heads must be a mask of XL_M3_DENSE, _SPARSE, _COLBERT");
+    if (heads & ~h->heads)
         return xl_err(XL_ERR_UNSUPPORTED, "%s: no %s head (%s missing)", h->m->dir,
                       (heads & ~h->heads & XL_M3_SPARSE) ? "sparse" : "ColBERT",
                       (heads & ~h->heads & XL_M3_SPARSE) ? "sparse_linear.pt" : "colbert_linear.pt");
@@ -238,7 +239,7 @@ static void on_group(void *ctx, size_t done, size_t total) {
 static xl_status run_heads(const xl_m3 *h, const xl_sequence *seqs, size_t n, unsigned heads,
                            const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated) {
     if (n_truncated) *n_truncated = 0;
-    if ((heads & ~h->heads) || !(heads & XL_M3_ALL)) {
+    if (!heads || (heads & ~h->heads)) {
         xl_m3_vectors v;
         return xl_m3_compute(h, NULL, 0, NULL, heads, &v); /* the message */
     }

@@ -7,7 +7,7 @@ states, a text that fits one window byte-identical to plain `xling embed`, a dec
 (qwen3-tiny: its <|endoftext|> closes every window), and the usage and input errors
 (one line each). Python standard library only.
 Prints "test_chunk_cli: N passed, N failed, N skipped" last."""
-import json, math, os, subprocess, sys, tempfile
+import json, math, os, shutil, subprocess, sys, tempfile
 
 ROOT = os.environ.get("XLING_ROOT", os.getcwd())
 XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
@@ -60,10 +60,13 @@ def one_line_error(rc, err, want_rc, *words):
 
 
 def summary():
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("test_chunk_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.exit(1 if failed else 0)
 
 
+tmp = None
 M3 = model("bge-m3-tiny")
 if not M3:
     skipped += 1
@@ -114,9 +117,11 @@ for k, w in enumerate(wins):
         break
     g = got[k]
     check(g.get("id") == "long" and g.get("lang") == "mixed" and g.get("input") == 0 and g.get("chunk") == k
-          and g.get("token_start") == w["token_start"] and g.get("token_end") == w["token_end"],
+          and g.get("token_start") == w["token_start"] and g.get("token_end") == w["token_end"]
+          and g.get("start") == w["byte_start"] and g.get("end") == w["byte_end"],
           "--chunks line %d: %r" % (k, {x: g[x] for x in g if x != "embedding"}))
-    check(list(g.keys())[:2] == ["id", "lang"] and list(g.keys())[-1] == "embedding", "member order: %r" % list(g.keys()))
+    check(list(g.keys()) == ["id", "lang", "input", "chunk", "start", "end", "token_start", "token_end", "embedding"],
+          "member order: %r" % list(g.keys()))
     d = maxdiff(g["embedding"], sep[k]["embedding"])
     check(d <= SAME, "--chunks window %d vs its ids alone: %.3g" % (k, d))
     d = maxdiff(g["embedding"], w["embedding"])
@@ -124,6 +129,7 @@ for k, w in enumerate(wins):
 if len(got) == len(wins) + 1:
     last = got[-1]
     check(last.get("id") == 7 and last.get("input") == 1 and last.get("chunk") == 0 and last.get("token_start") == 0
+          and last.get("start") == 0 and last.get("end") == len("Ein kurzer Satz.")
           and last["embedding"] == plain[1]["embedding"], "--chunks, short text: %r" % {x: last[x] for x in last if x != "embedding"})
 
 # --- --late-chunking: windows of N tokens without overlap, each the normalised mean of
@@ -136,7 +142,9 @@ spans = [(s, min(s + int(N), n_tok)) for s in range(0, n_tok, int(N))]
 check(rc == 0 and len(got) == len(spans), "--late-chunking: %d lines, rc %d %s" % (len(got), rc, err))
 for k, (s, e) in enumerate(spans[:len(got)]):
     want = unit([sum(hs[t + 1][j] for t in range(s, e)) / (e - s) for j in range(len(hs[0]))])
-    check(got[k]["token_start"] == s and got[k]["token_end"] == e and got[k]["chunk"] == k, "late span %d" % k)
+    bo = ld["byte_offsets"]
+    check(got[k]["token_start"] == s and got[k]["token_end"] == e and got[k]["chunk"] == k
+          and got[k]["start"] == bo[s][0] and got[k]["end"] == bo[e - 1][1], "late span %d: %r" % (k, {x: got[k][x] for x in got[k] if x != "embedding"}))
     d = maxdiff(got[k]["embedding"], want)
     check(d <= TOL, "late chunk %d: %.3g" % (k, d))
 if got:
@@ -160,6 +168,9 @@ if Q3:
     rc, out, err = run(["embed", "-m", Q3, "--chunk-size", "10", "--chunk-overlap", "2", "--chunks", doc])
     got = lines(out) if rc == 0 else []
     check(rc == 0 and len(got) == -(-(len(ids) - 2) // 8), "decoder --chunks: %d lines for %d tokens %s" % (len(got), len(ids), err))
+    check(got and got[0]["start"] == 0 and got[-1]["end"] == len(doc.encode())
+          and all(got[k]["start"] < got[k - 1]["end"] < got[k]["end"] for k in range(1, len(got))),
+          "decoder byte spans: %r" % [(g["start"], g["end"]) for g in got])
     ids_in = "".join(json.dumps({"input_ids": ids[g["token_start"]:g["token_end"]] + [eos]}) + "\n" for g in got)
     rc, out, err = run(["embed", "-m", Q3, "--input-format", "jsonl"], ids_in)
     sep = lines(out) if rc == 0 else []

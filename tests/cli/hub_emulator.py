@@ -203,8 +203,8 @@ def folder_files(path):
     out = {}
     for root, _, names in os.walk(path):
         for n in names:
-            if n.endswith(".xlcache"):
-                continue  # a tokenizer cache a run outside `make test` may leave
+            if n.endswith(".xlcache"):  # xling's own tokenizer cache, not part of a Hub repo
+                continue
             full = os.path.join(root, n)
             with open(full, "rb") as f:
                 out[os.path.relpath(full, path)] = f.read()
