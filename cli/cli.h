@@ -32,6 +32,9 @@ int report_write(const char *results_dir, const char *out_path);
 /* The pull of a Hub id a command was given and the cache lacks (cmd_pull.c); set by
  * main with xl_hub_set_miss_handler. */
 xl_status cli_hub_pull_on_miss(const char *id, void *user);
+/* A folder argument that may be a Hub id (commands reading folders themselves: merge,
+ * vocab): *arg becomes the snapshot folder (kept until exit). 0, or 1 after printing. */
+int cli_hub_arg(const char *cmd, const char **arg);
 
 /* The message of the CLI's last failure (input, output, quantization); set by
  * cli_set_error, also from the library's xl_last_error() by cli_take_lib_error. */

@@ -218,6 +218,9 @@ int cmd_merge(int argc, char **argv) {
             return 1;
         }
     }
+    for (int i = average ? optind : argc; i < argc; i++) /* ORG/NAME[@REV]: its cached snapshot */
+        if (cli_hub_arg("merge", (const char **)&argv[i])) { free(layers); free(weights); return 1; }
+    if (!average && (cli_hub_arg("merge", &base) || cli_hub_arg("merge", &swap))) { free(layers); return 1; }
     mo.weights = weights;
     mo.force = force;
     mo.dry_run = dry;

@@ -99,6 +99,18 @@ xl_status cli_hub_pull_on_miss(const char *id, void *user) {
     return st;
 }
 
+static char *g_hub_args[64]; /* the snapshot folders given out: a few per run, kept until exit */
+static int g_n_hub_args;
+
+int cli_hub_arg(const char *cmd, const char **arg) {
+    char *dir = NULL;
+    if (xl_hub_locate(*arg, &dir)) return cli_fail(cmd);
+    if (!dir) return 0;
+    if (g_n_hub_args < 64) g_hub_args[g_n_hub_args++] = dir;
+    *arg = dir;
+    return 0;
+}
+
 static int add_glob(const char ***v, size_t *n, const char *g) {
     const char **nv = realloc(*v, (*n + 1) * sizeof *nv);
     if (!nv) return -1;

@@ -157,6 +157,7 @@ int cmd_vocab(int argc, char **argv) {
         if (o.method != XL_VOCAB_ALIGN && (o.parallel || min_count_set || iter_set))
             return cli_usage("vocab", "--parallel, --min-count and --iterations go with --method align");
     }
+    if (cli_hub_arg("vocab", &model) || (tokenizer && cli_hub_arg("vocab", &tokenizer))) return 1; /* ORG/NAME[@REV] */
     o.threads = cli_threads("vocab", threads);
     prog pr = {0};
     o.progress = on_progress;

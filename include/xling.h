@@ -887,6 +887,11 @@ xl_status xl_hub_resolve(const char *cache_dir, const char *id, char **dir);
  * start-up, before other threads load models. NULL (the default) = no fetching. */
 typedef xl_status (*xl_hub_miss_fn)(const char *id, void *user);
 void xl_hub_set_miss_handler(xl_hub_miss_fn fn, void *user);
+/* What the loaders do with a folder argument, for functions that read folders
+ * themselves: *dir = NULL when path is to be used as given (it exists, or is not an
+ * id), else the malloc'd snapshot folder of the Hub id (through the miss handler when
+ * not cached). */
+xl_status xl_hub_locate(const char *path, char **dir);
 
 /* Progress of a pull, reported from the downloading threads (one call at a time). */
 typedef struct {

@@ -188,6 +188,7 @@ int cmd_serve(int argc, char **argv) {
 
     memset(&g_srv, 0, sizeof g_srv);
     xl_model_options mo = {.threads = cfg.threads};
+    if (cli_hub_arg(cmd, &dir)) { free(cfg.api_key); return 1; } /* ORG/NAME: its snapshot, named by its id */
     if (xl_model_load(dir, &mo, &g_srv.model)) {
         free(cfg.api_key);
         return cli_fail(cmd);

@@ -9,6 +9,9 @@ log=$(mktemp)
 # Tokenizer caches of this run go to a temporary folder, not next to the fixtures or
 # into $HOME (the suite tests the cache itself in test_tok_cache).
 XLING_TOKENIZER_CACHE=$(mktemp -d); export XLING_TOKENIZER_CACHE
+# No test reaches the Hugging Face Hub: a Hub id is never pulled (tests/cli/hub_test.py
+# sets its own environment and a local Hub on 127.0.0.1).
+export HF_HUB_OFFLINE=1
 trap 'rm -rf "$log" "$XLING_TOKENIZER_CACHE"' EXIT
 run_one() {
     name=$1; shift

@@ -253,6 +253,8 @@ static int org_is_folder(const char *repo) {
     return dir;
 }
 
+xl_status xl_hub_locate(const char *path, char **dir) { return xl_hub_local(path, dir); }
+
 xl_status xl_hub_local(const char *path, char **resolved) {
     *resolved = NULL;
     struct stat sb;

@@ -74,7 +74,7 @@ static void read_refs(const char *repo_dir, strvec *names, strvec *commits) {
     char *refs = xl_path_join(repo_dir, "refs");
     strvec files = {0};
     if (refs) walk(refs, "", &files, 0);
-    if (files.n > 1) qsort(files.v, files.n, sizeof *files.v, cmp_str);
+    if (files.n) qsort(files.v, files.n, sizeof *files.v, cmp_str);
     for (size_t i = 0; i < files.n; i++) {
         char *p = xl_path_join(refs, files.v[i]), *data = NULL;
         size_t len = 0;

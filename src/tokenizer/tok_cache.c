@@ -194,7 +194,10 @@ static char *cache_file_for(const char *source, const char *real_abs, const char
     char *dir = dir_of(source);
     if (!dir) return NULL;
     char *out = NULL;
-    if (!forced && dir_writable(dir)) {
+    /* a snapshot of the Hugging Face cache (files linked into blobs/) is shared with other
+     * tools: the cache goes to the shared folder, not beside the link */
+    int hf_snapshot = strstr(source, "/snapshots/") && strstr(real_abs, "/blobs/");
+    if (!forced && !hf_snapshot && dir_writable(dir)) {
         size_t n = strlen(source) + sizeof ".xlcache";
         out = malloc(n);
         if (out) snprintf(out, n, "%s.xlcache", source);

@@ -16,6 +16,13 @@ def git_sha1(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up mid-transfer is one of the cases under test
+
+
 class Repo:
     def __init__(self, commits, refs, gated_token=None):
         self.commits = commits          # commit -> {path: bytes}
@@ -41,6 +48,7 @@ class Hub:
         self.corrupt = set()   # sha256 whose content is served with a byte flipped
         self.huge = set()      # sha256 whose X-Linked-Size claims a petabyte
         self.api_fail = 0      # next N API calls answer 503
+        self.no_range = False  # the storage host ignores Range (answers 200 with everything)
         self.blobs = {}        # sha256 -> bytes
         hub = self
 
@@ -139,7 +147,7 @@ class Hub:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 start, code, headers = 0, 200, {"Content-Type": "application/octet-stream"}
                 rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
+                if rng and rng.startswith("bytes=") and rng.endswith("-") and not hub.no_range:
                     start = int(rng[6:-1])
                     if start >= len(data):
                         return self.send(416, {"Content-Range": "bytes */%d" % len(data)}, b"")
@@ -161,9 +169,8 @@ class Hub:
                     return
                 self.send(code, headers, body)
 
-        self.hub_srv = ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)
-        self.lfs_srv = ThreadingHTTPServer(("127.0.0.1", 0), LfsHandler)
-        self.hub_srv.daemon_threads = self.lfs_srv.daemon_threads = True
+        self.hub_srv = QuietServer(("127.0.0.1", 0), HubHandler)
+        self.lfs_srv = QuietServer(("127.0.0.1", 0), LfsHandler)
         self.port = self.hub_srv.server_address[1]
         self.lfs_port = self.lfs_srv.server_address[1]
         self.endpoint = "http://127.0.0.1:%d" % self.port

@@ -141,6 +141,14 @@ rc, out, err = run(["tokenize", "-m", "xling-test/xlmr-tiny", "hello"], {"HF_HUB
 rc0, out0, _ = run(["tokenize", "-m", XLMR, "hello"])
 check(rc == 0 and out == out0, "tokenize -m ORG/NAME: %s" % err)
 
+# the tokenizer's compiled cache does not go into the shared HF cache
+xdir = os.path.join(tmp, "home", ".cache", "xling")
+os.makedirs(xdir)
+rc, out, err = embed("xling-test/xlmr-tiny", {"HF_HUB_OFFLINE": "1", "XLING_TOKENIZER_CACHE": None})
+check(rc == 0 and out == ref_out and not [f for f in os.listdir(os.path.join(rd, "snapshots", A)) if "xlcache" in f]
+      and os.path.isdir(xdir) and any(f.endswith(".xlcache") for f in os.listdir(xdir)),
+      "tokenizer cache outside the HF snapshot: %s" % err)
+
 # a second pull finds everything in place: only the API call
 hub.clear_log()
 rc, out, err = run(["pull", "xling-test/xlmr-tiny"])
@@ -161,6 +169,40 @@ rc2, out2, _ = run(["embed", "-m", XLMR, "--prefix", "old: ", "x"])
 check(rc == 0 and out == out2, "embed -m ORG/NAME@tag uses that revision's files: %s" % err)
 rc, out, err = run(["info", "-m", "xling-test/xlmr-tiny@" + A, "--json"], {"HF_HUB_OFFLINE": "1"})
 check(rc == 0 and json.loads(out)["architecture"] == "XLMRobertaModel", "info -m ORG/NAME@commit offline: %s" % err)
+
+# commands that read folders themselves (merge, vocab) take ids too
+off = {"HF_HUB_OFFLINE": "1"}
+rc, out, err = run(["merge", "-o", os.path.join(tmp, "m1"), "--average", "xling-test/xlmr-tiny", "xling-test/xlmr-tiny@v1"], off)
+rc2, out2, err2 = run(["merge", "-o", os.path.join(tmp, "m2"), "--average", XLMR, XLMR])
+check(rc == 0 and rc2 == 0 and open(os.path.join(tmp, "m1", "model.safetensors"), "rb").read()
+      == open(os.path.join(tmp, "m2", "model.safetensors"), "rb").read(), "merge --average ORG/NAME ORG/NAME@tag: %s %s" % (err, err2))
+with open(os.path.join(tmp, "add.txt"), "w") as f:
+    f.write("xlingtoken\n")
+rc, out, err = run(["vocab", "extend", "-m", "xling-test/xlmr-tiny", "--add-tokens", os.path.join(tmp, "add.txt"), "-o", os.path.join(tmp, "v1")], off)
+rc2, out2, err2 = run(["vocab", "extend", "-m", XLMR, "--add-tokens", os.path.join(tmp, "add.txt"), "-o", os.path.join(tmp, "v2")])
+check(rc == 0 and rc2 == 0 and open(os.path.join(tmp, "v1", "model.safetensors"), "rb").read()
+      == open(os.path.join(tmp, "v2", "model.safetensors"), "rb").read(), "vocab extend -m ORG/NAME: %s %s" % (err, err2))
+rc, out, err = run(["merge", "-o", os.path.join(tmp, "m3"), "--average", "xling-test/xlmr-tiny", "xling-test/none"], off)
+check(rc == 1 and one_line(err, "xling merge:", "xling pull xling-test/none") and not os.path.exists(os.path.join(tmp, "m3")),
+      "merge with an uncached id, offline: %s" % err)
+
+# the server: -m ORG/NAME, named by its id
+import urllib.request
+e = dict(BASE_ENV, HF_HUB_OFFLINE="1")
+srv = subprocess.Popen([XLING, "serve", "-m", "xling-test/xlmr-tiny", "--port", "0"], env=e, stderr=subprocess.PIPE, text=True)
+info = {}
+try:
+    for _ in range(20):
+        line = srv.stderr.readline()
+        if "listening on" in line or not line:
+            break
+    if "listening on" in line:
+        port = line.split("127.0.0.1:")[1].split()[0]
+        info = json.loads(urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=60).read())
+finally:
+    srv.terminate()
+    srv.wait(timeout=60)
+check(info.get("model_id") == "xling-test/xlmr-tiny", "serve -m ORG/NAME: %r" % info)
 
 # by commit: no ref written
 rc, out, err = run(["pull", "xling-test/bert-tiny@" + C])
@@ -185,7 +227,7 @@ mA = by.get(("xling-test/xlmr-tiny", A), {})
 size_a = sum(len(xlmr[p]) for p in WANTED)
 check(len(lst) == 3 and mA.get("revision") == "main" and mA.get("architecture") == "XLMRobertaModel"
       and mA.get("parameters") == params and mA.get("size_bytes") == size_a
-      and mA.get("path") == os.path.join(rd, "snapshots", A), "list --json values: %r (params %d, size %d)" % (mA, params, size_a))
+      and mA.get("path") == os.path.join(rd, "snapshots", A), "list --json values: %r (params %d, size %d) %s" % (mA, params, size_a, err))
 check(by.get(("xling-test/bert-tiny", C), {}).get("revision", 1) is None, "list --json: a snapshot no ref names has revision null")
 check(by.get(("xling-test/xlmr-tiny", B), {}).get("revision") == "v1", "list --json: tag revision")
 rc, out, err = run(["list"])
@@ -210,6 +252,38 @@ hub.clear_log()
 rc, out, err = embed("xling-test/bert-tiny")
 check(rc == 0 and out == o1 and "pulling it from " + hub.endpoint in err, "embed -m ORG/NAME pulls a missing model first: %s" % err)
 check(os.path.exists(os.path.join(bd, "refs", "main")), "pull on first use wrote refs/main")
+
+# two pulls of one model at the same time: the blob locks keep each file whole
+cc = os.path.join(tmp, "cc")
+e = dict(BASE_ENV, HF_HUB_CACHE=cc)
+procs = [subprocess.Popen([XLING, "pull", "xling-test/xlmr-tiny", "-q"], env=e, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) for _ in range(2)]
+res = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+check(all(r[2] == 0 for r in res), "two concurrent pulls both succeed: %r" % [r[1] for r in res])
+rdc = repo_dir("xling-test/xlmr-tiny", cc)
+check(sorted(os.listdir(os.path.join(rdc, "blobs"))) ==
+      sorted(sha256(xlmr[p]) if p.endswith(".safetensors") or len(xlmr[p]) >= 1 << 20 else git_sha1(xlmr[p]) for p in WANTED)
+      and open(os.path.join(rdc, "blobs", sha256(xlmr["model.safetensors"])), "rb").read() == xlmr["model.safetensors"],
+      "concurrent pulls: every blob once and whole")
+
+# the progress line on a terminal (script(1) gives the command a pseudo-terminal)
+if shutil.which("script"):
+    shutil.rmtree(cc)
+    p = subprocess.run(["script", "-qec", "%s pull xling-test/xlmr-tiny" % XLING, "/dev/null"], env=e,
+                       capture_output=True, timeout=300)
+    tty = p.stdout.decode("utf-8", "replace")
+    check(p.returncode == 0 and "xling-test/xlmr-tiny: 100%" in tty and "MB/s" in tty and "%d/%d files" % (len(WANTED), len(WANTED)) in tty,
+          "progress line on a terminal: %r" % tty[-300:])
+else:
+    print("SKIP progress line: no script(1)", file=sys.stderr)
+
+# a Hub id where other commands take a folder: index (fingerprint, stored model path)
+db = os.path.join(tmp, "i.db")
+rc, out, err = run(["index", "create", db, "-m", "xling-test/xlmr-tiny"], {"HF_HUB_OFFLINE": "1"})
+rc2, out2, err2 = run(["index", "add", db], {"HF_HUB_OFFLINE": "1"}, stdin=b"hello world\n")
+rc3, out3, err3 = run(["index", "search", db, "-q", "hello world", "-k", "1"], {"HF_HUB_OFFLINE": "1"})
+check(rc == 0 and rc2 == 0 and rc3 == 0 and json.loads(out3)["hits"][0]["text"] == "hello world",
+      "index create/add/search -m ORG/NAME: %s %s %s" % (err, err2, err3))
 
 # ---------------------------------------------------------------- errors
 hub.clear_log()
@@ -258,6 +332,24 @@ check(not left and not os.path.lexists(os.path.join(bd2, "snapshots", C, "model.
       "checksum mismatch leaves nothing of the file: %r" % left)
 check(not os.path.exists(os.path.join(bd2, "refs", "main")), "checksum mismatch: no ref")
 
+# a write error (a file size limit: EFBIG, the path a full disk takes): one line, the
+# partial download kept for a later resume, no ref
+shutil.rmtree(cache2)
+import resource, signal
+
+
+def small_files():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+e = dict(BASE_ENV, **env2)
+p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=small_files)
+err = p.stderr.decode("utf-8", "replace")
+inc = os.path.join(bd2, "blobs", sha256(bert["model.safetensors"]) + ".incomplete")
+check(p.returncode == 1 and one_line(err, "cannot write", "File too large") and os.path.exists(inc)
+      and not os.path.exists(os.path.join(bd2, "refs", "main")), "write error: %s" % err)
+
 # a transfer cut in the middle, resumed by the next pull with a Range request
 shutil.rmtree(cache2)
 msha = sha256(bert["model.safetensors"])
@@ -274,6 +366,15 @@ ranges = [r[3].get("range") for r in hub.requests("lfs") if msha in r[2]]
 check(rc == 0 and ranges == ["bytes=%d-" % half], "the next pull resumes with Range: %r %s" % (ranges, err))
 check(open(os.path.join(bd2, "blobs", msha), "rb").read() == bert["model.safetensors"], "resumed blob has the content")
 check(not os.path.exists(inc), "resumed: .incomplete renamed")
+# a storage host that ignores Range: the partial file is dropped and the whole file taken
+shutil.rmtree(cache2)
+hub.cut[msha] = half
+rc, out, err = run(["pull", "xling-test/bert-tiny", "--retries", "0"], env2)
+hub.no_range = True
+rc2, out2, err2 = run(["pull", "xling-test/bert-tiny"], env2)
+hub.no_range = False
+check(rc == 1 and rc2 == 0 and open(os.path.join(bd2, "blobs", msha), "rb").read() == bert["model.safetensors"],
+      "a 200 answer to a Range request restarts the file: %s" % err2)
 # within one run: the retry resumes
 shutil.rmtree(cache2)
 hub.cut[msha] = 1000
