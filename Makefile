@@ -7,8 +7,11 @@ CXX     ?= g++
 BUILD   ?= $(if $(filter 1,$(NATIVE)),build-native,build)
 ASAN_BUILD ?= build-asan
 PKGS     = jansson libutf8proc libpcre2-8 sqlite3 libmicrohttpd libcurl libzip libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# PKG_CONFIG: the cross build (aarch64-test) points it at the target's .pc files, whose
+# include folders (libcurl's multiarch one) differ from the host's.
+PKG_CONFIG ?= pkg-config
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path with an
 # rpath: our kernels use OpenMP too, and the pthread build's threads spin against
 # OpenMP's on a small machine (3-20x slower). One runtime, one pool of threads.
@@ -164,6 +167,7 @@ AARCH64_TESTS := test_kernels test_kernel_sets test_bert test_llama test_gemma3 
                  test_tokenizer test_tokenizer_units test_bpe test_tok_cache
 aarch64-test:
 	$(MAKE) CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ NM=aarch64-linux-gnu-nm BUILD=$(AARCH64_BUILD) TEST_CFLAGS=-fno-tree-vectorize \
+	  PKG_CONFIG='env PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config' \
 	  $(AARCH64_TESTS:%=$(AARCH64_BUILD)/tests/%)
 	@BUILD=$(AARCH64_BUILD) XLING_TEST_RUNNER=qemu-aarch64 XLING_TESTS="$(AARCH64_TESTS)" sh tests/run_tests.sh
 
