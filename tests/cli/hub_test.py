@@ -15,22 +15,11 @@ import hashlib, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hub_emulator import Hub, folder_files, git_sha1  # noqa: E402
+import clitest  # noqa: E402
+from clitest import XLING, FIX, check, summary  # noqa: E402
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-XLMR = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-BERT = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
+XLMR = os.path.join(FIX, "xlmr-tiny")
+BERT = os.path.join(FIX, "bert-tiny")
 
 
 tmp = tempfile.mkdtemp(prefix="xl_hub_cli_")
@@ -46,11 +35,11 @@ CACHE = os.path.join(tmp, "hf", "hub")
 
 
 def run(args, env=None, stdin=None, cwd=None):
-    e = dict(BASE_ENV)
+    """xling with BASE_ENV, then env, as its whole environment (None unsets a variable)."""
+    e = dict.fromkeys(os.environ)
+    e.update(BASE_ENV)
     e.update(env or {})
-    e = {k: v for k, v in e.items() if v is not None}
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=300, input=stdin, env=e, cwd=cwd)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return clitest.run(args, stdin, env=e, cwd=cwd, errors="replace")
 
 
 def one_line(err, *words):
@@ -470,5 +459,4 @@ for cmd in ("pull", "list", "rm"):
 
 hub.stop()
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_hub_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_hub_cli")

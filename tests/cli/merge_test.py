@@ -10,41 +10,14 @@ another architecture, a layer out of range, bad option values, a truncated check
 and a full disk (RLIMIT_FSIZE): one-line errors, exit 1 (2 for usage), no OUT and no
 temporary folder left, an old OUT untouched. Python standard library only.
 Prints "test_merge_cli: N passed, N failed, N skipped" last."""
-import hashlib, json, os, re, resource, shutil, signal, struct, subprocess, sys, tempfile
+import hashlib, json, os, re, resource, shutil, signal, struct, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-OTHER = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, SHARED_FIX, check, skip, summary, run, one_line_error  # noqa: E402
+
+MODEL = os.path.join(FIX, "xlmr-tiny")
+OTHER = os.path.join(FIX, "bert-tiny")
 TEXTS = ["hello world", "Die Katze schläft auf dem Sofa.", "un deux trois"]
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def skip(what):
-    global skipped
-    skipped += 1
-    print("SKIP", what, file=sys.stderr)
-
-
-def run(args, preexec=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600, preexec_fn=preexec)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def one_line_error(rc, err, want_rc, *words):
-    lines = [l for l in err.splitlines() if l.strip()]
-    return rc == want_rc and len(lines) == 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
 
 
 def embed(model):
@@ -234,14 +207,14 @@ check(one_line_error(rc, err, 1, "write failed") and tree_digest(P("sw1")) == be
       "full disk: %s" % err)
 
 # --- shared fixtures: a model with Dense modules, a decoder
-gemma = os.path.join(SHARED, "fixtures", "models", "gemma3-tiny")
+gemma = os.path.join(SHARED_FIX, "gemma3-tiny")
 if os.path.isdir(gemma):
     rc, out, err = run(["merge", "-o", P("gemma"), "--average", gemma, gemma])
     check(rc == 0 and os.path.exists(os.path.join(P("gemma"), "3_Dense", "model.safetensors"))
           and embed(P("gemma")) == embed(gemma), "gemma3-tiny (2 Dense modules) averaged with itself: %s" % err)
 else:
     skip("gemma3-tiny (no shared fixtures)")
-llama = os.path.join(SHARED, "fixtures", "models", "llama-bi-tiny")
+llama = os.path.join(SHARED_FIX, "llama-bi-tiny")
 if os.path.isdir(llama):
     shutil.copytree(llama, P("llama2"))
     rc, out, err = run(["merge", "--dry-run", "--base", llama, "--swap", P("llama2"), "--layers", "0", "--swap-embeddings"])
@@ -261,5 +234,4 @@ rc, out, err = run(["merge", "--help"])
 check(rc == 0 and "--average" in out and "--swap-embeddings" in out and "--max-shard-size" in out, "--help")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_merge_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_merge_cli")
