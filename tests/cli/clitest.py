@@ -6,7 +6,7 @@ the small readers and comparisons most scripts use. Python standard library only
 A script imports it from its own folder:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from clitest import ROOT, XLING, check, run, summary  # noqa: E402"""
-import json, os, struct, subprocess, sys
+import json, os, resource, signal, struct, subprocess, sys
 
 ROOT = os.environ.get("XLING_ROOT", os.getcwd())
 # absolute: some tests run xling in another working directory
@@ -111,6 +111,26 @@ def read_npy(path):
         cols *= k
     vals = struct.unpack("<%df" % (rows * cols), data[10 + hlen:])
     return d, [list(vals[i * cols:(i + 1) * cols]) for i in range(rows)]
+
+
+def read_safetensors(path):
+    """({name: (dtype, shape, bytes)}, header length) of a safetensors file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    h = json.loads(data[8:8 + n])
+    base = 8 + n
+    return {k: (v["dtype"], v["shape"], data[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
+            for k, v in h.items() if k != "__metadata__"}, n
+
+
+def file_size_limit(nbytes):
+    """A preexec for run(): the files xling writes stop at nbytes, a full disk (SIGXFSZ
+    ignored, so a write past the limit fails with EFBIG instead of killing xling)."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return limit
 
 
 def maxdiff(a, b):

@@ -16,7 +16,7 @@ import hashlib, json, os, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hub_emulator import Hub, folder_files, git_sha1  # noqa: E402
 import clitest  # noqa: E402
-from clitest import XLING, FIX, check, summary  # noqa: E402
+from clitest import XLING, FIX, check, summary, file_size_limit  # noqa: E402
 
 XLMR = os.path.join(FIX, "xlmr-tiny")
 BERT = os.path.join(FIX, "bert-tiny")
@@ -324,16 +324,8 @@ check(not os.path.exists(os.path.join(bd2, "refs", "main")), "checksum mismatch:
 # a write error (a file size limit: EFBIG, the path a full disk takes): one line, the
 # partial download kept for a later resume, no ref
 shutil.rmtree(cache2)
-import resource, signal
-
-
-def small_files():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
-
-
 e = dict(BASE_ENV, **env2)
-p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=small_files)
+p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=file_size_limit(1 << 20))
 err = p.stderr.decode("utf-8", "replace")
 inc = os.path.join(bd2, "blobs", sha256(bert["model.safetensors"]) + ".incomplete")
 check(p.returncode == 1 and one_line(err, "cannot write", "File too large") and os.path.exists(inc)
