@@ -32,6 +32,12 @@ static const char *model_dir(const char *name) {
     return buf;
 }
 
+/* A model loaded with 2 threads; a failed load is a failed check. */
+static int load_model(const char *dir, xl_model **m) {
+    xl_model_options mo = {.threads = 2};
+    return CHECK_MSG(xl_model_load(dir, &mo, m) == XL_OK, "%s", xl_last_error());
+}
+
 static double diff_json(const float *got, const json_t *want, size_t n) {
     double d = 0;
     for (size_t k = 0; k < n; k++) {
@@ -91,8 +97,7 @@ static void bge_m3(void) {
     const json_t *ld = json_object_get(ref, "long_document"), *wins = json_object_get(ld, "windows");
     const char *text = json_string_value(json_object_get(ld, "text"));
     xl_model *m;
-    xl_model_options mo = {.threads = 2};
-    if (!CHECK_MSG(xl_model_load(dir, &mo, &m) == XL_OK, "%s", xl_last_error())) { json_decref(ref); return; }
+    if (!load_model(dir, &m)) { json_decref(ref); return; }
     xl_context *ctx;
     CHECK(xl_context_new(m, &ctx) == XL_OK);
     int dim = xl_embed_dim(m, NULL);
@@ -398,8 +403,7 @@ static void lowercased(void) {
         return;
     }
     xl_model *m;
-    xl_model_options mo = {.threads = 2};
-    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+    if (load_model(tmp, &m)) {
         const char *text = "İstanbul İzmir ANKARA İSKENDERUN, İNEGÖL und Bursa: İİİ kleine Städte am Meer. İyi günler!";
         char lower[256];
         size_t k = 0, tl = strlen(text);
@@ -456,8 +460,7 @@ static void prompt_excluded(void) {
         return;
     }
     xl_model *m;
-    xl_model_options mo = {.threads = 2};
-    if (CHECK_MSG(xl_model_load(tmp, &mo, &m) == XL_OK, "%s", xl_last_error())) {
+    if (load_model(tmp, &m)) {
         xl_model_info info;
         xl_model_get_info(m, &info);
         CHECK(info.include_prompt == 0 && info.pooling == XL_POOL_MEAN);
@@ -518,8 +521,7 @@ static void decoder(void) {
     const char *dir = model_dir("qwen3-tiny");
     if (!dir) { t_skip_case("qwen3-tiny", "fixtures absent (../shared)"); return; }
     xl_model *m;
-    xl_model_options mo = {.threads = 2};
-    if (!CHECK_MSG(xl_model_load(dir, &mo, &m) == XL_OK, "%s", xl_last_error())) return;
+    if (!load_model(dir, &m)) return;
     xl_context *ctx;
     CHECK(xl_context_new(m, &ctx) == XL_OK);
     const char *text = "The quick brown fox jumps over the lazy dog. Der schnelle braune Fuchs springt über den faulen "
@@ -574,8 +576,7 @@ static void dense(void) {
     const char *dir = model_dir("bert-tiny");
     if (!dir) { t_skip_case("bert-tiny", "fixture absent"); return; }
     xl_model *m;
-    xl_model_options mo = {.threads = 2};
-    if (!CHECK_MSG(xl_model_load(dir, &mo, &m) == XL_OK, "%s", xl_last_error())) return;
+    if (!load_model(dir, &m)) return;
     xl_model_info info;
     xl_model_get_info(m, &info);
     CHECK(info.n_dense > 0 && info.dim != info.hidden_size);

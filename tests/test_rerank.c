@@ -55,6 +55,18 @@ static int load(const char *dir, xl_model **m) {
     return CHECK_MSG(xl_model_load(dir, NULL, m) == XL_OK, "%s: %s", dir, xl_last_error());
 }
 
+/* The shared fixture NAME loaded, with its reference and reranker info; NULL when the
+ * fixtures are absent (skipped) or a check failed. */
+static xl_model *open_reranker(const char *name, json_t **ref, xl_reranker_info *info) {
+    const char *dir = fixture(name);
+    if (!dir) { t_skip_case(name, "../shared (fixtures) not found"); return NULL; }
+    *ref = load_ref(dir);
+    xl_model *m;
+    if (!*ref || !load(dir, &m)) { json_decref(*ref); return NULL; }
+    CHECK(xl_reranker_info_get(m, info) == XL_OK);
+    return m;
+}
+
 /* Scores of rerank[r] with xl_rerank (documents as given; the query) vs scores / raw. */
 static void check_rerank(const xl_model *m, const char *name, const char *query, const char *const *docs, size_t n,
                          const char *instruct, const json_t *want, const json_t *want_raw, const json_t *order,
@@ -85,13 +97,10 @@ static void check_rerank(const xl_model *m, const char *name, const char *query,
 
 /* XLM-R cross-encoder, one label, Sigmoid from sentence_transformers.activation_fn. */
 static void test_xlmr(void) {
-    const char *dir = fixture("xlmr-reranker-tiny");
-    if (!dir) { t_skip_case("xlmr-reranker-tiny", "../shared (fixtures) not found"); return; }
-    json_t *ref = load_ref(dir);
-    xl_model *m;
-    if (!ref || !load(dir, &m)) { json_decref(ref); return; }
+    json_t *ref;
     xl_reranker_info info;
-    CHECK(xl_reranker_info_get(m, &info) == XL_OK);
+    xl_model *m = open_reranker("xlmr-reranker-tiny", &ref, &info);
+    if (!m) return;
     CHECK_EQ_INT(info.kind, XL_RERANKER_ENCODER);
     CHECK_EQ_INT(info.n_labels, 1);
     CHECK_EQ_INT(info.activation, XL_SCORE_SIGMOID);
@@ -159,13 +168,10 @@ static void test_xlmr(void) {
 
 /* BERT NLI: three labels named by id2label, softmax probabilities. */
 static void test_bert_nli(void) {
-    const char *dir = fixture("bert-nli-tiny");
-    if (!dir) { t_skip_case("bert-nli-tiny", "../shared (fixtures) not found"); return; }
-    json_t *ref = load_ref(dir);
-    xl_model *m;
-    if (!ref || !load(dir, &m)) { json_decref(ref); return; }
+    json_t *ref;
     xl_reranker_info info;
-    CHECK(xl_reranker_info_get(m, &info) == XL_OK);
+    xl_model *m = open_reranker("bert-nli-tiny", &ref, &info);
+    if (!m) return;
     CHECK_EQ_INT(info.kind, XL_RERANKER_ENCODER);
     CHECK_EQ_INT(info.n_labels, 3);
     CHECK_EQ_INT(info.activation, XL_SCORE_SOFTMAX);
@@ -337,13 +343,10 @@ static char *strip_doc(const char *s, const char *suffix) {
 /* Qwen3ForSequenceClassification: the score head on the last token; xl_rerank applies
  * the Qwen3-Reranker prompt to the raw query and documents. */
 static void test_qwen3_seqcls(void) {
-    const char *dir = fixture("qwen3-reranker-seqcls-tiny");
-    if (!dir) { t_skip_case("qwen3-reranker-seqcls-tiny", "../shared (fixtures) not found"); return; }
-    json_t *ref = load_ref(dir);
-    xl_model *m;
-    if (!ref || !load(dir, &m)) { json_decref(ref); return; }
+    json_t *ref;
     xl_reranker_info info;
-    CHECK(xl_reranker_info_get(m, &info) == XL_OK);
+    xl_model *m = open_reranker("qwen3-reranker-seqcls-tiny", &ref, &info);
+    if (!m) return;
     CHECK_EQ_INT(info.kind, XL_RERANKER_DECODER_SEQCLS);
     CHECK_EQ_INT(info.n_labels, 1);
     CHECK_EQ_INT(info.activation, XL_SCORE_SIGMOID);
@@ -415,13 +418,10 @@ static void test_qwen3_seqcls(void) {
 
 /* Qwen3ForCausalLM (Qwen3-Reranker): P(yes) from the yes / no logits. */
 static void test_qwen3_yesno(void) {
-    const char *dir = fixture("qwen3-reranker-tiny");
-    if (!dir) { t_skip_case("qwen3-reranker-tiny", "../shared (fixtures) not found"); return; }
-    json_t *ref = load_ref(dir);
-    xl_model *m;
-    if (!ref || !load(dir, &m)) { json_decref(ref); return; }
+    json_t *ref;
     xl_reranker_info info;
-    CHECK(xl_reranker_info_get(m, &info) == XL_OK);
+    xl_model *m = open_reranker("qwen3-reranker-tiny", &ref, &info);
+    if (!m) return;
     CHECK_EQ_INT(info.kind, XL_RERANKER_DECODER_YESNO);
     CHECK_EQ_INT(info.n_labels, 1);
     CHECK_EQ_INT(info.prompted, 1);

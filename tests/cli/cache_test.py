@@ -7,26 +7,10 @@ the cache write is also checked for uninitialised bytes directly.
 Prints "test_cache: N passed, N failed, N skipped" last."""
 import os, shutil, subprocess, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-TOKS = os.path.join(SHARED, "fixtures", "tokenizers", "models")
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ROOT, XLING, SHARED_TOK, check, skip, summary  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    if not cond:
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def skip(what, why):
-    global skipped
-    skipped += 1
-    print("SKIP", what, why, file=sys.stderr)
+TOKS = SHARED_TOK
 
 
 def tiny_bpe():
@@ -85,5 +69,4 @@ else:
             check(p.returncode == 0 and data and "uninitialised byte" not in err, f"valgrind: cache write clean: {err[-2000:]}")
 
     shutil.rmtree(tiny, ignore_errors=True)
-print(f"test_cache: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+summary("test_cache")

@@ -7,71 +7,32 @@ states, a text that fits one window byte-identical to plain `xling embed`, a dec
 (qwen3-tiny: its <|endoftext|> closes every window), and the usage and input errors
 (one line each). Python standard library only.
 Prints "test_chunk_cli: N passed, N failed, N skipped" last."""
-import json, math, os, shutil, subprocess, sys, tempfile
+import json, os, shutil, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, SHARED_FIX, check, skip, summary, run, one_line_error, jsonl, maxdiff, unit  # noqa: E402
+
 TOL, SAME = 2e-3, 1e-5
 
 
 def model(name):
-    for d in (os.path.join(ROOT, "tests", "fixtures", "models", name), os.path.join(SHARED, "fixtures", "models", name)):
+    for d in (os.path.join(FIX, name), os.path.join(SHARED_FIX, name)):
         if os.path.exists(os.path.join(d, "config.json")):
             return d
     return None
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, stdin=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600,
-                       input=stdin.encode("utf-8") if isinstance(stdin, str) else stdin)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def lines(out):
-    return [json.loads(l) for l in out.splitlines() if l.strip()]
-
-
-def maxdiff(a, b):
-    if len(a) != len(b):
-        return float("inf")
-    return max((abs(x - y) for x, y in zip(a, b)), default=0.0)
-
-
-def unit(v):
-    s = math.sqrt(sum(x * x for x in v))
-    return [x / s for x in v]
-
-
-def one_line_error(rc, err, want_rc, *words):
-    ls = [l for l in err.splitlines() if l.strip()]
-    return rc == want_rc and len(ls) == 1 and all(w in ls[0] for w in words) and "Sanitizer" not in err
-
-
-def summary():
+def finish():
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("test_chunk_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    sys.exit(1 if failed else 0)
+    summary("test_chunk_cli")
 
 
 tmp = None
 M3 = model("bge-m3-tiny")
 if not M3:
-    skipped += 1
-    print("SKIP bge-m3-tiny: fixtures absent (../shared)", file=sys.stderr)
-    summary()
+    skip("bge-m3-tiny: fixtures absent (../shared)")
+    finish()
 
 tmp = tempfile.mkdtemp(prefix="xl_chunk_cli_")
 P = lambda name: os.path.join(tmp, name)
@@ -86,13 +47,13 @@ with open(P("docs.jsonl"), "w") as f:
 # --- every pooling against the reference's combined vectors; the short text is its plain vector
 rc, plain_out, err = run(["embed", "-m", M3, "-i", P("docs.jsonl")])
 check(rc == 0, "plain embed: %s" % err)
-plain = lines(plain_out)
+plain = jsonl(plain_out)
 for pool in ("mean", "max", "first"):
     args = ["embed", "-m", M3, "-i", P("docs.jsonl"), "--chunk-size", N, "--chunk-overlap", OV]
     if pool != "mean":
         args += ["--chunk-pooling", pool]
     rc, out, err = run(args)
-    got = lines(out) if rc == 0 else []
+    got = jsonl(out) if rc == 0 else []
     if check(rc == 0 and len(got) == 2, "--chunk-pooling %s: rc %d %s" % (pool, rc, err)):
         d = maxdiff(got[0]["embedding"], ld["combined"][pool])
         check(d <= TOL, "--chunk-pooling %s: max abs diff %.3g" % (pool, d))
@@ -106,11 +67,11 @@ check(rc == 0 and out == plain_out, "--chunk-size 1000 equals plain embed: %s" %
 # --- --chunks: one line per window, each equal to its reference ids embedded alone
 rc, out, err = run(["embed", "-m", M3, "-i", P("docs.jsonl"), "--chunk-size", N, "--chunk-overlap", OV, "--chunks",
                     "--keep-fields"])
-got = lines(out) if rc == 0 else []
+got = jsonl(out) if rc == 0 else []
 check(rc == 0 and len(got) == len(wins) + 1, "--chunks: %d lines, rc %d %s" % (len(got), rc, err))
 ids_in = "".join(json.dumps({"input_ids": w["input_ids"]}) + "\n" for w in wins)
 rc, sep_out, err = run(["embed", "-m", M3, "--input-format", "jsonl"], ids_in)
-sep = lines(sep_out) if rc == 0 else []
+sep = jsonl(sep_out) if rc == 0 else []
 check(rc == 0 and len(sep) == len(wins), "windows' ids embedded alone: %s" % err)
 for k, w in enumerate(wins):
     if k >= len(got) or k >= len(sep):
@@ -136,7 +97,7 @@ if len(got) == len(wins) + 1:
 # its rows of the whole-text forward (row 0 is <s>)
 hs = ld["whole_last_hidden_state"]
 rc, out, err = run(["embed", "-m", M3, "--chunk-size", N, "--late-chunking", text])
-got = lines(out) if rc == 0 else []
+got = jsonl(out) if rc == 0 else []
 n_tok = ld["n_text_tokens"]
 spans = [(s, min(s + int(N), n_tok)) for s in range(0, n_tok, int(N))]
 check(rc == 0 and len(got) == len(spans), "--late-chunking: %d lines, rc %d %s" % (len(got), rc, err))
@@ -153,7 +114,7 @@ if got:
 
 # --- precision and stdin: int8 rows per window (ranges from all windows)
 rc, out, err = run(["embed", "-m", M3, "--chunk-size", N, "--chunks", "--precision", "int8"], text + "\n")
-got = lines(out) if rc == 0 else []
+got = jsonl(out) if rc == 0 else []
 check(rc == 0 and len(got) == 4 and all(isinstance(x, int) for x in got[0]["embedding"]), "--chunks --precision int8: %s" % err)
 
 # --- a decoder: each window is its tokens + <|endoftext|>; last-token pooling
@@ -162,30 +123,29 @@ if Q3:
     doc = ("The quick brown fox jumps over the lazy dog. Der schnelle braune Fuchs springt über den faulen Hund. "
            "Le renard brun rapide saute par-dessus le chien paresseux.")
     rc, out, err = run(["tokenize", "-m", Q3, "--no-special", doc])
-    ids = lines(out)[0]["ids"] if rc == 0 else []
+    ids = jsonl(out)[0]["ids"] if rc == 0 else []
     rc, out, err = run(["tokenize", "-m", Q3, "x"])
-    eos = lines(out)[0]["ids"][-1] if rc == 0 else -1
+    eos = jsonl(out)[0]["ids"][-1] if rc == 0 else -1
     rc, out, err = run(["embed", "-m", Q3, "--chunk-size", "10", "--chunk-overlap", "2", "--chunks", doc])
-    got = lines(out) if rc == 0 else []
+    got = jsonl(out) if rc == 0 else []
     check(rc == 0 and len(got) == -(-(len(ids) - 2) // 8), "decoder --chunks: %d lines for %d tokens %s" % (len(got), len(ids), err))
     check(got and got[0]["start"] == 0 and got[-1]["end"] == len(doc.encode())
           and all(got[k]["start"] < got[k - 1]["end"] < got[k]["end"] for k in range(1, len(got))),
           "decoder byte spans: %r" % [(g["start"], g["end"]) for g in got])
     ids_in = "".join(json.dumps({"input_ids": ids[g["token_start"]:g["token_end"]] + [eos]}) + "\n" for g in got)
     rc, out, err = run(["embed", "-m", Q3, "--input-format", "jsonl"], ids_in)
-    sep = lines(out) if rc == 0 else []
+    sep = jsonl(out) if rc == 0 else []
     for k, g in enumerate(got[:len(sep)]):
         d = maxdiff(g["embedding"], sep[k]["embedding"])
         check(d <= SAME, "decoder window %d vs its ids alone: %.3g" % (k, d))
     # weighted mean of those windows, renormalised
     rc, out, err = run(["embed", "-m", Q3, "--chunk-size", "10", "--chunk-overlap", "2", doc])
-    comb = lines(out)[0]["embedding"] if rc == 0 else []
+    comb = jsonl(out)[0]["embedding"] if rc == 0 else []
     w = [g["token_end"] - g["token_start"] for g in got]
     want = unit([sum(wk * g["embedding"][j] for wk, g in zip(w, got)) / sum(w) for j in range(len(comb))]) if got else []
     check(rc == 0 and maxdiff(comb, want) <= SAME, "decoder mean: %s" % err)
 else:
-    skipped += 1
-    print("SKIP qwen3-tiny: fixture absent", file=sys.stderr)
+    skip("qwen3-tiny: fixture absent")
 
 # --- errors: one line each; usage errors exit 2, input errors 1 and name the line
 cases = [
@@ -217,4 +177,4 @@ check(one_line_error(rc, err, 1, "stdin line 1", "\"chunk\" would clash"), "a ke
 rc, out, err = run(["embed", "--help"])
 check(rc == 0 and "--chunk-size N" in out and "--late-chunking" in out and "--chunks" in out, "--help lists the chunk options")
 
-summary()
+finish()

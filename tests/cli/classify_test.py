@@ -5,32 +5,10 @@ sigmoids normalised to 1), within 1e-5; the label is the most probable; "id" cop
 --eval prints scikit-learn's accuracy and macro-F1 of those predictions; a model of
 another identity, a broken classifier file, missing labels and bad options are one-line
 errors. Prints "test_classify_cli: N passed, N failed, 0 skipped" last."""
-import json, math, os, subprocess, sys, tempfile
+import json, math, os, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-FIX = os.path.join(ROOT, "tests", "fixtures", "models")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
-
-def run(args):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode(), p.stderr.decode("utf-8", "replace")
-
-
-def write_jsonl(path, rows):
-    with open(path, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, check, summary, run, write_jsonl  # noqa: E402
 
 
 def macro_f1(gold, pred):
@@ -117,5 +95,4 @@ fails(["classify", "predict", "-i", P("test.jsonl")], 2, ["--classifier"], "no c
 for f in os.listdir(tmp):
     os.unlink(os.path.join(tmp, f))
 os.rmdir(tmp)
-print("test_classify_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_classify_cli")

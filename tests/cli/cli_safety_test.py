@@ -7,37 +7,16 @@ Python standard library only. Prints "test_cli_safety: N passed, N failed, N ski
 
 Vectors are compared only between runs that embed the same inputs in the same batch
 shape (exact equality), or as token ids from `xling tokenize`."""
-import json, os, shutil, stat, struct, subprocess, sys, tempfile, unicodedata
+import functools, json, os, shutil, stat, struct, subprocess, sys, tempfile, unicodedata
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.path.abspath(os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling")))
-FIX = os.path.join(ROOT, "tests", "fixtures", "models")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402
+from clitest import XLING, FIX, check, summary, one_line, jsonl  # noqa: E402
+
+run = functools.partial(clitest.run, binary=True)  # stdout as bytes: output formats are compared raw
+
 BERT = os.path.join(FIX, "bert-tiny")     # dim 16, [CLS] ... [SEP], no prompts
 XLMR = os.path.join(FIX, "xlmr-tiny")
-passed = failed = skipped = 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    if not cond:
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, stdin=None, stdout=None, cwd=None):
-    p = subprocess.run([XLING] + args, input=stdin if stdout is None else None, stdin=None if stdout is None or stdin is None else stdin,
-                       stdout=stdout if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE, timeout=300, cwd=cwd)
-    return p.returncode, p.stdout or b"", p.stderr.decode("utf-8", "replace")
-
-
-def jsonl(b):
-    return [json.loads(l) for l in b.decode("utf-8").splitlines() if l.strip()]
-
-
-def one_line(err):
-    return len([l for l in err.strip().splitlines() if l]) == 1
 
 
 def read_npy(path):
@@ -332,5 +311,4 @@ rc, out, _ = run(["similarity", "-m", XLMR, "--json", "a cat", "a dog"])
 check(rc == 0 and out == out1, "similarity texts as arguments")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print(f"test_cli_safety: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+summary("test_cli_safety")

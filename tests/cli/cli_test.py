@@ -4,68 +4,20 @@ Prints "test_cli: N passed, N failed, N skipped" last.
 
 Tolerances: embeddings are compared with the float64 reference of the fixture
 (reference.json) at max abs 1e-4 (xling computes in F32, whatever the stored dtype)."""
-import json, math, os, shutil, struct, subprocess, sys, tempfile
+import functools, json, math, os, shutil, struct, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-FIX = os.path.join(ROOT, "tests", "fixtures", "models")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402
+from clitest import SHARED, FIX, SHARED_FIX, check, skip, summary, jsonl, read_npy, maxdiff  # noqa: E402
+
+run = functools.partial(clitest.run, binary=True)  # stdout as bytes: output formats are compared raw
+
 TOL = 1e-4
-passed = failed = skipped = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def skip(what, why):
-    global skipped
-    skipped += 1
-    print("SKIP", what, why, file=sys.stderr)
-
-
-def run(args, stdin=None, env=None):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    p = subprocess.run([XLING] + args, input=stdin, capture_output=True, env=e, timeout=300)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
-
-
-def jsonl(b):
-    return [json.loads(l) for l in b.decode("utf-8").splitlines() if l.strip()]
-
-
-def maxdiff(a, b):
-    if len(a) != len(b):
-        return float("inf")
-    return max((abs(x - y) for x, y in zip(a, b)), default=0.0)
 
 
 def ref(model):
     with open(os.path.join(FIX, model, "reference.json")) as f:
         return json.load(f)
-
-
-def read_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:6] == b"\x93NUMPY", "bad magic"
-    hlen = struct.unpack("<H", data[8:10])[0]
-    header = data[10:10 + hlen].decode("latin1")
-    d = eval(header, {"__builtins__": {}}, {"False": False, "True": True})
-    rows = d["shape"][0]
-    cols = 1
-    for k in d["shape"][1:]:
-        cols *= k
-    vals = struct.unpack("<%df" % (rows * cols), data[10 + hlen:])
-    return d, [list(vals[i * cols:(i + 1) * cols]) for i in range(rows)]
 
 
 tmp = tempfile.mkdtemp(prefix="xling-cli-")
@@ -259,7 +211,7 @@ if check(rc == 0, f"bench-embed BENCH_IDS {err}"):
     check(maxdiff(json.loads(out)["emb_head"], r["embeddings"][0][:8]) <= TOL, "BENCH_IDS emb_head")
 
 # ---- decoder options (fixtures from ../shared) ----
-dec = os.path.join(SHARED, "fixtures", "models")
+dec = SHARED_FIX
 if os.path.isdir(os.path.join(dec, "llama-bi-tiny")):
     lb = os.path.join(dec, "llama-bi-tiny")
     r = json.load(open(os.path.join(lb, "reference.json")))
@@ -355,5 +307,4 @@ rc, out, _ = run(["--help"])
 check(rc == 0 and all(c in out for c in [b"embed", b"tokenize", b"info", b"similarity", b"bench-embed"]), "xling --help lists commands")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print(f"test_cli: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+summary("test_cli")

@@ -4,27 +4,13 @@
 Python); the same seed gives the same result; the printed V-measure equals one computed
 here from the printed clusters (scikit-learn's formula, 1e-6); errors are one line.
 Prints "test_cluster_cli: N passed, N failed, 0 skipped" last."""
-import json, math, os, subprocess, sys, tempfile
+import json, math, os, sys, tempfile
 from collections import Counter
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, check, summary, run  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
-
-def run(args, stdin=None):
-    p = subprocess.run([XLING] + args, input=stdin, capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode(), p.stderr.decode("utf-8", "replace")
+MODEL = os.path.join(FIX, "xlmr-tiny")
 
 
 def v_measure(gold, pred):
@@ -109,5 +95,4 @@ fails(["cluster", "-m", os.path.join(tmp, "nomodel"), "-k", "1", "-i", path], 1,
 for f in os.listdir(tmp):
     os.unlink(os.path.join(tmp, f))
 os.rmdir(tmp)
-print("test_cluster_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_cluster_cli")

@@ -7,27 +7,12 @@ by headless Chromium without errors) and the error paths. Python standard librar
 Prints "test_eval_cli: N passed, N failed, N skipped" last."""
 import html.parser, json, math, os, shutil, subprocess, sys, tempfile, time
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ROOT, FIX, check, summary, run, dot  # noqa: E402
+
+MODEL = os.path.join(FIX, "xlmr-tiny")
 DATA = os.path.join(ROOT, "data")
 TOL = 1e-4
-passed = failed = skipped = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, timeout=300):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
 
 
 tmp = tempfile.mkdtemp(prefix="xl_eval_cli_")
@@ -80,10 +65,6 @@ def embed(texts, layers=False):
         for t, r in zip(new, rows):
             _cache[(t, layers)] = r if layers else r["embedding"]
     return [_cache[(t, layers)] for t in texts]
-
-
-def dot(a, b):
-    return sum(x * y for x, y in zip(a, b))
 
 
 def cos(a, b):
@@ -417,5 +398,4 @@ one_line_error(["report", P("afile"), "-o", P("e.html")], 1, "not a results fold
 one_line_error(["report", out], 2, "-o FILE", "report without -o")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_eval_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_eval_cli")

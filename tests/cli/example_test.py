@@ -3,21 +3,11 @@ stdin) give the same vectors (max abs 1e-6: both print or store float32; the exa
 prints 9 significant digits); a missing model folder is one line on stderr, exit 1. Prints "test_example: N passed, N failed, N skipped" last."""
 import os, struct, subprocess, sys
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ROOT, XLING, FIX, check, summary  # noqa: E402
+
 EXAMPLE = os.path.join(os.path.dirname(XLING), "examples", "embed")
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
+MODEL = os.path.join(FIX, "bert-tiny")
 
 
 texts = ["Hello world", "Ein kleiner Test.", "東京は大きい", "x"]
@@ -40,5 +30,4 @@ for how, args, stdin in (("arguments", texts, None), ("stdin", [], "\n".join(tex
 
 p = subprocess.run([EXAMPLE, os.path.join(ROOT, "no-such-model"), "x"], capture_output=True, timeout=60)
 check(p.returncode == 1 and len(p.stderr.decode().strip().splitlines()) == 1, f"missing model: {p.stderr!r}")
-print(f"test_example: {passed} passed, {failed} failed, 0 skipped")
-sys.exit(1 if failed else 0)
+summary("test_example")

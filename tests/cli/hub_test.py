@@ -15,22 +15,11 @@ import hashlib, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hub_emulator import Hub, folder_files, git_sha1  # noqa: E402
+import clitest  # noqa: E402
+from clitest import XLING, FIX, check, summary, file_size_limit  # noqa: E402
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-XLMR = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-BERT = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
+XLMR = os.path.join(FIX, "xlmr-tiny")
+BERT = os.path.join(FIX, "bert-tiny")
 
 
 tmp = tempfile.mkdtemp(prefix="xl_hub_cli_")
@@ -46,11 +35,11 @@ CACHE = os.path.join(tmp, "hf", "hub")
 
 
 def run(args, env=None, stdin=None, cwd=None):
-    e = dict(BASE_ENV)
+    """xling with BASE_ENV, then env, as its whole environment (None unsets a variable)."""
+    e = dict.fromkeys(os.environ)
+    e.update(BASE_ENV)
     e.update(env or {})
-    e = {k: v for k, v in e.items() if v is not None}
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=300, input=stdin, env=e, cwd=cwd)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return clitest.run(args, stdin, env=e, cwd=cwd, errors="replace")
 
 
 def one_line(err, *words):
@@ -335,16 +324,8 @@ check(not os.path.exists(os.path.join(bd2, "refs", "main")), "checksum mismatch:
 # a write error (a file size limit: EFBIG, the path a full disk takes): one line, the
 # partial download kept for a later resume, no ref
 shutil.rmtree(cache2)
-import resource, signal
-
-
-def small_files():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
-
-
 e = dict(BASE_ENV, **env2)
-p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=small_files)
+p = subprocess.run([XLING, "pull", "xling-test/bert-tiny"], env=e, capture_output=True, timeout=300, preexec_fn=file_size_limit(1 << 20))
 err = p.stderr.decode("utf-8", "replace")
 inc = os.path.join(bd2, "blobs", sha256(bert["model.safetensors"]) + ".incomplete")
 check(p.returncode == 1 and one_line(err, "cannot write", "File too large") and os.path.exists(inc)
@@ -470,5 +451,4 @@ for cmd in ("pull", "list", "rm"):
 
 hub.stop()
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_hub_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_hub_cli")

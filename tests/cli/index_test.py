@@ -5,53 +5,18 @@ exact search, a model folder that moved, the crash test (SIGKILL of a child `add
 the middle, then PRAGMA integrity_check, counts, resume), and the error paths (each a
 one-line message, exit 1, or 2 for usage). Python standard library only.
 Prints "test_index_cli: N passed, N failed, N skipped" last."""
-import json, math, os, shutil, signal, sqlite3, struct, subprocess, sys, tempfile, time
+import json, os, shutil, signal, sqlite3, subprocess, sys, tempfile, time
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-OTHER = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import XLING, FIX, check, summary, run, read_npy, dot, unit  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, stdin=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600, input=stdin)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
+MODEL = os.path.join(FIX, "xlmr-tiny")
+OTHER = os.path.join(FIX, "bert-tiny")
 
 
 def one_line_error(rc, err, want_rc, *words):
     lines = [l for l in err.splitlines() if l.strip()]
     return rc == want_rc and len(lines) >= 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
-
-
-def read_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    hl = struct.unpack("<H", data[8:10])[0]
-    head = data[10:10 + hl].decode()
-    shape = tuple(int(x) for x in head.split("(")[1].split(")")[0].split(",") if x.strip())
-    n, d = shape
-    vals = struct.unpack("<%df" % (n * d), data[10 + hl:])
-    return [list(vals[i * d:(i + 1) * d]) for i in range(n)]
-
-
-def unit(v):
-    s = math.sqrt(sum(x * x for x in v))
-    return [x / s for x in v]
-
-
-def dot(a, b):
-    return sum(x * y for x, y in zip(a, b))
 
 
 tmp = tempfile.mkdtemp(prefix="xl_index_cli_")
@@ -86,8 +51,8 @@ with open(P("q.txt"), "w") as f:
     f.write("\n".join(queries) + "\n")
 rc2, _, e2 = run(["embed", "-m", MODEL, "-i", P("q.txt"), "--prompt", "query", "-o", P("q.npy")])
 check(rc1 == 0 and rc2 == 0, "embed: %s %s" % (e1, e2))
-D = [unit(v) for v in read_npy(P("docs.npy"))] if rc1 == 0 else []
-Q = [unit(v) for v in read_npy(P("q.npy"))] if rc2 == 0 else []
+D = [unit(v) for v in read_npy(P("docs.npy"))[1]] if rc1 == 0 else []
+Q = [unit(v) for v in read_npy(P("q.npy"))[1]] if rc2 == 0 else []
 ids = ["cat-en", "cat-de", 42, 0, 1]  # the two without an id get new integers 0, 1
 rc, out, err = run(["index", "search", P("a.db"), "-q", queries[0], "-q", queries[1], "-k", "3"])
 res = [json.loads(l) for l in out.splitlines()] if rc == 0 else []
@@ -138,7 +103,7 @@ check(rc == 0 and "1 added" in err and "2 skipped" in err, "stdin continuing a f
 
 # --- export
 rc, out, err = run(["index", "export", P("a.db"), "-o", P("x.npy")])
-X = read_npy(P("x.npy")) if rc == 0 else []
+X = read_npy(P("x.npy"))[1] if rc == 0 else []
 with open(P("x.ids.jsonl")) if rc == 0 else open(os.devnull) as f:
     rows = [json.loads(l) for l in f]
 check(len(X) == 8 and len(rows) == 8 and [r["id"] for r in rows[:5]] == ids
@@ -289,5 +254,4 @@ rc, out, err = run(["index", "--help"])
 check(rc == 0 and "xling index create" in out and "--where" in out, "--help")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_index_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_index_cli")

@@ -7,51 +7,19 @@ its pairs, --top-k, --weights, --no-text), and the error paths (a folder without
 a hostile colbert_linear.pt, formats that cannot hold the heads, bad options): each a
 one-line message with exit 1 (runtime) or 2 (usage), and no output file left.
 Python standard library only. Prints "test_m3_cli: N passed, N failed, N skipped" last."""
-import json, math, os, shutil, struct, subprocess, sys, tempfile, zipfile
+import json, os, shutil, struct, sys, tempfile, zipfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-MODEL = os.path.join(SHARED, "fixtures", "models", "bge-m3-tiny")
-PLAIN = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, SHARED_FIX, check, skip, summary, run, one_line_error, jsonl, maxdiff  # noqa: E402
+
+MODEL = os.path.join(SHARED_FIX, "bge-m3-tiny")
+PLAIN = os.path.join(FIX, "xlmr-tiny")
 TOL = 2e-3
-passed = failed = skipped = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, stdin=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600, input=stdin)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def one_line_error(rc, err, want_rc, *words):
-    lines = [l for l in err.splitlines() if l.strip()]
-    return rc == want_rc and len(lines) == 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
-
-
-def maxdiff(a, b):
-    if len(a) != len(b):
-        return float("inf")
-    return max([abs(x - y) for x, y in zip(a, b)] or [0.0])
-
-
-def jsonl(text):
-    return [json.loads(l) for l in text.splitlines() if l.strip()]
 
 
 if not os.path.isfile(os.path.join(MODEL, "reference.json")):
-    print("SKIP bge-m3-tiny: %s not found" % MODEL)
-    print("test_m3_cli: 0 passed, 0 failed, 1 skipped")
-    sys.exit(0)
+    skip("bge-m3-tiny: %s not found" % MODEL)
+    summary("test_m3_cli")
 
 ref = json.load(open(os.path.join(MODEL, "reference.json"), encoding="utf-8"))
 inputs = ref["inputs"]
@@ -243,5 +211,4 @@ rc, out, err = run(["rerank", "--m3", "-m", bad, "-q", "x", "y"])
 check(one_line_error(rc, err, 1, "sparse_linear.pt"), "rerank --m3 without sparse_linear.pt: %s" % err)
 
 shutil.rmtree(tmp)
-print("test_m3_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_m3_cli")

@@ -10,57 +10,19 @@ another architecture, a layer out of range, bad option values, a truncated check
 and a full disk (RLIMIT_FSIZE): one-line errors, exit 1 (2 for usage), no OUT and no
 temporary folder left, an old OUT untouched. Python standard library only.
 Prints "test_merge_cli: N passed, N failed, N skipped" last."""
-import hashlib, json, os, re, resource, shutil, signal, struct, subprocess, sys, tempfile
+import hashlib, json, os, re, shutil, struct, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-OTHER = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, SHARED_FIX, check, skip, summary, run, one_line_error, read_safetensors, file_size_limit  # noqa: E402
+
+MODEL = os.path.join(FIX, "xlmr-tiny")
+OTHER = os.path.join(FIX, "bert-tiny")
 TEXTS = ["hello world", "Die Katze schläft auf dem Sofa.", "un deux trois"]
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def skip(what):
-    global skipped
-    skipped += 1
-    print("SKIP", what, file=sys.stderr)
-
-
-def run(args, preexec=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600, preexec_fn=preexec)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def one_line_error(rc, err, want_rc, *words):
-    lines = [l for l in err.splitlines() if l.strip()]
-    return rc == want_rc and len(lines) == 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
 
 
 def embed(model):
     rc, out, err = run(["embed", "-m", model] + TEXTS)
     return out if rc == 0 else "error: " + err
-
-
-def read_st(path):
-    """{name: (dtype, shape, bytes)} of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    h = json.loads(data[8:8 + n])
-    base = 8 + n
-    return {k: (v["dtype"], v["shape"], data[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
-            for k, v in h.items() if k != "__metadata__"}, n
 
 
 def write_st(path, tensors):
@@ -100,7 +62,7 @@ shutil.copytree(MODEL, P("B"))
 for f in os.listdir(P("B")):
     if f.endswith(".xlcache"):
         os.remove(os.path.join(P("B"), f))
-ta, _ = read_st(os.path.join(MODEL, "model.safetensors"))
+ta, _ = read_safetensors(os.path.join(MODEL, "model.safetensors"))
 with open(os.path.join(MODEL, "model.safetensors"), "rb") as f:
     _n = struct.unpack("<Q", f.read(8))[0]
     ta_offsets = {k: v["data_offsets"][0] for k, v in json.loads(f.read(_n)).items() if k != "__metadata__"}
@@ -117,7 +79,7 @@ check(e_a.startswith("{") and e_b.startswith("{") and e_a != e_b, "the perturbed
 # --- average with weights 1,3: the perturbed tensor is F16(0.25 a + 0.75 b), the rest A's bytes
 rc, out, err = run(["merge", "-o", P("avg"), "--average", MODEL, P("B"), "--weights", "1,3"])
 check(rc == 0 and "wrote" in err, "merge --average: %s" % err)
-tm, hl = read_st(os.path.join(P("avg"), "model.safetensors"))
+tm, hl = read_safetensors(os.path.join(P("avg"), "model.safetensors"))
 check(hl % 8 == 0 and set(tm) == set(ta), "output tensors and header alignment")
 want = struct.pack("<%de" % len(vals), *[0.25 * a + 0.75 * b for a, b in zip(vals, vals_b)])
 check(tm.get(PERT, (0, 0, b""))[2] == want, "averaged tensor = F16 round-to-nearest-even of the weighted mean")
@@ -153,7 +115,7 @@ if rc == 0:
     check(sum(1 for s in sizes if s > 2_000_000 + 65536) == 1, "shard sizes %s" % sizes)
     check(embed(P("shard")) == e_a, "the sharded merge embeds as the model")
 rc, out, err = run(["merge", "-o", P("f32"), "--average", MODEL, MODEL, "--dtype", "f32"])
-t32, _ = read_st(os.path.join(P("f32"), "model.safetensors")) if rc == 0 else ({}, 0)
+t32, _ = read_safetensors(os.path.join(P("f32"), "model.safetensors")) if rc == 0 else ({}, 0)
 check(rc == 0 and all(v[0] == "F32" for v in t32.values()) and
       json.load(open(os.path.join(P("f32"), "config.json"))).get("torch_dtype") == "float32", "--dtype f32: %s" % err)
 check(rc == 0 and embed(P("f32")) == e_a, "F32 copy embeds as the F16 model (F16 -> F32 is exact)")
@@ -223,25 +185,20 @@ else:  # root reads anything: a folder where the file should be is unreadable fo
     check(one_line_error(rc, err, 1, "trunc", "model.safetensors") and not os.path.exists(P("e")), "unreadable input: %s" % err)
 
 # a full disk while replacing OUT: the old OUT untouched, nothing else left
-def small_disk():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
-
-
 before = tree_digest(P("sw1"))
-rc, out, err = run(["merge", "-o", P("sw1"), "--average", MODEL, P("B"), "--force"], preexec=small_disk)
+rc, out, err = run(["merge", "-o", P("sw1"), "--average", MODEL, P("B"), "--force"], preexec=file_size_limit(1_000_000))
 check(one_line_error(rc, err, 1, "write failed") and tree_digest(P("sw1")) == before and no_temp(tmp),
       "full disk: %s" % err)
 
 # --- shared fixtures: a model with Dense modules, a decoder
-gemma = os.path.join(SHARED, "fixtures", "models", "gemma3-tiny")
+gemma = os.path.join(SHARED_FIX, "gemma3-tiny")
 if os.path.isdir(gemma):
     rc, out, err = run(["merge", "-o", P("gemma"), "--average", gemma, gemma])
     check(rc == 0 and os.path.exists(os.path.join(P("gemma"), "3_Dense", "model.safetensors"))
           and embed(P("gemma")) == embed(gemma), "gemma3-tiny (2 Dense modules) averaged with itself: %s" % err)
 else:
     skip("gemma3-tiny (no shared fixtures)")
-llama = os.path.join(SHARED, "fixtures", "models", "llama-bi-tiny")
+llama = os.path.join(SHARED_FIX, "llama-bi-tiny")
 if os.path.isdir(llama):
     shutil.copytree(llama, P("llama2"))
     rc, out, err = run(["merge", "--dry-run", "--base", llama, "--swap", P("llama2"), "--layers", "0", "--swap-embeddings"])
@@ -261,5 +218,4 @@ rc, out, err = run(["merge", "--help"])
 check(rc == 0 and "--average" in out and "--swap-embeddings" in out and "--max-shard-size" in out, "--help")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_merge_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_merge_cli")

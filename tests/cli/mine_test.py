@@ -3,27 +3,12 @@ texts embedded with a fixture model (the same pairs as from the vectors `xling e
 writes), every option's values, atomic output, and the error paths (each a one-line
 message, exit 1, or 2 for usage). Python standard library only.
 Prints "test_mine_cli: N passed, N failed, N skipped" last. Scores: 1e-5."""
-import json, math, os, struct, subprocess, sys, tempfile
+import json, os, struct, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, check, summary, run  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
+MODEL = os.path.join(FIX, "xlmr-tiny")
 
 
 def write_npy(path, rows, descr="<f4", fortran=False, truncate=0):
@@ -133,5 +118,4 @@ if os.path.exists("/dev/full"):
 for f in os.listdir(tmp):
     os.unlink(os.path.join(tmp, f))
 os.rmdir(tmp)
-print("test_mine_cli: %d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+summary("test_mine_cli")

@@ -5,28 +5,16 @@ invalid UTF-8 through plain-text input (offsets into the original bytes); --no-s
 and --max-length keep offsets with their tokens; no "offsets" without the flag; a text
 pair with --offsets is a one-line error. Prints "test_offsets_cli: N passed, N failed,
 N skipped" last."""
-import json, os, subprocess, sys
+import functools, json, os, sys
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-TOK = os.path.join(SHARED, "fixtures", "tokenizers", "models")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402
+from clitest import ROOT, FIX, SHARED_TOK, check, skip, summary  # noqa: E402
+
+run = functools.partial(clitest.run, errors="replace")  # invalid UTF-8 input may come back as is
+
+TOK = SHARED_TOK
 DATA = os.path.join(ROOT, "tests", "data", "tokenizer_offsets")
-passed = failed = skipped = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
-
-def run(args, stdin):
-    p = subprocess.run([XLING] + args, input=stdin, capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 def pairs(flat):
@@ -54,8 +42,7 @@ def to_repaired(raw, offs):
 
 corpus = [json.loads(l) for l in open(os.path.join(DATA, "corpus.jsonl"), encoding="utf-8")]
 if not os.path.isdir(TOK):
-    skipped += 1
-    print("SKIP offsets: ../shared is absent", file=sys.stderr)
+    skip("offsets: ../shared is absent")
 else:
     for name in ["bert-wordpiece", "llama3_1"]:
         exp = [json.loads(l) for l in open(os.path.join(DATA, name + ".jsonl"), encoding="utf-8")]
@@ -91,12 +78,11 @@ else:
     rc, out, err = run(["tokenize", "-m", m, text], b"")
     check(rc == 0 and "offsets" not in json.loads(out), "no offsets without --offsets: %s" % out)
 
-bert = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
+bert = os.path.join(FIX, "bert-tiny")
 rc, out, err = run(["tokenize", "-m", bert, "--offsets", "--input-format", "jsonl"], b'{"text": "a", "text_pair": "b"}\n')
 check(rc == 1 and out == "" and err.count("\n") == 1 and "--offsets is not available for text pairs" in err,
       "pair with --offsets: rc %d %r" % (rc, err))
 rc, out, err = run(["tokenize", "--help"], b"")
 check(rc == 0 and "--offsets" in out, "--help names --offsets")
 
-print("test_offsets_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_offsets_cli")

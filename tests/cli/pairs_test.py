@@ -4,33 +4,17 @@ tests/tools/gen_pair_fixture.js) for the six reference tokenizers of ../shared, 
 without special tokens and with --max-length (longest_first); single lines print no
 type_ids; "text_pair" is refused where it is not read; errors are one line.
 Prints "test_pairs_cli: N passed, N failed, N skipped" last."""
-import json, os, subprocess, sys, tempfile
+import json, os, sys
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-TOK = os.path.join(SHARED, "fixtures", "tokenizers", "models")
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ROOT, FIX, SHARED_TOK, check, skip, summary, run  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
-
-def run(args, stdin):
-    p = subprocess.run([XLING] + args, input=stdin, capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode(), p.stderr.decode("utf-8", "replace")
+TOK = SHARED_TOK
 
 
 fixture = [json.loads(l) for l in open(os.path.join(ROOT, "tests", "fixtures", "tokenizers", "pairs.jsonl"), encoding="utf-8")]
 if not os.path.isdir(TOK):
-    skipped += 1
-    print("SKIP pairs: ../shared is absent", file=sys.stderr)
+    skip("pairs: ../shared is absent")
 else:
     groups = {}
     for f in fixture:
@@ -52,7 +36,7 @@ else:
               sum(1 for g, r in zip(got, rows) if g.get("ids") == r["ids"] and g.get("type_ids") == r["type_ids"]), len(rows), err))
 
 # single lines: no type_ids; "text_pair" only where read; bad values
-bert = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
+bert = os.path.join(FIX, "bert-tiny")
 rc, out, err = run(["tokenize", "-m", bert, "--input-format", "jsonl"], b'{"text": "hello"}\n{"text": "hello", "text_pair": "world"}\n')
 lines = [json.loads(l) for l in out.splitlines()] if rc == 0 else [{}, {}]
 check(rc == 0 and "type_ids" not in lines[0] and lines[1]["type_ids"][-1] == 1, "type_ids only for pairs: %s" % err)
@@ -67,5 +51,4 @@ for args, stdin, words in [
     rc, out, err = run(args, stdin)
     check(rc == 1 and len(err.strip().splitlines()) == 1 and all(w in err for w in words) and not out.strip(),
           "error %r: rc %d %r" % (stdin, rc, err))
-print("test_pairs_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_pairs_cli")

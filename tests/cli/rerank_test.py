@@ -5,58 +5,26 @@ reference `rerank` entries (tolerance 2e-3 for F16 weights, 1e-4 for F32), --raw
 --top-k, --instruct, "id" pass-through, score output shapes, index hits reordered by the
 cross-encoder, and the error paths (one line, exit 1, or 2 for usage). Python standard
 library only. Prints "test_rerank_cli: N passed, N failed, N skipped" last."""
-import json, os, shutil, subprocess, sys, tempfile
+import json, os, shutil, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-FIX = os.path.join(SHARED, "fixtures", "models")
-EMBEDDER = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
-NOHEAD = os.path.join(ROOT, "tests", "fixtures", "models", "bert-tiny")
-passed = failed = skipped = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import FIX, SHARED_FIX, check, skip, summary, run, one_line_error, jsonl, write_jsonl  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def run(args, stdin=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=600, input=stdin.encode() if isinstance(stdin, str) else stdin)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def jsonl(out):
-    return [json.loads(l) for l in out.splitlines() if l.strip()]
-
-
-def one_line_error(rc, err, want_rc, *words):
-    lines = [l for l in err.splitlines() if l.strip()]
-    return rc == want_rc and len(lines) == 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
+EMBEDDER = os.path.join(FIX, "xlmr-tiny")
+NOHEAD = os.path.join(FIX, "bert-tiny")
 
 
 def ref(name):
-    with open(os.path.join(FIX, name, "reference.json"), encoding="utf-8") as f:
+    with open(os.path.join(SHARED_FIX, name, "reference.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
-if not os.path.isdir(FIX) or not os.path.isdir(os.path.join(FIX, "qwen3-reranker-tiny")):
-    print("test_rerank_cli: 0 passed, 0 failed, 1 skipped (../shared fixtures absent)")
-    sys.exit(0)
+if not os.path.isdir(SHARED_FIX) or not os.path.isdir(os.path.join(SHARED_FIX, "qwen3-reranker-tiny")):
+    skip("rerank: ../shared fixtures absent")
+    summary("test_rerank_cli")
 
 tmp = tempfile.mkdtemp(prefix="xl_rerank_cli_")
 P = lambda name: os.path.join(tmp, name)
-
-
-def write_jsonl(path, rows):
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def check_rerank(name, model, query, docs, want, want_raw, order, tol, extra=()):
@@ -82,7 +50,7 @@ def check_rerank(name, model, query, docs, want, want_raw, order, tol, extra=())
 # --- xlmr-reranker-tiny: XLM-R cross-encoder, sigmoid
 x = ref("xlmr-reranker-tiny")
 rr = x["rerank"][0]
-XLMR = os.path.join(FIX, "xlmr-reranker-tiny")
+XLMR = os.path.join(SHARED_FIX, "xlmr-reranker-tiny")
 check_rerank("xlmr-reranker-tiny", XLMR, rr["query"], rr["documents"], rr["scores"], rr["raw_scores"], rr["order"], 2e-3)
 # plain text lines and documents as arguments give the same
 docs = [d for d in rr["documents"] if "\n" not in d]
@@ -101,12 +69,12 @@ q = ref("qwen3-reranker-seqcls-tiny")
 rr = q["rerank"][0]
 suffix = q["input_format"]["suffix"]
 raw_docs = [d[len("<Document>: "):-len(suffix)] for d in rr["documents"]]
-check_rerank("qwen3-reranker-seqcls-tiny", os.path.join(FIX, "qwen3-reranker-seqcls-tiny"), rr["raw_query"], raw_docs,
+check_rerank("qwen3-reranker-seqcls-tiny", os.path.join(SHARED_FIX, "qwen3-reranker-seqcls-tiny"), rr["raw_query"], raw_docs,
              rr["scores"], rr["raw_scores"], rr["order"], 2e-3)
 
 # --- qwen3-reranker-tiny: yes/no, default instruction and --instruct
 c = ref("qwen3-reranker-tiny")
-QCL = os.path.join(FIX, "qwen3-reranker-tiny")
+QCL = os.path.join(SHARED_FIX, "qwen3-reranker-tiny")
 for rr in c["rerank"]:
     extra = ["--instruct", rr["instruction"]] if rr["instruction"] else []
     check_rerank("qwen3-reranker-tiny%s" % (" --instruct" if extra else ""), QCL, rr["query"], rr["documents"], rr["scores"],
@@ -119,7 +87,7 @@ check(rc == 0 and max(abs(r["score"] - rr["scores"][r["index"]]) for r in rows) 
 
 # --- score
 b = ref("bert-nli-tiny")
-BERT = os.path.join(FIX, "bert-nli-tiny")
+BERT = os.path.join(SHARED_FIX, "bert-nli-tiny")
 write_jsonl(P("pairs.jsonl"), [{"id": i, "text": p["text"], "text_pair": p["text_pair"]} for i, p in enumerate(b["pairs"])])
 rc, out, err = run(["score", "-m", BERT, "-i", P("pairs.jsonl")])
 rows = jsonl(out) if rc == 0 else []
@@ -212,5 +180,4 @@ rc, out, err = run(["score", "--help"])
 check(rc == 0 and "text_pair" in out and "--raw-scores" in out, "score --help")
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("test_rerank_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_rerank_cli")

@@ -7,26 +7,16 @@ and status code in both APIs' shapes (400/413 OpenAI, 422/413 TEI, 401, 404, 405
 concurrent clients with distinct inputs, idle and read timeouts, SIGTERM with requests
 in flight (they complete, exit 0), /metrics as Prometheus text. Python standard library
 only. Prints "test_serve: N passed, N failed, N skipped" last."""
-import base64, http.client, json, math, os, re, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time
+import base64, http.client, json, os, re, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-MODEL = os.path.join(ROOT, "tests", "fixtures", "models", "xlmr-tiny")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import ROOT, XLING, FIX, SHARED_FIX, check, skip, summary, unit, run as cli  # noqa: E402
+
+MODEL = os.path.join(FIX, "xlmr-tiny")
 TOL = 1e-5
 with open(os.path.join(MODEL, "config.json")) as f:
     HIDDEN = json.load(f)["hidden_size"]
-passed = failed = skipped = 0
 T0 = time.time()
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
 
 
 tmp = tempfile.mkdtemp(prefix="xl_serve_")
@@ -100,11 +90,6 @@ def post(srv, path, body, **kw):
     return request(srv, "POST", path, body, **kw)
 
 
-def cli(args, stdin=None):
-    p = subprocess.run([XLING] + args, capture_output=True, input=stdin, timeout=300)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
 def cli_embed(items, *args):
     """Vectors `xling embed` writes for JSONL items ({"text"} or {"input_ids"})."""
     path = os.path.join(tmp, "in.jsonl")
@@ -127,11 +112,6 @@ def all_close(A, B, tol=TOL):
     return A is not None and B is not None and len(A) == len(B) and all(close(a, b, tol) for a, b in zip(A, B))
 
 
-def unit(v):
-    s = math.sqrt(sum(x * x for x in v))
-    return [x / s for x in v] if s else v
-
-
 def openai_err(j, status_code, st, want_status, code=None):
     e = (j or {}).get("error") if isinstance(j, dict) else None
     return (st == want_status and isinstance(e, dict) and isinstance(e.get("message"), str) and e.get("message")
@@ -149,8 +129,7 @@ long_text = " ".join(["word%d" % i for i in range(700)])  # far beyond 512 token
 
 S = Server("--max-body-bytes", "65536", "--log-format", "json")
 if not check(S.port, "server started: %s" % S.lines):
-    print("test_serve: %d passed, %d failed, 0 skipped" % (passed, failed + 1))
-    sys.exit(1)
+    summary("test_serve")
 
 ref = cli_embed(texts)
 check(len(ref) == len(texts), "xling embed reference vectors")
@@ -592,9 +571,8 @@ check(rc == 0 and any("finishing 1 request" in l for l in D.lines) and "stopped"
 D.stop()
 
 # ---------------------------------------------------------------- reranking
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-RERANKER = os.path.join(SHARED, "fixtures", "models", "xlmr-reranker-tiny")
-DEC_RERANKER = os.path.join(SHARED, "fixtures", "models", "qwen3-reranker-tiny")
+RERANKER = os.path.join(SHARED_FIX, "xlmr-reranker-tiny")
+DEC_RERANKER = os.path.join(SHARED_FIX, "qwen3-reranker-tiny")
 
 
 def cli_rerank(model, query, docs, *extra):
@@ -607,8 +585,7 @@ def cli_rerank(model, query, docs, *extra):
 
 
 if not os.path.isdir(RERANKER):
-    skipped += 1
-    print("SKIP reranking: %s not found" % RERANKER, file=sys.stderr)
+    skip("reranking: %s not found" % RERANKER)
 else:
     with open(os.path.join(RERANKER, "reference.json")) as f:
         rref = json.load(f)
@@ -668,10 +645,9 @@ else:
         check(R.stop() == 0, "decoder reranker server exit 0")
 
 # ---------------------------------------------------------------- bge-m3 sparse
-M3 = os.path.join(SHARED, "fixtures", "models", "bge-m3-tiny")
+M3 = os.path.join(SHARED_FIX, "bge-m3-tiny")
 if not os.path.isdir(M3):
-    skipped += 1
-    print("SKIP /embed_sparse: %s not found" % M3, file=sys.stderr)
+    skip("/embed_sparse: %s not found" % M3)
 else:
     with open(os.path.join(M3, "reference.json")) as f:
         mref = json.load(f)
@@ -717,5 +693,4 @@ check(rc == 0 and "/v1/embeddings" in out and "--max-batch-tokens" in out, "serv
 
 shutil.rmtree(tmp, ignore_errors=True)
 print("(%.1f s)" % (time.time() - T0), file=sys.stderr)
-print("test_serve: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_serve")

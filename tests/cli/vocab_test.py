@@ -10,61 +10,22 @@ with FVT rows; alignment must put "Haus" next to "house"; and the error paths (O
 exists, bad or missing --parallel, empty token file, unsupported tokenizer, full disk)
 are one-line errors that leave nothing behind. Python standard library only.
 Prints "test_vocab_cli: N passed, N failed, N skipped" last."""
-import json, math, os, resource, shutil, signal, struct, subprocess, sys, tempfile
+import functools, json, math, os, shutil, struct, sys, tempfile
 
-ROOT = os.environ.get("XLING_ROOT", os.getcwd())
-XLING = os.environ.get("XLING_BIN", os.path.join(ROOT, "build", "xling"))
-FIX = os.path.join(ROOT, "tests", "fixtures", "models")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402
+from clitest import FIX, SHARED_FIX, check, skip, summary, one_line_error, read_safetensors, file_size_limit  # noqa: E402
+
+run = functools.partial(clitest.run, timeout=900)  # vocab transfer of a real-size tokenizer
+
 BERT, XLMR = os.path.join(FIX, "bert-tiny"), os.path.join(FIX, "xlmr-tiny")
-SHARED = os.environ.get("XLING_SHARED", os.path.join(ROOT, "..", "shared"))
-QWEN = os.path.join(SHARED, "fixtures", "models", "qwen3-tiny")
-passed = failed = skipped = 0
+QWEN = os.path.join(SHARED_FIX, "qwen3-tiny")
 SP = "\u2581"
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-    return cond
-
-
-def skip(what):
-    global skipped
-    skipped += 1
-    print("SKIP", what, file=sys.stderr)
-
-
-def run(args, stdin=None, preexec=None):
-    p = subprocess.run([XLING] + args, capture_output=True, timeout=900, input=stdin, preexec_fn=preexec)
-    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8", "replace")
-
-
-def one_line_error(rc, err, want_rc, *words):
-    lines = [l for l in err.splitlines() if l.strip()]
-    ok = rc == want_rc and len(lines) == 1 and all(w in lines[0] for w in words) and "Sanitizer" not in err
-    if not ok:
-        print("    got rc %d: %r" % (rc, err[:400]), file=sys.stderr)
-    return ok
 
 
 def read_st(path):
     """{name: (dtype, shape, bytes)} of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = (v["dtype"], v["shape"], data[base + b:base + e])
-    return out
+    return read_safetensors(path)[0]
 
 
 def row_bytes(t, r):
@@ -397,18 +358,12 @@ check(one_line_error(rc, err, 1, "config.json") and not os.path.exists(P("e1")),
 os.makedirs(P("full"))
 
 
-def small_disk():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (800 << 10, 800 << 10))
-
-
-rc, out, err = run(["vocab", "transfer", "-m", XLMR, "--tokenizer", BERT, "-o", P("full/out")], preexec=small_disk)
+rc, out, err = run(["vocab", "transfer", "-m", XLMR, "--tokenizer", BERT, "-o", P("full/out")], preexec=file_size_limit(800 << 10))
 check(one_line_error(rc, err, 1) and os.listdir(P("full")) == [], "full disk: error, nothing left: %r %s" % (os.listdir(P("full")), err))
 shutil.copytree(P("x2b"), P("full/out"))
-rc, out, err = run(["vocab", "transfer", "-m", XLMR, "--tokenizer", BERT, "-o", P("full/out"), "--force"], preexec=small_disk)
+rc, out, err = run(["vocab", "transfer", "-m", XLMR, "--tokenizer", BERT, "-o", P("full/out"), "--force"], preexec=file_size_limit(800 << 10))
 check(rc == 1 and sorted(os.listdir(P("full"))) == ["out"] and read_st(P("full/out/model.safetensors")) == read_st(P("x2b/model.safetensors")),
       "full disk with --force: the old OUT untouched")
 
 shutil.rmtree(tmp)
-print("test_vocab_cli: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
+summary("test_vocab_cli")
