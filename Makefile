@@ -164,7 +164,8 @@ test: all
 # built without the vectorizer: GCC 12's aarch64 vectorizer crashes on test_llama.c.
 AARCH64_BUILD ?= build-aarch64
 AARCH64_TESTS := test_kernels test_kernel_sets test_bert test_llama test_gemma3 test_embed test_safetensors \
-                 test_tokenizer test_tokenizer_units test_bpe test_tok_cache
+                 test_tokenizer test_tokenizer_units test_bpe test_tok_cache test_tokenizer_offsets \
+                 test_pickle test_st_writer test_rerank test_m3 test_chunk
 aarch64-test:
 	$(MAKE) CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ NM=aarch64-linux-gnu-nm BUILD=$(AARCH64_BUILD) TEST_CFLAGS=-fno-tree-vectorize \
 	  PKG_CONFIG='env PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config' \

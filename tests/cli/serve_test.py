@@ -534,7 +534,13 @@ check(st == 200, "drain: keep-alive connection works")
 body = json.dumps({"inputs": texts[1]}).encode()
 inflight = socket.create_connection(("127.0.0.1", D.port), timeout=30)
 inflight.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5])
-time.sleep(0.2)
+# SIGTERM only once the server has begun that request (a loaded machine may take a while
+# to read its headers): /metrics then counts it and itself in flight.
+for _ in range(100):
+    _, _, mdata, _ = request(D, "GET", "/metrics")
+    if re.search(rb"^xling_requests_in_flight ([2-9]|[1-9][0-9]+)$", mdata, re.M):
+        break
+    time.sleep(0.1)
 D.p.send_signal(signal.SIGTERM)
 time.sleep(0.5)
 check(D.p.poll() is None, "drain: the server waits for the request in flight")
