@@ -62,16 +62,6 @@ static int push_docs(docs_t *d, in_record *recs, size_t got) {
     return 0;
 }
 
-typedef struct {
-    progress bar;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, done - rs->bar.done);
-}
-
 int cmd_rerank(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--m3")) return cmd_rerank_m3(argc, argv);
@@ -115,15 +105,13 @@ int cmd_rerank(int argc, char **argv) {
     if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
     size_t n_args = (size_t)(argc - optind);
     if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
-    if (!n_args && out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+    if (!n_args && cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
     ro.threads = threads ? cli_threads(cmd, threads) : 0;
 
     xl_model *m;
     if (rerank_model_load(cmd, dir, ro.threads, &m)) return 1;
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { xl_model_free(m); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, in_path, ifmt)) { xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
     in.reserved[0] = "index";
     in.reserved[1] = "score";
@@ -138,13 +126,7 @@ int cmd_rerank(int argc, char **argv) {
         size_t got;
         if (in_read_chunk(&in, chunk, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
-        for (size_t i = 0; i < got && !rc; i++)
-            if (chunk[i].is_ids) {
-                char w[512];
-                cli_set_error("%s: \"input_ids\" is not read by rerank; give the document as \"text\"",
-                              in_where(&in, chunk[i].line, w, sizeof w));
-                rc = 1;
-            }
+        if (in_refuse_ids(&in, chunk, got, "\"input_ids\" is not read by rerank; give the document as \"text\"")) rc = 1;
         if (!rc && push_docs(&d, chunk, got)) { cli_set_error("out of memory"); rc = 1; }
         in_records_clear(chunk, got);
     }
@@ -162,9 +144,9 @@ int cmd_rerank(int argc, char **argv) {
         lens[i] = d.recs[i].len;
         where[i] = i;
     }
-    run_state rs;
+    progress_run rs = {0};
     progress_init(&rs.bar, "rerank");
-    ro.progress = on_progress;
+    ro.progress = progress_run_cb;
     ro.progress_ctx = &rs;
     if (!rc && xl_rerank(m, query, strlen(query), texts, lens, d.n, &ro, scores)) {
         in_renumber_error(&in, d.recs, where, d.n);

@@ -34,17 +34,6 @@ static const char *usage =
 enum { O_RAW = 256, O_MAXLEN, O_BATCH, O_INFMT };
 enum { CHUNK = 512 };
 
-typedef struct {
-    progress bar;
-    size_t base;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, rs->base + done - rs->bar.done);
-}
-
 static void put_label(FILE *f, const xl_model *m, int k) {
     const char *name = xl_reranker_label(m, k);
     if (name) cli_put_json_string(f, name, strlen(name));
@@ -83,8 +72,7 @@ int cmd_score(int argc, char **argv) {
     }
     if (!dir) return cli_usage(cmd, "give the model folder with -m DIR");
     if (optind < argc) return cli_usage(cmd, "unexpected argument \"%s\" (the input is -i FILE or stdin)", argv[optind]);
-    if (out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+    if (cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
     ro.threads = threads ? cli_threads(cmd, threads) : 0;
 
     xl_model_options mopt = {.threads = ro.threads};
@@ -109,21 +97,16 @@ int cmd_score(int argc, char **argv) {
     size_t total = 0;
     if (!recs || !a || !b || !al || !bl || !where || !s) { cli_set_error("out of memory"); rc = 1; }
     if (!rc && outfile_open(&out, out_path)) rc = 1;
-    run_state rs = {0};
+    progress_run rs = {0};
     progress_init(&rs.bar, "score");
-    ro.progress = on_progress;
+    ro.progress = progress_run_cb;
     ro.progress_ctx = &rs;
     while (!rc) {
         size_t got;
         if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
+        if (in_refuse_ids(&in, recs, got, "\"input_ids\" is not read by score; give \"text\" (and \"text_pair\")")) rc = 1;
         for (size_t i = 0; i < got && !rc; i++) {
-            if (recs[i].is_ids) {
-                char w[512];
-                cli_set_error("%s: \"input_ids\" is not read by score; give \"text\" (and \"text_pair\")",
-                              in_where(&in, recs[i].line, w, sizeof w));
-                rc = 1;
-            }
             a[i] = recs[i].text;
             al[i] = recs[i].len;
             b[i] = recs[i].pair;
