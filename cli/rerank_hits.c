@@ -7,6 +7,31 @@
 
 #include "cli.h"
 
+void rerank_cli_init(rerank_cli *r) {
+    memset(r, 0, sizeof *r);
+    r->ifmt = IN_AUTO;
+    xl_rerank_options_init(&r->ro);
+}
+
+int rerank_cli_parse(rerank_cli *r, const char *cmd, int c, const char *arg) {
+    switch (c) {
+    case 'm': r->dir = arg; return 1;
+    case 'i': r->in_path = arg; return 1;
+    case 'o': r->out_path = arg; return 1;
+    case 't': return cli_parse_int(cmd, "--threads", arg, 1, 4096, &r->threads) ? -1 : 1;
+    case RO_RAW: r->ro.raw_scores = 1; return 1;
+    case RO_MAXLEN: return cli_parse_int(cmd, "--max-length", arg, 1, 1 << 24, &r->ro.max_length) ? -1 : 1;
+    case RO_BATCH: return cli_parse_int(cmd, "--batch", arg, 1, 1 << 16, &r->ro.batch_size) ? -1 : 1;
+    case RO_INFMT:
+        if (in_parse_format(arg, &r->ifmt)) {
+            cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
 int rerank_model_load(const char *cmd, const char *dir, int threads, xl_model **m) {
     xl_model_options mo = {.threads = threads};
     *m = NULL;
