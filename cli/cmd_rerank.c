@@ -91,11 +91,8 @@ int cmd_rerank(int argc, char **argv) {
         }
     }
     if (!opt.dir) return cli_usage(cmd, "give the model folder with -m DIR");
-    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
-    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && opt.in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", opt.in_path);
-    if (!n_args && cli_refuse_output_is_input(cmd, opt.in_path, opt.out_path)) return 2;
+    if (rerank_check_args(cmd, query, n_args, opt.in_path, opt.out_path)) return 2;
     ro->threads = opt.threads ? cli_threads(cmd, opt.threads) : 0;
 
     xl_model *m;

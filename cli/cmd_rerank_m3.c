@@ -10,6 +10,7 @@
 #include "model_opts.h"
 #include "outfile.h"
 #include "progress.h"
+#include "rerank_hits.h"
 
 /* Documents per library call: their ColBERT vectors (up to 32 MB per 8192-token text
  * of bge-m3) are held until scored. */
@@ -107,11 +108,8 @@ int cmd_rerank_m3(int argc, char **argv) {
     }
     int rc = model_opts_check(&mo, cmd);
     if (rc) return rc;
-    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
-    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
-    if (!n_args && cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
+    if (rerank_check_args(cmd, query, n_args, in_path, out_path)) return 2;
 
     xl_model *m;
     if ((rc = model_opts_load(&mo, cmd, &m))) return rc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "outfile.h"
 
 void rerank_cli_init(rerank_cli *r) {
     memset(r, 0, sizeof *r);
@@ -30,6 +31,14 @@ int rerank_cli_parse(rerank_cli *r, const char *cmd, int c, const char *arg) {
         return 1;
     default: return 0;
     }
+}
+
+int rerank_check_args(const char *cmd, const char *query, size_t n_args, const char *in_path, const char *out_path) {
+    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
+    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
+    if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
+    if (!n_args && cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
+    return 0;
 }
 
 int rerank_model_load(const char *cmd, const char *dir, int threads, xl_model **m) {

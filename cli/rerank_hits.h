@@ -28,6 +28,9 @@ void rerank_cli_init(rerank_cli *r);
 /* Takes one of RERANK_LONG_OPTIONS: 1 if c was one, 0 if not, -1 after printing the
  * usage error (exit 2). */
 int rerank_cli_parse(rerank_cli *r, const char *cmd, int c, const char *arg);
+/* rerank's (and rerank --m3's) checks of the query and of the documents' source (the
+ * n_args DOC arguments or -i in_path) against the output: 0, or 2 after the usage error. */
+int rerank_check_args(const char *cmd, const char *query, size_t n_args, const char *in_path, const char *out_path);
 
 /* Loads a cross-encoder / reranker folder and checks it gives one score per pair
  * (prints "xling <cmd>: ..." on failure). Returns 0, or 1 after printing. */
