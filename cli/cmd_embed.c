@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "embed_heads.h"
+#include "embed_opts.h"
 #include "embed_chunks.h"
 #include "input.h"
 #include "model_opts.h"
@@ -48,20 +49,6 @@ static const char *usage =
     "                           (`xling embed --head all --help`)\n"
     "      --sparse-tokens      with --head: sparse weights keyed by vocabulary piece\n"
     "  -h, --help               this help\n";
-
-enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS };
-
-typedef struct {
-    size_t total, truncated;
-    progress bar;
-    size_t base;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, rs->base + done - rs->bar.done);
-}
 
 /* Embeds one group of inputs (all texts or all ids) into rows of row_floats floats:
  * vectors, or with layers=1 [2][L+1][H] (mean, then last token). */
@@ -175,19 +162,15 @@ int cmd_embed(int argc, char **argv) {
     if (embed_heads_wanted(argc, argv)) return cmd_embed_heads(argc, argv);
     static const struct option opts[] = {
         MODEL_LONG_OPTIONS,
-        {"input", required_argument, 0, 'i'},         {"output", required_argument, 0, 'o'},
-        {"format", required_argument, 0, O_FORMAT},   {"input-format", required_argument, 0, O_INPUT_FORMAT},
-        {"layers", no_argument, 0, O_LAYERS},          {"precision", required_argument, 0, O_PRECISION},
-        {"calibration", required_argument, 0, O_CALIBRATION}, {"keep-fields", no_argument, 0, O_KEEP_FIELDS},
+        EMBED_LONG_OPTIONS,
         CHUNK_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
-    const char *cmd = "embed", *in_path = NULL, *out_path = NULL, *calib_path = NULL;
-    in_format ifmt = IN_AUTO;
-    out_format ofmt = OUT_AUTO;
+    const char *cmd = "embed", *calib_path = NULL;
+    embed_io io = {0};
     precision prec = PREC_FLOAT32;
     model_opts mo;
     model_opts_init(&mo);
-    int layers = 0, keep_fields = 0, prec_set = 0, c;
+    int layers = 0, prec_set = 0, c;
     chunk_cli ck;
     chunk_cli_init(&ck);
     optind = 1;
@@ -196,27 +179,18 @@ int cmd_embed(int argc, char **argv) {
         int r = model_opts_parse(&mo, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
-        if ((r = chunk_cli_parse(&ck, cmd, c, optarg))) {
+        if ((r = chunk_cli_parse(&ck, cmd, c, optarg)) || (r = embed_io_parse(&io, cmd, c, optarg))) {
             if (r < 0) return 2;
             continue;
         }
         switch (c) {
-        case 'i': in_path = optarg; break;
-        case 'o': out_path = optarg; break;
-        case O_FORMAT:
-            if (out_parse_format(optarg, &ofmt)) return cli_usage(cmd, "--format must be jsonl, npy, f32 or raw, got \"%s\"", optarg);
-            break;
-        case O_INPUT_FORMAT:
-            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
-            break;
-        case O_LAYERS: layers = 1; break;
-        case O_PRECISION:
+        case EO_LAYERS: layers = 1; break;
+        case EO_PRECISION:
             if (prec_parse(optarg, &prec))
                 return cli_usage(cmd, "--precision must be float32, float16, int8, uint8, binary or ubinary, got \"%s\"", optarg);
             prec_set = 1;
             break;
-        case O_CALIBRATION: calib_path = optarg; break;
-        case O_KEEP_FIELDS: keep_fields = 1; break;
+        case EO_CALIBRATION: calib_path = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }
@@ -224,22 +198,20 @@ int cmd_embed(int argc, char **argv) {
     int rc = model_opts_check(&mo, cmd);
     if (rc) return rc;
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
+    if (n_args && io.in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", io.in_path);
     if (layers && mo.eo.dim) return cli_usage(cmd, "--layers and --dim cannot be used together");
     if (layers && mo.pooling_set) return cli_usage(cmd, "--layers and --pooling cannot be used together");
     if (layers && prec_set && prec != PREC_FLOAT32) return cli_usage(cmd, "--layers and --precision %s cannot be used together", prec_name(prec));
-    out_format named = out_format_of_name(out_path);
-    if (ofmt && named && ofmt != named)
-        return cli_usage(cmd, "--format %s contradicts the output name %s", ofmt == OUT_NPY ? "npy" : ofmt == OUT_F32 ? "f32" : "jsonl", out_path);
-    out_format fmt = ofmt ? ofmt : named ? named : OUT_JSONL;
+    out_format fmt;
+    if ((rc = embed_io_format(&io, cmd, &fmt))) return rc;
     if (layers && fmt == OUT_F32) return cli_usage(cmd, "--layers writes jsonl or npy");
-    if (keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
+    if (io.keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
     if ((rc = chunk_cli_check(&ck, cmd, layers, fmt))) return rc;
     if (calib_path && !prec_needs_ranges(prec)) return cli_usage(cmd, "--calibration needs --precision int8 or uint8");
     /* Refused before anything is opened for writing. */
-    int same_in = !n_args && cli_same_file(in_path, out_path);
-    if (out_path && strcmp(out_path, "-") && (same_in || (calib_path && cli_same_file(calib_path, out_path))))
-        return cli_usage(cmd, "-o %s is the %s file; choose another output", out_path, same_in ? "input" : "--calibration");
+    int same_in = !n_args && cli_same_file(io.in_path, io.out_path);
+    if (io.out_path && strcmp(io.out_path, "-") && (same_in || (calib_path && cli_same_file(calib_path, io.out_path))))
+        return cli_usage(cmd, "-o %s is the %s file; choose another output", io.out_path, same_in ? "input" : "--calibration");
 
     xl_model *m;
     if ((rc = model_opts_load(&mo, cmd, &m))) return rc;
@@ -280,15 +252,14 @@ int cmd_embed(int argc, char **argv) {
     }
 
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { free(start); free(step); xl_model_free(m); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, io.in_path, io.ifmt)) { free(start); free(step); xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
-    in.keep_fields = keep_fields;
+    in.keep_fields = io.keep_fields;
     in.reserved[0] = layers ? "mean" : "embedding";
     in.reserved[1] = layers ? "last" : NULL;
     for (int k = 0; ck.on && chunk_cli_keys(&ck)[k]; k++) in.reserved[k] = chunk_cli_keys(&ck)[k];
     out_writer out;
-    if (out_open(&out, out_path, fmt, prec, inner, inner_ndim)) { in_close(&in); free(start); free(step); xl_model_free(m); return cli_report(cmd); }
+    if (out_open(&out, io.out_path, fmt, prec, inner, inner_ndim)) { in_close(&in); free(start); free(step); xl_model_free(m); return cli_report(cmd); }
     int hold_all = prec_needs_ranges(prec) && !calib_path;
     if (!hold_all) out_set_ranges(&out, start, step);
 
@@ -296,29 +267,30 @@ int cmd_embed(int argc, char **argv) {
     float *rows = malloc(CHUNK * dim * sizeof *rows);
     char **extras = calloc(CHUNK, sizeof *extras);
     held_rows held = {0};
-    run_state rs = {0};
+    progress_run rs = {0};
+    size_t total = 0, truncated = 0;
     progress_init(&rs.bar, "embed");
-    mo.eo.progress = on_progress;
+    mo.eo.progress = progress_run_cb;
     mo.eo.progress_ctx = &rs;
     if (!recs || !rows || !extras) { cli_set_error("out of memory"); rc = 1; }
     while (!rc) {
         size_t got;
         if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
-        rs.base = rs.total;
+        rs.base = total;
         for (size_t i = 0; i < got; i++) extras[i] = recs[i].extra;
         const float *out_rows = rows;
         char *const *out_extras = extras;
         size_t n_out = got;
         if (ck.on) {
-            if (chunk_cli_embed(&ck, m, &mo.eo, &in, recs, got, rs.total, dim)) rc = 1;
+            if (chunk_cli_embed(&ck, m, &mo.eo, &in, recs, got, total, dim)) rc = 1;
             out_rows = ck.rows;
             out_extras = ck.extras;
             n_out = ck.n_rows;
-        } else if (embed_chunk(m, &mo.eo, layers, &in, recs, got, dim, rows, &rs.truncated)) rc = 1;
+        } else if (embed_chunk(m, &mo.eo, layers, &in, recs, got, dim, rows, &truncated)) rc = 1;
         if (!rc && (hold_all ? hold(&held, out_rows, out_extras, n_out, dim) : out_write_rows(&out, out_rows, out_extras, n_out)))
             rc = 1;
-        rs.total += got;
+        total += got;
         in_records_clear(recs, got);
     }
     progress_end(&rs.bar);
@@ -342,9 +314,9 @@ int cmd_embed(int argc, char **argv) {
             fprintf(stderr, "xling embed: %s (%zu rows were written to stdout before the error)\n", cli_error(), out.rows_out);
         else cli_report(cmd);
     }
-    if (!rc && rs.truncated) {
+    if (!rc && truncated) {
         int limit = mo.eo.max_length ? mo.eo.max_length : info.max_seq_length;
-        fprintf(stderr, "xling embed: %zu of %zu inputs were longer than %d tokens and were truncated\n", rs.truncated, rs.total, limit);
+        fprintf(stderr, "xling embed: %zu of %zu inputs were longer than %d tokens and were truncated\n", truncated, total, limit);
     }
     in_close(&in);
     held_free(&held);

@@ -40,7 +40,7 @@ static const char *usage =
     "  -t, --threads N       threads (default: the CPUs this process may use)\n"
     "      --m3 ...          bge-m3: dense + sparse + ColBERT scores (`xling rerank --m3 --help`)\n";
 
-enum { O_RAW = 256, O_INSTRUCT, O_MAXLEN, O_BATCH, O_INFMT, O_NOTEXT };
+enum { O_INSTRUCT = RO_LAST, O_NOTEXT };
 
 typedef struct {
     in_record *recs;
@@ -62,68 +62,43 @@ static int push_docs(docs_t *d, in_record *recs, size_t got) {
     return 0;
 }
 
-typedef struct {
-    progress bar;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, done - rs->bar.done);
-}
-
 int cmd_rerank(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--m3")) return cmd_rerank_m3(argc, argv);
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"query", required_argument, 0, 'q'},
-        {"input", required_argument, 0, 'i'},      {"output", required_argument, 0, 'o'},
-        {"top-k", required_argument, 0, 'k'},      {"threads", required_argument, 0, 't'},
-        {"raw-scores", no_argument, 0, O_RAW},     {"instruct", required_argument, 0, O_INSTRUCT},
-        {"max-length", required_argument, 0, O_MAXLEN}, {"batch", required_argument, 0, O_BATCH},
-        {"input-format", required_argument, 0, O_INFMT}, {"no-text", no_argument, 0, O_NOTEXT},
+        RERANK_LONG_OPTIONS,
+        {"query", required_argument, 0, 'q'},      {"top-k", required_argument, 0, 'k'},
+        {"instruct", required_argument, 0, O_INSTRUCT}, {"no-text", no_argument, 0, O_NOTEXT},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    const char *cmd = "rerank", *dir = NULL, *query = NULL, *in_path = NULL, *out_path = NULL;
-    in_format ifmt = IN_AUTO;
-    int top_k = 0, threads = 0, no_text = 0, c;
-    xl_rerank_options ro;
-    xl_rerank_options_init(&ro);
+    const char *cmd = "rerank", *query = NULL;
+    int top_k = 0, no_text = 0, c;
+    rerank_cli opt;
+    rerank_cli_init(&opt);
+    xl_rerank_options *ro = &opt.ro;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:q:i:o:k:t:h", opts, NULL)) != -1) {
+        int r = rerank_cli_parse(&opt, cmd, c, optarg);
+        if (r < 0) return 2;
+        if (r) continue;
         switch (c) {
-        case 'm': dir = optarg; break;
         case 'q': query = optarg; break;
-        case 'i': in_path = optarg; break;
-        case 'o': out_path = optarg; break;
         case 'k': if (cli_parse_int(cmd, "--top-k", optarg, 1, 1 << 30, &top_k)) return 2; break;
-        case 't': if (cli_parse_int(cmd, "--threads", optarg, 1, 4096, &threads)) return 2; break;
-        case O_RAW: ro.raw_scores = 1; break;
-        case O_INSTRUCT: ro.instruct = optarg; break;
-        case O_MAXLEN: if (cli_parse_int(cmd, "--max-length", optarg, 1, 1 << 24, &ro.max_length)) return 2; break;
-        case O_BATCH: if (cli_parse_int(cmd, "--batch", optarg, 1, 1 << 16, &ro.batch_size)) return 2; break;
-        case O_INFMT:
-            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
-            break;
+        case O_INSTRUCT: ro->instruct = optarg; break;
         case O_NOTEXT: no_text = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }
     }
-    if (!dir) return cli_usage(cmd, "give the model folder with -m DIR");
-    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
-    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
+    if (!opt.dir) return cli_usage(cmd, "give the model folder with -m DIR");
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
-    if (!n_args && out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
-    ro.threads = threads ? cli_threads(cmd, threads) : 0;
+    if (rerank_check_args(cmd, query, n_args, opt.in_path, opt.out_path)) return 2;
+    ro->threads = opt.threads ? cli_threads(cmd, opt.threads) : 0;
 
     xl_model *m;
-    if (rerank_model_load(cmd, dir, ro.threads, &m)) return 1;
+    if (rerank_model_load(cmd, opt.dir, ro->threads, &m)) return 1;
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { xl_model_free(m); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, opt.in_path, opt.ifmt)) { xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
     in.reserved[0] = "index";
     in.reserved[1] = "score";
@@ -138,13 +113,7 @@ int cmd_rerank(int argc, char **argv) {
         size_t got;
         if (in_read_chunk(&in, chunk, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
-        for (size_t i = 0; i < got && !rc; i++)
-            if (chunk[i].is_ids) {
-                char w[512];
-                cli_set_error("%s: \"input_ids\" is not read by rerank; give the document as \"text\"",
-                              in_where(&in, chunk[i].line, w, sizeof w));
-                rc = 1;
-            }
+        if (in_refuse_ids(&in, chunk, got, "\"input_ids\" is not read by rerank; give the document as \"text\"")) rc = 1;
         if (!rc && push_docs(&d, chunk, got)) { cli_set_error("out of memory"); rc = 1; }
         in_records_clear(chunk, got);
     }
@@ -162,17 +131,17 @@ int cmd_rerank(int argc, char **argv) {
         lens[i] = d.recs[i].len;
         where[i] = i;
     }
-    run_state rs;
+    progress_run rs = {0};
     progress_init(&rs.bar, "rerank");
-    ro.progress = on_progress;
-    ro.progress_ctx = &rs;
-    if (!rc && xl_rerank(m, query, strlen(query), texts, lens, d.n, &ro, scores)) {
+    ro->progress = progress_run_cb;
+    ro->progress_ctx = &rs;
+    if (!rc && xl_rerank(m, query, strlen(query), texts, lens, d.n, ro, scores)) {
         in_renumber_error(&in, d.recs, where, d.n);
         rc = 1;
     }
     progress_end(&rs.bar);
     outfile out = {0};
-    if (!rc && outfile_open(&out, out_path)) rc = 1;
+    if (!rc && outfile_open(&out, opt.out_path)) rc = 1;
     if (!rc) {
         rerank_order(scores, d.n, order);
         size_t k = top_k && (size_t)top_k < d.n ? (size_t)top_k : d.n;

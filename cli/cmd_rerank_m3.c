@@ -10,6 +10,7 @@
 #include "model_opts.h"
 #include "outfile.h"
 #include "progress.h"
+#include "rerank_hits.h"
 
 /* Documents per library call: their ColBERT vectors (up to 32 MB per 8192-token text
  * of bge-m3) are held until scored. */
@@ -51,17 +52,6 @@ static int parse_weights(const char *s, double w[3]) {
         }
     }
     return *end || !(w[0] + w[1] + w[2] > 0) ? -1 : 0;
-}
-
-typedef struct {
-    progress bar;
-    size_t base;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, rs->base + done - rs->bar.done);
 }
 
 typedef struct {
@@ -118,12 +108,8 @@ int cmd_rerank_m3(int argc, char **argv) {
     }
     int rc = model_opts_check(&mo, cmd);
     if (rc) return rc;
-    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
-    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
-    if (!n_args && out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+    if (rerank_check_args(cmd, query, n_args, in_path, out_path)) return 2;
 
     xl_model *m;
     if ((rc = model_opts_load(&mo, cmd, &m))) return rc;
@@ -144,8 +130,7 @@ int cmd_rerank_m3(int argc, char **argv) {
         return 1;
     }
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { xl_m3_vectors_free(&qv); xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, in_path, ifmt)) { xl_m3_vectors_free(&qv); xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
     in.reserved[0] = "index";
     in.reserved[1] = "score";
@@ -158,22 +143,17 @@ int cmd_rerank_m3(int argc, char **argv) {
     size_t *lens = malloc(CHUNK * sizeof *lens), *where = malloc(CHUNK * sizeof *where);
     scored *all = NULL;
     size_t n = 0, cap = 0;
-    run_state rs = {0};
+    progress_run rs = {0};
     progress_init(&rs.bar, "rerank");
-    mo.eo.progress = on_progress;
+    mo.eo.progress = progress_run_cb;
     mo.eo.progress_ctx = &rs;
     if (!recs || !dv || !texts || !lens || !where) { cli_set_error("out of memory"); rc = 1; }
     while (!rc) {
         size_t got;
         if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
-        char wbuf[512];
+        if (in_refuse_ids(&in, recs, got, "\"input_ids\" is not read by rerank; give the document as \"text\"")) rc = 1;
         for (size_t i = 0; i < got && !rc; i++) {
-            if (recs[i].is_ids) {
-                cli_set_error("%s: \"input_ids\" is not read by rerank; give the document as \"text\"",
-                              in_where(&in, recs[i].line, wbuf, sizeof wbuf));
-                rc = 1;
-            }
             texts[i] = recs[i].text;
             lens[i] = recs[i].len;
             where[i] = i;

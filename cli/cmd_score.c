@@ -9,6 +9,7 @@
 #include "input.h"
 #include "outfile.h"
 #include "progress.h"
+#include "rerank_hits.h"
 
 static const char *usage =
     "usage: xling score -m DIR [-i PAIRS.jsonl] [-o FILE] [--raw-scores] [options]\n"
@@ -31,19 +32,7 @@ static const char *usage =
     "      --batch N         inputs per forward batch (default 32)\n"
     "  -t, --threads N       threads (default: the CPUs this process may use)\n";
 
-enum { O_RAW = 256, O_MAXLEN, O_BATCH, O_INFMT };
 enum { CHUNK = 512 };
-
-typedef struct {
-    progress bar;
-    size_t base;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, rs->base + done - rs->bar.done);
-}
 
 static void put_label(FILE *f, const xl_model *m, int k) {
     const char *name = xl_reranker_label(m, k);
@@ -53,47 +42,36 @@ static void put_label(FILE *f, const xl_model *m, int k) {
 
 int cmd_score(int argc, char **argv) {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},  {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
-        {"raw-scores", no_argument, 0, O_RAW}, {"max-length", required_argument, 0, O_MAXLEN},
-        {"batch", required_argument, 0, O_BATCH}, {"input-format", required_argument, 0, O_INFMT},
+        RERANK_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *cmd = "score", *dir = NULL, *in_path = NULL, *out_path = NULL;
-    in_format ifmt = IN_AUTO;
-    int threads = 0, c;
-    xl_rerank_options ro;
-    xl_rerank_options_init(&ro);
+    const char *cmd = "score";
+    int c;
+    rerank_cli opt;
+    rerank_cli_init(&opt);
+    xl_rerank_options *ro = &opt.ro;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, NULL)) != -1) {
+        int r = rerank_cli_parse(&opt, cmd, c, optarg);
+        if (r < 0) return 2;
+        if (r) continue;
         switch (c) {
-        case 'm': dir = optarg; break;
-        case 'i': in_path = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 't': if (cli_parse_int(cmd, "--threads", optarg, 1, 4096, &threads)) return 2; break;
-        case O_RAW: ro.raw_scores = 1; break;
-        case O_MAXLEN: if (cli_parse_int(cmd, "--max-length", optarg, 1, 1 << 24, &ro.max_length)) return 2; break;
-        case O_BATCH: if (cli_parse_int(cmd, "--batch", optarg, 1, 1 << 16, &ro.batch_size)) return 2; break;
-        case O_INFMT:
-            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
-            break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }
     }
-    if (!dir) return cli_usage(cmd, "give the model folder with -m DIR");
+    if (!opt.dir) return cli_usage(cmd, "give the model folder with -m DIR");
     if (optind < argc) return cli_usage(cmd, "unexpected argument \"%s\" (the input is -i FILE or stdin)", argv[optind]);
-    if (out_path && strcmp(out_path, "-") && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
-    ro.threads = threads ? cli_threads(cmd, threads) : 0;
+    if (cli_refuse_output_is_input(cmd, opt.in_path, opt.out_path)) return 2;
+    ro->threads = opt.threads ? cli_threads(cmd, opt.threads) : 0;
 
-    xl_model_options mopt = {.threads = ro.threads};
+    xl_model_options mopt = {.threads = ro->threads};
     xl_model *m;
-    if (xl_model_load(dir, &mopt, &m)) return cli_fail(cmd);
+    if (xl_model_load(opt.dir, &mopt, &m)) return cli_fail(cmd);
     xl_reranker_info info;
     if (xl_reranker_info_get(m, &info)) { cli_fail(cmd); xl_model_free(m); return 1; }
     in_reader in;
-    if (in_open(&in, in_path, ifmt)) { xl_model_free(m); return cli_report(cmd); }
+    if (in_open(&in, opt.in_path, opt.ifmt)) { xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
     in.pairs_ok = 1;
     in.reserved[0] = "score";
@@ -108,22 +86,17 @@ int cmd_score(int argc, char **argv) {
     int rc = 0;
     size_t total = 0;
     if (!recs || !a || !b || !al || !bl || !where || !s) { cli_set_error("out of memory"); rc = 1; }
-    if (!rc && outfile_open(&out, out_path)) rc = 1;
-    run_state rs = {0};
+    if (!rc && outfile_open(&out, opt.out_path)) rc = 1;
+    progress_run rs = {0};
     progress_init(&rs.bar, "score");
-    ro.progress = on_progress;
-    ro.progress_ctx = &rs;
+    ro->progress = progress_run_cb;
+    ro->progress_ctx = &rs;
     while (!rc) {
         size_t got;
         if (in_read_chunk(&in, recs, CHUNK, &got)) { rc = 1; break; }
         if (!got) break;
+        if (in_refuse_ids(&in, recs, got, "\"input_ids\" is not read by score; give \"text\" (and \"text_pair\")")) rc = 1;
         for (size_t i = 0; i < got && !rc; i++) {
-            if (recs[i].is_ids) {
-                char w[512];
-                cli_set_error("%s: \"input_ids\" is not read by score; give \"text\" (and \"text_pair\")",
-                              in_where(&in, recs[i].line, w, sizeof w));
-                rc = 1;
-            }
             a[i] = recs[i].text;
             al[i] = recs[i].len;
             b[i] = recs[i].pair;
@@ -131,7 +104,7 @@ int cmd_score(int argc, char **argv) {
             where[i] = i;
         }
         rs.base = total;
-        if (!rc && xl_score_texts(m, a, al, b, bl, got, &ro, s)) {
+        if (!rc && xl_score_texts(m, a, al, b, bl, got, ro, s)) {
             in_renumber_error(&in, recs, where, got);
             rc = 1;
         }

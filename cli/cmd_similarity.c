@@ -71,8 +71,7 @@ int cmd_similarity(int argc, char **argv) {
     size_t n_args = (size_t)(argc - optind);
     if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, IN_AUTO)) return cli_report(cmd);
+    if (in_open_cli(&in, argv + optind, n_args, in_path, IN_AUTO)) return cli_report(cmd);
     in.cmd = cmd;
     in_record *recs = calloc(MAX_TEXTS + 1, sizeof *recs);
     size_t n = 0;

@@ -90,8 +90,7 @@ int cmd_tokenize(int argc, char **argv) {
     size_t n_args = (size_t)(argc - optind);
     if (!path) return cli_usage(cmd, "-m DIR is required");
     if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
-    if (out_path && strcmp(out_path, "-") && !n_args && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+    if (!n_args && cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
     xl_tokenizer *tok;
     if (xl_tokenizer_load(path, &tok)) return cli_fail(cmd);
     size_t specials = add_special ? cli_special_count(tok) : 0;
@@ -100,8 +99,7 @@ int cmd_tokenize(int argc, char **argv) {
         return cli_usage(cmd, "--max-length %d is below the %zu special tokens the tokenizer adds", max_len, specials);
     }
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { xl_tokenizer_free(tok); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, in_path, ifmt)) { xl_tokenizer_free(tok); return cli_report(cmd); }
     in.cmd = cmd;
     in.keep_fields = keep_fields;
     in.reserved[0] = "ids";

@@ -137,13 +137,7 @@ static int embed_group(chunk_cli *c, const xl_embed_options *eo, const in_reader
 int chunk_cli_embed(chunk_cli *c, xl_model *m, const xl_embed_options *eo, const in_reader *in, const in_record *recs,
                     size_t n, size_t first_input, size_t dim) {
     clear_rows(c);
-    char w[512];
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].is_ids) {
-            cli_set_error("%s: --chunk-size needs text (\"input_ids\" are embedded as given, without windows)",
-                          in_where(in, recs[i].line, w, sizeof w));
-            return -1;
-        }
+    if (in_refuse_ids(in, recs, n, "--chunk-size needs text (\"input_ids\" are embedded as given, without windows)")) return -1;
     if (!c->ctx && xl_context_new(m, &c->ctx)) { cli_take_lib_error(); return -1; }
     /* Progress counts inputs, reported per group (the library's counts windows). */
     xl_embed_options o = *eo;

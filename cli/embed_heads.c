@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "embed_heads.h"
+#include "embed_opts.h"
 #include "input.h"
 #include "model_opts.h"
 #include "output.h"
@@ -18,8 +19,7 @@
 #define CHUNK 256
 #define CHUNK_COLBERT 16
 
-enum { O_FORMAT = MO_LAST, O_INPUT_FORMAT, O_LAYERS, O_PRECISION, O_CALIBRATION, O_KEEP_FIELDS, O_HEAD, O_SPARSE_TOKENS,
-       O_CHUNKING /* embed's long-document options: refused with --head */ };
+enum { O_HEAD = EO_LAST, O_SPARSE_TOKENS, O_CHUNKING /* embed's long-document options: refused with --head */ };
 
 int embed_heads_wanted(int argc, char **argv) {
     /* options of `embed` that take a value: their value is skipped, so that
@@ -96,17 +96,6 @@ static void write_line(FILE *f, const xl_m3_vectors *v, const char *extra, const
     fputs("}\n", f);
 }
 
-typedef struct {
-    progress bar;
-    size_t base;
-} run_state;
-
-static void on_progress(void *ctx, size_t done, size_t total) {
-    run_state *rs = ctx;
-    (void)total;
-    progress_add(&rs->bar, rs->base + done - rs->bar.done);
-}
-
 /* One group of records (all texts, or all ids) through the library into vecs, placed
  * back by where[]. -1 with cli_error(). */
 static int run_group(const xl_m3 *h, unsigned heads, const xl_embed_options *o, const in_reader *in, const in_record *recs,
@@ -158,22 +147,18 @@ static const char *usage =
 int cmd_embed_heads(int argc, char **argv) {
     static const struct option opts[] = {
         MODEL_LONG_OPTIONS,
-        {"input", required_argument, 0, 'i'},         {"output", required_argument, 0, 'o'},
-        {"format", required_argument, 0, O_FORMAT},   {"input-format", required_argument, 0, O_INPUT_FORMAT},
-        {"layers", no_argument, 0, O_LAYERS},          {"precision", required_argument, 0, O_PRECISION},
-        {"calibration", required_argument, 0, O_CALIBRATION}, {"keep-fields", no_argument, 0, O_KEEP_FIELDS},
+        EMBED_LONG_OPTIONS,
         {"head", required_argument, 0, O_HEAD},       {"sparse-tokens", no_argument, 0, O_SPARSE_TOKENS},
         {"chunk-size", required_argument, 0, O_CHUNKING}, {"chunk-overlap", required_argument, 0, O_CHUNKING},
         {"chunk-pooling", required_argument, 0, O_CHUNKING}, {"chunks", no_argument, 0, O_CHUNKING},
         {"late-chunking", no_argument, 0, O_CHUNKING},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
-    const char *cmd = "embed", *in_path = NULL, *out_path = NULL, *clash = NULL;
-    in_format ifmt = IN_AUTO;
-    out_format ofmt = OUT_AUTO;
+    const char *cmd = "embed", *clash = NULL;
+    embed_io io = {0};
     model_opts mo;
     model_opts_init(&mo);
     unsigned heads = 0;
-    int keep_fields = 0, by_piece = 0, c, li = -1;
+    int by_piece = 0, c, li = -1;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:i:o:t:h", opts, &li)) != -1) {
@@ -187,19 +172,14 @@ int cmd_embed_heads(int argc, char **argv) {
             else if (c == MO_INSTRUCT) clash = "--instruct";
             continue;
         }
+        if ((r = embed_io_parse(&io, cmd, c, optarg))) {
+            if (r < 0) return 2;
+            continue;
+        }
         switch (c) {
-        case 'i': in_path = optarg; break;
-        case 'o': out_path = optarg; break;
-        case O_FORMAT:
-            if (out_parse_format(optarg, &ofmt)) return cli_usage(cmd, "--format must be jsonl, npy, f32 or raw, got \"%s\"", optarg);
-            break;
-        case O_INPUT_FORMAT:
-            if (in_parse_format(optarg, &ifmt)) return cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", optarg);
-            break;
-        case O_LAYERS: clash = "--layers"; break;
-        case O_PRECISION: clash = "--precision"; break;
-        case O_CALIBRATION: clash = "--calibration"; break;
-        case O_KEEP_FIELDS: keep_fields = 1; break;
+        case EO_LAYERS: clash = "--layers"; break;
+        case EO_PRECISION: clash = "--precision"; break;
+        case EO_CALIBRATION: clash = "--calibration"; break;
         case O_HEAD: {
             unsigned h;
             if (parse_heads(optarg, &h)) return cli_usage(cmd, "--head must be dense, sparse, colbert or all, got \"%s\"", optarg);
@@ -220,17 +200,14 @@ int cmd_embed_heads(int argc, char **argv) {
     if (clash) return cli_usage(cmd, "%s cannot be used with --head (bge-m3's heads fix pooling and normalization)", clash);
     if (by_piece && !(heads & XL_M3_SPARSE)) return cli_usage(cmd, "--sparse-tokens needs --head sparse (or all)");
     size_t n_args = (size_t)(argc - optind);
-    if (n_args && in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", in_path);
-    out_format named = out_format_of_name(out_path);
-    if (ofmt && named && ofmt != named)
-        return cli_usage(cmd, "--format %s contradicts the output name %s", ofmt == OUT_NPY ? "npy" : ofmt == OUT_F32 ? "f32" : "jsonl", out_path);
-    out_format fmt = ofmt ? ofmt : named ? named : OUT_JSONL;
+    if (n_args && io.in_path) return cli_usage(cmd, "texts given as arguments and -i %s: choose one", io.in_path);
+    out_format fmt;
+    if ((rc = embed_io_format(&io, cmd, &fmt))) return rc;
     if (fmt != OUT_JSONL && heads != XL_M3_DENSE)
         return cli_usage(cmd, "%s output holds one vector per input: only --head dense; sparse and colbert need JSONL",
                          fmt == OUT_NPY ? ".npy" : "f32");
-    if (keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
-    if (out_path && strcmp(out_path, "-") && !n_args && cli_same_file(in_path, out_path))
-        return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+    if (io.keep_fields && fmt != OUT_JSONL) return cli_usage(cmd, "--keep-fields needs JSONL output");
+    if (!n_args && cli_refuse_output_is_input(cmd, io.in_path, io.out_path)) return 2;
 
     xl_model *m;
     if ((rc = model_opts_load(&mo, cmd, &m))) return rc;
@@ -249,26 +226,25 @@ int cmd_embed_heads(int argc, char **argv) {
     const xl_tokenizer *tok = xl_model_tokenizer(m);
 
     in_reader in;
-    if (n_args) in_open_args(&in, argv + optind, n_args);
-    else if (in_open(&in, in_path, ifmt)) { xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
+    if (in_open_cli(&in, argv + optind, n_args, io.in_path, io.ifmt)) { xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
     in.cmd = cmd;
-    in.keep_fields = keep_fields;
+    in.keep_fields = io.keep_fields;
     in.reserved[0] = "embedding";
     in.reserved[1] = "sparse";
     in.reserved[2] = "colbert";
     /* dense to .npy / f32 goes through the embed writer; JSONL is written here */
     size_t inner[1] = {(size_t)info.hidden_size};
     out_writer ow;
-    if (out_open(&ow, out_path, fmt, PREC_FLOAT32, inner, 1)) { in_close(&in); xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
+    if (out_open(&ow, io.out_path, fmt, PREC_FLOAT32, inner, 1)) { in_close(&in); xl_m3_free(h); xl_model_free(m); return cli_report(cmd); }
 
     in_record *recs = calloc(CHUNK, sizeof *recs);
     xl_m3_vectors *vecs = calloc(CHUNK, sizeof *vecs);
     size_t *where_t = malloc(CHUNK * sizeof *where_t), *where_i = malloc(CHUNK * sizeof *where_i);
     float *rows = fmt != OUT_JSONL ? malloc(CHUNK * inner[0] * sizeof *rows) : NULL;
     char **extras = calloc(CHUNK, sizeof *extras);
-    run_state rs = {0};
+    progress_run rs = {0};
     progress_init(&rs.bar, "embed");
-    mo.eo.progress = on_progress;
+    mo.eo.progress = progress_run_cb;
     mo.eo.progress_ctx = &rs;
     size_t total = 0, truncated = 0, lines = 0;
     if (!recs || !vecs || !where_t || !where_i || !extras || (fmt != OUT_JSONL && !rows)) { cli_set_error("out of memory"); rc = 1; }

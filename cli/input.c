@@ -259,3 +259,19 @@ void in_renumber_error(const in_reader *in, const in_record *recs, const size_t 
     }
     cli_take_lib_error();
 }
+
+int in_open_cli(in_reader *r, char **args, size_t n_args, const char *path, in_format fmt) {
+    if (!n_args) return in_open(r, path, fmt);
+    in_open_args(r, args, n_args);
+    return 0;
+}
+
+int in_refuse_ids(const in_reader *r, const in_record *recs, size_t n, const char *msg) {
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].is_ids) {
+            char w[512];
+            cli_set_error("%s: %s", in_where(r, recs[i].line, w, sizeof w), msg);
+            return -1;
+        }
+    return 0;
+}

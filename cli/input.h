@@ -48,6 +48,8 @@ typedef struct {
 int in_open(in_reader *r, const char *path, in_format fmt);
 /* Reads the n texts of args (command-line arguments), numbered "argument 1..n". */
 void in_open_args(in_reader *r, char **args, size_t n);
+/* The n_args texts of args when there are any (in_open_args), else in_open(path, fmt). */
+int in_open_cli(in_reader *r, char **args, size_t n_args, const char *path, in_format fmt);
 /* Reads up to max records. *got = 0 at end of input. On a malformed line frees what it
  * read of the chunk (*got = 0) and returns -1 with cli_error() naming the file and line. */
 int in_read_chunk(in_reader *r, in_record *recs, size_t max, size_t *got);
@@ -59,6 +61,9 @@ int in_parse_format(const char *s, in_format *out);
 const char *in_where(const in_reader *r, size_t line, char *buf, size_t n);
 /* Takes the library's last error into cli_error(); its "input K: ..." (K-th of the n
  * inputs of one call, records recs[where[K-1]]) becomes "<file> line L: ...". */
+/* For commands that read texts only: -1 with cli_error() "<where>: <msg>" at the first
+ * of the n records that holds "input_ids", else 0. */
+int in_refuse_ids(const in_reader *r, const in_record *recs, size_t n, const char *msg);
 void in_renumber_error(const in_reader *r, const in_record *recs, const size_t *where, size_t n);
 
 #endif

@@ -57,6 +57,11 @@ int cli_same_file(const char *in, const char *out) {
     return ra == 0 && rb == 0 && S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+int cli_refuse_output_is_input(const char *cmd, const char *in_path, const char *out_path) {
+    if (!out_path || !strcmp(out_path, "-") || !cli_same_file(in_path, out_path)) return 0;
+    return cli_usage(cmd, "-o %s is the input file; choose another output", out_path);
+}
+
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return strdup(".");

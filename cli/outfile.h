@@ -27,5 +27,8 @@ int outfile_abort(outfile *o);
  * symlinks, hard links or relative paths lead there); NULL or "-" means stdin/stdout
  * (fd 0 for `in`, fd 1 for `out`). */
 int cli_same_file(const char *in, const char *out);
+/* Refuses an output file (not stdout) that is the input file in_path: prints "xling <cmd>:
+ * -o OUT is the input file; choose another output" (cli_usage) and returns 2, else 0. */
+int cli_refuse_output_is_input(const char *cmd, const char *in_path, const char *out_path);
 
 #endif

@@ -36,3 +36,9 @@ void progress_end(progress *p) {
     draw(p, now());
     fputc('\n', stderr);
 }
+
+void progress_run_cb(void *ctx, size_t done, size_t total) {
+    progress_run *r = ctx;
+    (void)total;
+    progress_add(&r->bar, r->base + done - r->bar.done);
+}

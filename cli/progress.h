@@ -15,4 +15,13 @@ void progress_init(progress *p, const char *what);
 void progress_add(progress *p, size_t n);
 void progress_end(progress *p);
 
+/* A bar fed by the library's progress callback (xl_*_options.progress with ctx = the
+ * progress_run): done counts within the current library call, so base holds the items
+ * finished before it. */
+typedef struct {
+    progress bar;
+    size_t base;
+} progress_run;
+void progress_run_cb(void *ctx, size_t done, size_t total);
+
 #endif

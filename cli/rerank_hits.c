@@ -6,6 +6,40 @@
 #include <string.h>
 
 #include "cli.h"
+#include "outfile.h"
+
+void rerank_cli_init(rerank_cli *r) {
+    memset(r, 0, sizeof *r);
+    r->ifmt = IN_AUTO;
+    xl_rerank_options_init(&r->ro);
+}
+
+int rerank_cli_parse(rerank_cli *r, const char *cmd, int c, const char *arg) {
+    switch (c) {
+    case 'm': r->dir = arg; return 1;
+    case 'i': r->in_path = arg; return 1;
+    case 'o': r->out_path = arg; return 1;
+    case 't': return cli_parse_int(cmd, "--threads", arg, 1, 4096, &r->threads) ? -1 : 1;
+    case RO_RAW: r->ro.raw_scores = 1; return 1;
+    case RO_MAXLEN: return cli_parse_int(cmd, "--max-length", arg, 1, 1 << 24, &r->ro.max_length) ? -1 : 1;
+    case RO_BATCH: return cli_parse_int(cmd, "--batch", arg, 1, 1 << 16, &r->ro.batch_size) ? -1 : 1;
+    case RO_INFMT:
+        if (in_parse_format(arg, &r->ifmt)) {
+            cli_usage(cmd, "--input-format must be text or jsonl, got \"%s\"", arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+int rerank_check_args(const char *cmd, const char *query, size_t n_args, const char *in_path, const char *out_path) {
+    if (!query) return cli_usage(cmd, "give the query with -q TEXT");
+    if (!*query) return cli_usage(cmd, "-q needs a non-empty query");
+    if (n_args && in_path) return cli_usage(cmd, "documents given as arguments and -i %s: choose one", in_path);
+    if (!n_args && cli_refuse_output_is_input(cmd, in_path, out_path)) return 2;
+    return 0;
+}
 
 int rerank_model_load(const char *cmd, const char *dir, int threads, xl_model **m) {
     xl_model_options mo = {.threads = threads};

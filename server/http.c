@@ -98,6 +98,12 @@ void reply_tei_error(srv_reply *r, int status, const char *error_type, const cha
     va_end(ap);
 }
 
+int reply_tei_batch_too_large(srv_reply *r, size_t n) {
+    if (n <= (size_t)g_srv.cfg.max_client_batch) return 0;
+    reply_tei_error(r, 422, "Validation", "batch size %zu > maximum allowed batch size %d", n, g_srv.cfg.max_client_batch);
+    return 1;
+}
+
 /* The errors the HTTP layer itself answers, in the API of the path. */
 static void layer_error(srv_reply *r, api_kind api, int status, const char *fmt, ...) {
     const char *otype = "invalid_request_error", *ocode = NULL, *ttype = "Validation";

@@ -192,6 +192,15 @@ static int ids_of(json_t *a, int32_t **out, size_t *n) {
     return 0;
 }
 
+int srv_json_dimensions(json_t *o, int *dim) {
+    json_t *dj = json_object_get(o, "dimensions");
+    *dim = 0;
+    if (!dj || json_is_null(dj)) return 0;
+    if (!json_is_integer(dj) || json_integer_value(dj) < 1 || json_integer_value(dj) > g_srv.dim) return -1;
+    *dim = (int)json_integer_value(dj);
+    return 0;
+}
+
 int srv_inputs_parse(json_t *v, int allow_ids, srv_inputs *in, char *msg, size_t msg_len) {
     memset(in, 0, sizeof *in);
     const char *want = allow_ids ? "a string, an array of strings, an array of token ids or an array of such arrays"

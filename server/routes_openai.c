@@ -50,15 +50,11 @@ void route_openai_embeddings(const char *body, size_t len, srv_reply *r) {
             goto done;
         }
     }
-    int dim = 0;
-    json_t *dj = json_object_get(root, "dimensions");
-    if (dj && !json_is_null(dj)) {
-        if (!json_is_integer(dj) || json_integer_value(dj) < 1 || json_integer_value(dj) > g_srv.dim) {
-            reply_openai_error(r, 400, "invalid_request_error", "dimensions", NULL,
-                               "dimensions must be an integer from 1 to %d (the model's dimensions)", g_srv.dim);
-            goto done;
-        }
-        dim = (int)json_integer_value(dj);
+    int dim;
+    if (srv_json_dimensions(root, &dim)) {
+        reply_openai_error(r, 400, "invalid_request_error", "dimensions", NULL,
+                           "dimensions must be an integer from 1 to %d (the model's dimensions)", g_srv.dim);
+        goto done;
     }
     json_t *input = json_object_get(root, "input");
     if (!input) {

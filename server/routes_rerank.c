@@ -70,12 +70,45 @@ static size_t *ranked(const float *scores, size_t n) {
     return idx;
 }
 
+/* One request's documents (pointing into its JSON) and their scores and ranking. */
+typedef struct {
+    const char **docs;
+    size_t *lens, *order;
+    float *scores;
+} rr_docs;
+
+/* Room for n documents; -1 when out of memory. */
+static int docs_alloc(rr_docs *d, size_t n) {
+    d->docs = malloc(n * sizeof *d->docs);
+    d->lens = malloc(n * sizeof *d->lens);
+    d->scores = malloc(n * sizeof *d->scores);
+    return d->docs && d->lens && d->scores ? 0 : -1;
+}
+
+/* The n strings of arr into d (text_objects: {"text": string} too): n, or the index of
+ * the first element that is neither. */
+static size_t docs_take(rr_docs *d, json_t *arr, size_t n, int text_objects) {
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(arr, i);
+        if (text_objects && json_is_object(t)) t = json_object_get(t, "text");
+        if (!json_is_string(t)) return i;
+        d->docs[i] = json_string_value(t);
+        d->lens[i] = json_string_length(t);
+    }
+    return n;
+}
+
+static void docs_free(rr_docs *d) {
+    free(d->docs);
+    free(d->lens);
+    free(d->scores);
+    free(d->order);
+}
+
 void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
-    const char **docs = NULL;
-    size_t *lens = NULL, *order = NULL;
-    float *scores = NULL;
+    rr_docs d = {0};
     if (!root || !json_is_object(root)) {
         reply_tei_error(r, 422, "Validation", root ? "the body must be a JSON object" : "the body is not valid JSON: %s",
                         jerr.text);
@@ -106,66 +139,51 @@ void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 422, "Empty", "texts: the input list is empty");
         goto done;
     }
-    if (n > (size_t)g_srv.cfg.max_client_batch) {
-        reply_tei_error(r, 422, "Validation", "batch size %zu > maximum allowed batch size %d", n, g_srv.cfg.max_client_batch);
-        goto done;
-    }
-    docs = malloc(n * sizeof *docs);
-    lens = malloc(n * sizeof *lens);
-    scores = malloc(n * sizeof *scores);
-    if (!docs || !lens || !scores) {
+    if (reply_tei_batch_too_large(r, n)) goto done;
+    if (docs_alloc(&d, n)) {
         reply_tei_error(r, 500, "Backend", "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(texts, i);
-        if (!json_is_string(t)) {
-            reply_tei_error(r, 422, "Validation", "texts[%zu] is not a string", i);
-            goto done;
-        }
-        docs[i] = json_string_value(t);
-        lens[i] = json_string_length(t);
+    size_t bad = docs_take(&d, texts, n, 0);
+    if (bad < n) {
+        reply_tei_error(r, 422, "Validation", "texts[%zu] is not a string", bad);
+        goto done;
     }
     srv_err e;
-    if (rerank_compute(json_string_value(q), json_string_length(q), docs, lens, n, flags[0], flags[2], scores, &r->tokens, &e)) {
+    if (rerank_compute(json_string_value(q), json_string_length(q), d.docs, d.lens, n, flags[0], flags[2], d.scores, &r->tokens, &e)) {
         if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);
         else reply_tei_error(r, 422, "Validation", "%s", e.msg);
         goto done;
     }
-    if (!(order = ranked(scores, n))) {
+    if (!(d.order = ranked(d.scores, n))) {
         reply_tei_error(r, 500, "Backend", "out of memory");
         goto done;
     }
     jbuf *b = &r->body;
     jb_puts(b, "[");
     for (size_t k = 0; k < n; k++) {
-        size_t i = order[k];
+        size_t i = d.order[k];
         jb_printf(b, "%s{\"index\":%zu,", k ? "," : "", i);
         if (flags[1]) {
             jb_puts(b, "\"text\":");
-            jb_string(b, docs[i], lens[i]);
+            jb_string(b, d.docs[i], d.lens[i]);
             jb_puts(b, ",");
         }
         jb_puts(b, "\"score\":");
-        jb_float(b, scores[i]);
+        jb_float(b, d.scores[i]);
         jb_puts(b, "}");
     }
     jb_puts(b, "]");
     r->status = 200;
 done:
-    free(docs);
-    free(lens);
-    free(scores);
-    free(order);
+    docs_free(&d);
     json_decref(root);
 }
 
 void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
-    const char **docs = NULL;
-    size_t *lens = NULL, *order = NULL;
-    float *scores = NULL;
+    rr_docs d = {0};
     if (!root || !json_is_object(root)) {
         reply_openai_error(r, 400, "invalid_request_error", NULL, NULL, "%s%s",
                            root ? "the body must be a JSON object" : "the body is not valid JSON: ", root ? "" : jerr.text);
@@ -215,33 +233,25 @@ void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
         goto done;
     }
     int return_docs = rd && json_is_true(rd);
-    docs = malloc(n * sizeof *docs);
-    lens = malloc(n * sizeof *lens);
-    scores = malloc(n * sizeof *scores);
-    if (!docs || !lens || !scores) {
+    if (docs_alloc(&d, n)) {
         reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *d = json_array_get(documents, i);
-        if (json_is_object(d)) d = json_object_get(d, "text");
-        if (!json_is_string(d)) {
-            reply_openai_error(r, 400, "invalid_request_error", "documents", NULL,
-                               "documents[%zu] is not a string (or {\"text\": string})", i);
-            goto done;
-        }
-        docs[i] = json_string_value(d);
-        lens[i] = json_string_length(d);
+    size_t bad = docs_take(&d, documents, n, 1);
+    if (bad < n) {
+        reply_openai_error(r, 400, "invalid_request_error", "documents", NULL,
+                           "documents[%zu] is not a string (or {\"text\": string})", bad);
+        goto done;
     }
     srv_err e;
-    if (rerank_compute(json_string_value(q), json_string_length(q), docs, lens, n, 0, g_srv.cfg.auto_truncate, scores,
+    if (rerank_compute(json_string_value(q), json_string_length(q), d.docs, d.lens, n, 0, g_srv.cfg.auto_truncate, d.scores,
                        &r->tokens, &e)) {
         if (e.fail == RQ_TOO_LONG) reply_openai_error(r, 413, "invalid_request_error", "documents", NULL, "%s", e.msg);
         else if (e.fail == RQ_INPUT) reply_openai_error(r, 400, "invalid_request_error", "documents", NULL, "%s", e.msg);
         else reply_openai_error(r, 500, "server_error", NULL, NULL, "%s", e.msg);
         goto done;
     }
-    if (!(order = ranked(scores, n))) {
+    if (!(d.order = ranked(d.scores, n))) {
         reply_openai_error(r, 500, "server_error", NULL, NULL, "out of memory");
         goto done;
     }
@@ -250,12 +260,12 @@ void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
     jb_string(b, g_srv.cfg.served_name, strlen(g_srv.cfg.served_name));
     jb_puts(b, ",\"results\":[");
     for (size_t k = 0; k < top_n; k++) {
-        size_t i = order[k];
+        size_t i = d.order[k];
         jb_printf(b, "%s{\"index\":%zu,\"relevance_score\":", k ? "," : "", i);
-        jb_float(b, scores[i]);
+        jb_float(b, d.scores[i]);
         if (return_docs) {
             jb_puts(b, ",\"document\":{\"text\":");
-            jb_string(b, docs[i], lens[i]);
+            jb_string(b, d.docs[i], d.lens[i]);
             jb_puts(b, "}");
         }
         jb_puts(b, "}");
@@ -263,9 +273,6 @@ void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
     jb_printf(b, "],\"usage\":{\"total_tokens\":%zu}}", r->tokens);
     r->status = 200;
 done:
-    free(docs);
-    free(lens);
-    free(scores);
-    free(order);
+    docs_free(&d);
     json_decref(root);
 }

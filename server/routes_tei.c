@@ -81,20 +81,26 @@ static int get_inputs(json_t *o, const char *key, srv_inputs *in, srv_reply *r) 
         reply_tei_error(r, 422, rc == -2 ? "Empty" : "Validation", "%s: %s", key, msg);
         return -1;
     }
-    if (in->n > (size_t)g_srv.cfg.max_client_batch) {
-        reply_tei_error(r, 422, "Validation", "batch size %zu > maximum allowed batch size %d", in->n,
-                        g_srv.cfg.max_client_batch);
+    if (reply_tei_batch_too_large(r, in->n)) {
         srv_inputs_free(in);
         return -1;
     }
     return 0;
 }
 
-/* A failed srv_compute in TEI's shape. */
-static void compute_error(srv_reply *r, const srv_err *e) {
-    if (e->fail == RQ_TOO_LONG || e->fail == RQ_INPUT) reply_tei_error(r, 422, "Validation", "%s", e->msg);
-    else if (e->fail == RQ_UNAVAILABLE) reply_tei_error(r, 503, "Unhealthy", "%s", e->msg);
-    else reply_tei_error(r, 500, "Backend", "%s", e->msg);
+/* srv_compute with its failure in TEI's shape; r->tokens = the input tokens. -1 after
+ * the error reply. */
+static int compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_job *job, srv_reply *r) {
+    srv_err e;
+    size_t tokens;
+    if (srv_compute(in, p, want, job, &tokens, &e)) {
+        if (e.fail == RQ_TOO_LONG || e.fail == RQ_INPUT) reply_tei_error(r, 422, "Validation", "%s", e.msg);
+        else if (e.fail == RQ_UNAVAILABLE) reply_tei_error(r, 503, "Unhealthy", "%s", e.msg);
+        else reply_tei_error(r, 500, "Backend", "%s", e.msg);
+        return -1;
+    }
+    r->tokens = tokens;
+    return 0;
 }
 
 void route_tei_embed(const char *body, size_t len, srv_reply *r) {
@@ -106,23 +112,13 @@ void route_tei_embed(const char *body, size_t len, srv_reply *r) {
     srv_prep p;
     int normalize = get_bool(root, "normalize", 1, r);
     if (normalize < 0 || get_prep(root, &p, r)) goto done;
-    int dim = 0;
-    json_t *dj = json_object_get(root, "dimensions");
-    if (dj && !json_is_null(dj)) {
-        if (!json_is_integer(dj) || json_integer_value(dj) < 1 || json_integer_value(dj) > g_srv.dim) {
-            reply_tei_error(r, 422, "Validation", "dimensions must be an integer from 1 to %d", g_srv.dim);
-            goto done;
-        }
-        dim = (int)json_integer_value(dj);
-    }
-    if (get_inputs(root, "inputs", &in, r)) goto done;
-    srv_err e;
-    size_t tokens;
-    if (srv_compute(&in, &p, XL_OUT_EMBEDDING, &job, &tokens, &e)) {
-        compute_error(r, &e);
+    int dim;
+    if (srv_json_dimensions(root, &dim)) {
+        reply_tei_error(r, 422, "Validation", "dimensions must be an integer from 1 to %d", g_srv.dim);
         goto done;
     }
-    r->tokens = tokens;
+    if (get_inputs(root, "inputs", &in, r)) goto done;
+    if (compute(&in, &p, XL_OUT_EMBEDDING, &job, r)) goto done;
     row = malloc((size_t)g_srv.dim * sizeof *row);
     if (!row) {
         reply_tei_error(r, 500, "Backend", "out of memory");
@@ -150,13 +146,7 @@ void route_tei_embed_all(const char *body, size_t len, srv_reply *r) {
     srv_job job = {0};
     srv_prep p;
     if (get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
-    srv_err e;
-    size_t tokens;
-    if (srv_compute(&in, &p, XL_OUT_TOKENS, &job, &tokens, &e)) {
-        compute_error(r, &e);
-        goto done;
-    }
-    r->tokens = tokens;
+    if (compute(&in, &p, XL_OUT_TOKENS, &job, r)) goto done;
     size_t H = (size_t)g_srv.info.hidden_size;
     jb_puts(&r->body, "[");
     for (size_t i = 0; i < in.n; i++) {
@@ -203,11 +193,7 @@ void route_tei_similarity(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 422, "Empty", "sentences: the input list is empty");
         goto done;
     }
-    if (n > (size_t)g_srv.cfg.max_client_batch) {
-        reply_tei_error(r, 422, "Validation", "batch size %zu > maximum allowed batch size %d", n,
-                        g_srv.cfg.max_client_batch);
-        goto done;
-    }
+    if (reply_tei_batch_too_large(r, n)) goto done;
     in.n = n + 1;
     in.texts = malloc(in.n * sizeof *in.texts);
     in.lens = malloc(in.n * sizeof *in.lens);
@@ -227,13 +213,7 @@ void route_tei_similarity(const char *body, size_t len, srv_reply *r) {
         in.texts[i + 1] = json_string_value(s);
         in.lens[i + 1] = json_string_length(s);
     }
-    srv_err e;
-    size_t tokens;
-    if (srv_compute(&in, &p, XL_OUT_EMBEDDING, &job, &tokens, &e)) {
-        compute_error(r, &e);
-        goto done;
-    }
-    r->tokens = tokens;
+    if (compute(&in, &p, XL_OUT_EMBEDDING, &job, r)) goto done;
     for (size_t i = 0; i < in.n; i++) srv_finish_row(&job, i, 0, 1, rows + i * (size_t)g_srv.dim);
     float *scores = malloc(n * sizeof *scores);
     if (!scores) {
@@ -369,13 +349,7 @@ void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r) {
         goto done;
     }
     if (get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
-    srv_err e;
-    size_t tokens;
-    if (srv_compute(&in, &p, XL_OUT_TOKENS, &job, &tokens, &e)) {
-        compute_error(r, &e);
-        goto done;
-    }
-    r->tokens = tokens;
+    if (compute(&in, &p, XL_OUT_TOKENS, &job, r)) goto done;
     jb_puts(&r->body, "[");
     for (size_t i = 0; i < in.n; i++) {
         xl_m3_vectors v = {0};

@@ -131,6 +131,9 @@ void reply_openai_error(srv_reply *r, int status, const char *type, const char *
                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void reply_tei_error(srv_reply *r, int status, const char *error_type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* TEI's 422 for a request of more than --max-client-batch-size inputs: 1 after that
+ * reply, else 0. */
+int reply_tei_batch_too_large(srv_reply *r, size_t n);
 
 /* ------------------------------------------------------------------- routes */
 void route_openai_embeddings(const char *body, size_t len, srv_reply *r);
@@ -157,6 +160,9 @@ void srv_inputs_free(srv_inputs *in);
 /* A string or an array of strings (allow_ids: also an array of token ids, or an array of
  * such arrays) into in (texts point into v). 0; -1 wrong type, -2 empty list, with msg. */
 int srv_inputs_parse(json_t *v, int allow_ids, srv_inputs *in, char *msg, size_t msg_len);
+/* The optional "dimensions" of o (absent or null: *dim = 0, all of them): 0, or -1 when
+ * it is not an integer from 1 to the model's dimension. */
+int srv_json_dimensions(json_t *o, int *dim);
 
 typedef enum { TRUNC_RIGHT = 0, TRUNC_LEFT } srv_trunc_dir;
 typedef struct {

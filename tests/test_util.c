@@ -1,5 +1,6 @@
 /* Tests of the util layer: UTF-8 repair (Python's errors="replace" semantics),
- * error messages, text symlinks. */
+ * error messages, text symlinks, page release of file mappings. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
@@ -71,5 +72,30 @@ int main(void) {
     CHECK_STR(xl_last_error(), "near 'a?b?c?'");
     xl_err_prefix("x\ny");
     CHECK_STR(xl_last_error(), "x?y: near 'a?b?c?'");
+
+    /* Released pages of a read-only file mapping read back the file's bytes (the
+     * unaligned range covers parts of three pages); prefetch changes nothing either. */
+    {
+        char path[] = "/tmp/xl_test_pagesXXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        size_t n = 3 * 65536 + 123;
+        unsigned char *buf = malloc(n);
+        for (size_t i = 0; buf && i < n; i++) buf[i] = (unsigned char)(i * 131 + 7);
+        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        CHECK(f && buf && fwrite(buf, 1, n, f) == n);
+        if (f) fclose(f);
+        xl_mmap m;
+        CHECK_EQ_INT(xl_mmap_open(path, &m), XL_OK);
+        const unsigned char *d = m.data;
+        CHECK(m.len == n && memcmp(d, buf, n) == 0);
+        xl_pages_release(d + 100, 2 * 65536);
+        xl_pages_release(d, 0);
+        xl_pages_prefetch(d + 7, n - 7);
+        CHECK_MSG(memcmp(d, buf, n) == 0, "a released page read back other bytes");
+        xl_mmap_close(&m);
+        free(buf);
+        remove(path);
+    }
     return test_summary("test_util");
 }

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,27 +51,6 @@ static void note(const xl_merge_options *o, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     o->on_note(o->user, msg);
-}
-
-/* Hands the pages covering [p, p + n) back (whole pages around the range: the mapping is
- * read-only and file-backed, so a page still needed elsewhere is simply read again). */
-static void release_pages(const void *p, size_t n) {
-    static long pg;
-    if (!pg) pg = sysconf(_SC_PAGESIZE);
-    if (pg <= 0 || !n) return;
-    uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
-    uintptr_t e = ((uintptr_t)p + n + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
-    madvise((void *)a, e - a, MADV_DONTNEED);
-}
-
-/* Asks the kernel to start reading [p, p + n) now (the next piece), overlapping I/O with compute. */
-static void prefetch_pages(const void *p, size_t n) {
-    static long pg;
-    if (!pg) pg = sysconf(_SC_PAGESIZE);
-    if (pg <= 0 || !n) return;
-    uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
-    uintptr_t e = ((uintptr_t)p + n + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
-    madvise((void *)a, e - a, MADV_WILLNEED);
 }
 
 static void shape_str(const xl_tensor *t, char *buf, size_t len) {
@@ -252,7 +230,7 @@ static xl_status copy_tensor(xl_st_writer *wr, const xl_tensor *t, const char *d
     for (size_t off = 0; off < t->numel; off += CHUNK) {
         size_t m = t->numel - off < CHUNK ? t->numel - off : CHUNK;
         const char *p = (const char *)t->data + off * es;
-        if (off + m < t->numel) prefetch_pages(p + m * es, (t->numel - off - m < CHUNK ? t->numel - off - m : CHUNK) * es);
+        if (off + m < t->numel) xl_pages_prefetch(p + m * es, (t->numel - off - m < CHUNK ? t->numel - off - m : CHUNK) * es);
         xl_status st;
         if (raw) {
             st = xl_st_writer_append_raw(wr, p, m * es);
@@ -260,7 +238,7 @@ static xl_status copy_tensor(xl_st_writer *wr, const xl_tensor *t, const char *d
             xl_convert_to_f32(t->dtype, p, buf, m);
             st = xl_st_writer_append_f32(wr, buf, m);
         }
-        release_pages(p, m * es);
+        xl_pages_release(p, m * es);
         if (st || (st = progress(r, m * oes))) return st;
     }
     return XL_OK;
@@ -417,7 +395,7 @@ static xl_status average_tensor(xl_st_writer *wr, const xl_tensor *const *src, c
         size_t next = off + m < numel ? (numel - off - m < CHUNK ? numel - off - m : CHUNK) : 0;
         for (int k = 0; k < n; k++) {
             size_t es = xl_dtype_size(src[k]->dtype);
-            if (next) prefetch_pages((const char *)src[k]->data + (off + m) * es, next * es);
+            if (next) xl_pages_prefetch((const char *)src[k]->data + (off + m) * es, next * es);
         }
         for (size_t b = 0; b < m; b += BLOCK) {
             size_t nb = m - b < BLOCK ? m - b : BLOCK;
@@ -438,7 +416,7 @@ static xl_status average_tensor(xl_st_writer *wr, const xl_tensor *const *src, c
         }
         for (int k = 0; k < n; k++) {
             size_t es = xl_dtype_size(src[k]->dtype);
-            release_pages((const char *)src[k]->data + off * es, m * es);
+            xl_pages_release((const char *)src[k]->data + off * es, m * es);
         }
         xl_status st = progress(r, m * oes);
         if (st) return st;
@@ -455,7 +433,7 @@ static xl_status copy_nonfloat(xl_st_writer *wr, const xl_tensor *const *src, in
                  ms[0].dir, ms[k].dir, ms[0].dir);
             break;
         }
-    for (int k = 1; k < n; k++) release_pages(src[k]->data, src[k]->nbytes);
+    for (int k = 1; k < n; k++) xl_pages_release(src[k]->data, src[k]->nbytes);
     return copy_tensor(wr, src[0], xl_dtype_name(src[0]->dtype), NULL, r);
 }
 

@@ -147,9 +147,7 @@ xl_status xl_vocab_extend(const char *model_dir, const char *tokens_file, const 
         p.n_new = n_rows;
         p.old_pad = p.new_pad = -1;
         if (!p.tokenizer_config && xl_file_exists(src.tokcfg_path)) p.tok_config_file = src.tokcfg_path;
-        p.threads = o.threads > 0 ? o.threads : xl_default_threads();
-        p.progress = o.progress;
-        p.progress_ctx = o.progress_ctx;
+        va_plan_options(&p, &o);
         st = va_write(&src, &p, out_dir, o.force);
     }
     if (!st) {

@@ -235,3 +235,9 @@ xl_status va_shift_positions(const xl_tensor *t, int old_pad, int new_pad, float
     *out = res;
     return XL_OK;
 }
+
+void va_plan_options(va_plan *p, const xl_vocab_options *o) {
+    p->threads = o->threads > 0 ? o->threads : xl_default_threads();
+    p->progress = o->progress;
+    p->progress_ctx = o->progress_ctx;
+}

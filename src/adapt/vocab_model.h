@@ -82,6 +82,8 @@ xl_status va_transfer_recipes(const va_model *src, const va_model *dst, const xl
 /* Counts of the report: how the n rows were made. */
 void va_report_counts(const vr_row *rec, size_t n, xl_vocab_report *rep);
 
+/* o's threads (0 or less: the default) and progress callback into p. */
+void va_plan_options(va_plan *p, const xl_vocab_options *o);
 /* Writes out_dir from the source folder and the plan, atomically. */
 xl_status va_write(const va_model *src, va_plan *p, const char *out_dir, int force);
 

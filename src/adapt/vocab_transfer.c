@@ -389,9 +389,7 @@ xl_status xl_vocab_transfer(const char *model_dir, const char *tokenizer, const 
         p.tok_json_file = dst.tokjson_path;
         p.tok_config_file = p.tokenizer_config ? NULL : dst.tokcfg_path;
         p.replace_tokenizer = 1;
-        p.threads = threads_of(&o);
-        p.progress = o.progress;
-        p.progress_ctx = o.progress_ctx;
+        va_plan_options(&p, &o);
         special = xl_path_join(dst.tokdir, "special_tokens_map.json");
         if (!special) st = xl_err(XL_ERR_NOMEM, "out of memory");
         else if (xl_file_exists(special)) p.tok_special_file = special;

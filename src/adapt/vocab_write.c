@@ -156,6 +156,10 @@ static xl_status write_weights(const va_model *src, va_plan *p, const char *dir)
             st = xl_st_writer_write_raw(wr, t->data, t->nbytes);
         }
         free(rows);
+        /* src->w is mapped read-only from its files (va_model_open): the tensor's pages are
+         * handed back once it is written, so resident memory does not grow to the whole
+         * source checkpoint (a page read again later comes back from the file). */
+        xl_pages_release(t->data, t->nbytes);
         if (p->progress) p->progress(p->progress_ctx, "tensors", i + 1, nt);
     }
     if (st) {

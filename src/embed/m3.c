@@ -285,12 +285,11 @@ static xl_status run_heads(const xl_m3 *h, const xl_sequence *seqs, size_t n, un
     return XL_OK;
 }
 
-xl_status xl_m3_embed_texts(const xl_m3 *h, const char *const *texts, const size_t *lens, size_t n, unsigned heads,
-                            const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated) {
-    memset(out, 0, n * sizeof *out);
-    xl_sequence *seqs;
-    xl_status st = xl_prepare_texts(h->m, texts, lens, NULL, NULL, n, o, &seqs);
-    if (st) return st;
+/* The heads of n prepared sequences (the first that could not be prepared is the
+ * error); the sequences are freed. */
+static xl_status run_prepared(const xl_m3 *h, xl_sequence *seqs, size_t n, unsigned heads, const xl_embed_options *o,
+                              xl_m3_vectors *out, size_t *n_truncated) {
+    xl_status st = XL_OK;
     for (size_t i = 0; !st && i < n; i++)
         if (seqs[i].status) st = xl_err(seqs[i].status, "input %zu: %s", i + 1, seqs[i].error);
     if (!st) st = run_heads(h, seqs, n, heads, o, out, n_truncated);
@@ -298,17 +297,20 @@ xl_status xl_m3_embed_texts(const xl_m3 *h, const char *const *texts, const size
     return st;
 }
 
+xl_status xl_m3_embed_texts(const xl_m3 *h, const char *const *texts, const size_t *lens, size_t n, unsigned heads,
+                            const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated) {
+    memset(out, 0, n * sizeof *out);
+    xl_sequence *seqs;
+    xl_status st = xl_prepare_texts(h->m, texts, lens, NULL, NULL, n, o, &seqs);
+    return st ? st : run_prepared(h, seqs, n, heads, o, out, n_truncated);
+}
+
 xl_status xl_m3_embed_ids(const xl_m3 *h, const int32_t *const *ids, const size_t *lens, size_t n, unsigned heads,
                           const xl_embed_options *o, xl_m3_vectors *out, size_t *n_truncated) {
     memset(out, 0, n * sizeof *out);
     xl_sequence *seqs;
     xl_status st = xl_prepare_ids(h->m, ids, lens, NULL, n, o, &seqs);
-    if (st) return st;
-    for (size_t i = 0; !st && i < n; i++)
-        if (seqs[i].status) st = xl_err(seqs[i].status, "input %zu: %s", i + 1, seqs[i].error);
-    if (!st) st = run_heads(h, seqs, n, heads, o, out, n_truncated);
-    xl_sequences_free(seqs, n);
-    return st;
+    return st ? st : run_prepared(h, seqs, n, heads, o, out, n_truncated);
 }
 
 /* ---- scores ---- */

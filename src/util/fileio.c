@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,20 @@ void xl_mmap_close(xl_mmap *m) {
     m->data = NULL;
     m->len = 0;
 }
+
+/* madvise over the whole pages around [p, p + n). */
+static void advise_pages(const void *p, size_t n, int advice) {
+    static long pg;
+    if (!pg) pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || !n) return;
+    uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+    uintptr_t e = ((uintptr_t)p + n + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    madvise((void *)a, e - a, advice);
+}
+
+void xl_pages_release(const void *p, size_t n) { advise_pages(p, n, MADV_DONTNEED); }
+
+void xl_pages_prefetch(const void *p, size_t n) { advise_pages(p, n, MADV_WILLNEED); }
 
 char *xl_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);

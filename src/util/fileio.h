@@ -15,6 +15,12 @@ typedef struct {
 /* Maps a file read-only (MAP_PRIVATE). An empty file maps to data = NULL, len = 0. */
 xl_status xl_mmap_open(const char *path, xl_mmap *m);
 void xl_mmap_close(xl_mmap *m);
+/* For a read-only file mapping read once, front to back: hands the pages covering
+ * [p, p + n) back to the kernel (whole pages around the range; a page touched again is
+ * simply re-read from the file), so resident memory stays near one window... */
+void xl_pages_release(const void *p, size_t n);
+/* ...and asks the kernel to start reading [p, p + n) now, overlapping I/O with compute. */
+void xl_pages_prefetch(const void *p, size_t n);
 
 /* Joins dir and name with one '/'; malloc'd. */
 char *xl_path_join(const char *dir, const char *name);
