@@ -244,6 +244,18 @@ static xl_status copy_tensor(xl_st_writer *wr, const xl_tensor *t, const char *d
     return XL_OK;
 }
 
+/* Ends one checkpoint file's writer: finished (synced, renamed into the temporary
+ * folder) when everything before went well, else abandoned. *wr is NULL afterwards. */
+static xl_status end_part(xl_st_writer **wr, xl_status st) {
+    xl_st_writer *w = *wr;
+    *wr = NULL;
+    if (st) {
+        xl_st_writer_free(w);
+        return st;
+    }
+    return xl_st_writer_finish(w);
+}
+
 /* Writer for part p in the temporary folder, every tensor declared with the dtype and
  * shape of ref (the first / base model's part). */
 static xl_status part_writer(const char *tmp, const part *p, const xl_merge_options *o, xl_st_writer **out) {
@@ -517,12 +529,7 @@ xl_status xl_merge_average(const char *out_dir, const char *const *dirs, int n, 
             else
                 st = copy_nonfloat(wr, src, n, ms, fn, o, &r);
         }
-        xl_st_writer *w = wr;
-        wr = NULL;
-        if (st)
-            xl_st_writer_free(w);
-        else
-            st = xl_st_writer_finish(w);
+        st = end_part(&wr, st);
     }
     if (!st) {
         st = xl_hf_folder_commit(f);
@@ -669,12 +676,7 @@ xl_status xl_merge_swap(const char *out_dir, const char *base_dir, const char *d
             if (o->on_tensor) o->on_tensor(o->user, full_name(&a.parts[p], t->name, nb, sizeof nb), s != t ? donor_dir : base_dir);
             st = copy_tensor(wr, s, out_dtype(t, o), buf, &r);
         }
-        xl_st_writer *w = wr;
-        wr = NULL;
-        if (st)
-            xl_st_writer_free(w);
-        else
-            st = xl_st_writer_finish(w);
+        st = end_part(&wr, st);
     }
     free(from);
     if (!st) {
