@@ -68,17 +68,24 @@ static int get_prep(json_t *o, srv_prep *p, srv_reply *r) {
     return 0;
 }
 
-/* inputs of o (strings) into in; -1 after a 422 reply. */
-static int get_inputs(json_t *o, const char *key, srv_inputs *in, srv_reply *r) {
+/* inputs of o into in: strings, or with ids (the embedding routes, as TEI) also token
+ * ids (an array of integers, or an array of such arrays) used as given. p: the request's
+ * prompt, which pre-tokenized inputs cannot take. -1 after a 422 reply. */
+static int get_inputs(json_t *o, const char *key, int ids, const srv_prep *p, srv_inputs *in, srv_reply *r) {
     json_t *v = json_object_get(o, key);
     if (!v) {
         reply_tei_error(r, 422, "Validation", "%s is required", key);
         return -1;
     }
     char msg[256];
-    int rc = srv_inputs_parse(v, 0, in, msg, sizeof msg);
+    int rc = srv_inputs_parse(v, ids, in, msg, sizeof msg);
     if (rc) {
         reply_tei_error(r, 422, rc == -2 ? "Empty" : "Validation", "%s: %s", key, msg);
+        return -1;
+    }
+    if (in->is_ids && p->prompt_name) {
+        reply_tei_error(r, 422, "Validation", "prompt_name cannot be used with token ids as %s", key);
+        srv_inputs_free(in);
         return -1;
     }
     if (reply_tei_batch_too_large(r, in->n)) {
@@ -117,7 +124,7 @@ void route_tei_embed(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 422, "Validation", "dimensions must be an integer from 1 to %d", g_srv.dim);
         goto done;
     }
-    if (get_inputs(root, "inputs", &in, r)) goto done;
+    if (get_inputs(root, "inputs", 1, &p, &in, r)) goto done;
     if (compute(&in, &p, XL_OUT_EMBEDDING, &job, r)) goto done;
     row = malloc((size_t)g_srv.dim * sizeof *row);
     if (!row) {
@@ -145,7 +152,7 @@ void route_tei_embed_all(const char *body, size_t len, srv_reply *r) {
     srv_inputs in = {0};
     srv_job job = {0};
     srv_prep p;
-    if (get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
+    if (get_prep(root, &p, r) || get_inputs(root, "inputs", 1, &p, &in, r)) goto done;
     if (compute(&in, &p, XL_OUT_TOKENS, &job, r)) goto done;
     size_t H = (size_t)g_srv.info.hidden_size;
     jb_puts(&r->body, "[");
@@ -299,7 +306,7 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
     }
     int special = get_bool(root, "add_special_tokens", 1, r);
     srv_prep p;
-    if (special < 0 || get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
+    if (special < 0 || get_prep(root, &p, r) || get_inputs(root, "inputs", 0, &p, &in, r)) goto done;
     /* TEI prepends only a prompt asked for by name */
     const char *prompt = "";
     for (int k = 0; p.prompt_name && k < g_srv.info.n_prompts; k++)
@@ -348,7 +355,7 @@ void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 424, "Backend", "/embed_sparse needs a bge-m3 folder with sparse_linear.pt");
         goto done;
     }
-    if (get_prep(root, &p, r) || get_inputs(root, "inputs", &in, r)) goto done;
+    if (get_prep(root, &p, r) || get_inputs(root, "inputs", 1, &p, &in, r)) goto done;
     if (compute(&in, &p, XL_OUT_TOKENS, &job, r)) goto done;
     jb_puts(&r->body, "[");
     for (size_t i = 0; i < in.n; i++) {

@@ -22,6 +22,7 @@ static const char *usage =
     "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings; /v1/rerank for\n"
     "cross-encoders) and Hugging Face text-embeddings-inference's (POST /embed, /embed_all,\n"
     "/embed_sparse (bge-m3), /similarity, /tokenize, /rerank; GET /info, /health, /metrics).\n"
+    "The embedding routes take texts or token ids (used as given).\n"
     "Prints \"xling serve: listening on http://HOST:PORT\" on\n"
     "stderr when ready, one line per request after that; SIGTERM / SIGINT drain and exit 0.\n"
     "  -m, --model DIR                 model folder, or a Hub id ORG/NAME[@REV] (as xling embed)\n"

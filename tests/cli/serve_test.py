@@ -242,6 +242,28 @@ if check(st == 200 and len(j) == 2 and all(len(tok) == HIDDEN for seq in j for t
     means = [unit([sum(tok[k] for tok in seq) / len(seq) for k in range(HIDDEN)]) for seq in j]
     check(all_close(means, ref[:2], 1e-4), "tei /embed_all: normalised mean of the tokens = the embedding")
 
+# token ids (TEI's pre-tokenized inputs): used as given, as xling embed's input_ids
+st, j, _, _ = post(S, "/embed", {"inputs": ids})
+check(st == 200 and all_close(j, ref_ids), "tei /embed: lists of ids = xling embed input_ids %s" % st)
+st, j, _, _ = post(S, "/embed", {"inputs": ids[0], "dimensions": 8})
+ref_ids8 = cli_embed([{"input_ids": ids[0]}], "--dim", "8")
+check(st == 200 and len(j) == 1 and close(j[0], ref_ids8[0]), "tei /embed: one id list, dimensions 8 = xling embed --dim 8")
+st, j, _, _ = post(S, "/embed_all", {"inputs": ids})
+check(st == 200 and [len(seq) for seq in j] == [len(x) for x in ids], "tei /embed_all: ids, one vector per id %s" % st)
+long_ids = [0] + [581] * 600 + [2]
+st, j, _, _ = post(S, "/embed", {"inputs": [long_ids]})
+check(tei_err(j, st, 422, "Validation"), "tei /embed: 602 ids without truncate -> 422 %s %r" % (st, j))
+st, j, _, _ = post(S, "/embed", {"inputs": [long_ids], "truncate": True})
+ref_long_ids = cli_embed([{"input_ids": long_ids}])
+check(st == 200 and close(j[0], ref_long_ids[0]), "tei /embed: ids with truncate = xling embed's cut")
+for body, what in [({"inputs": ids, "prompt_name": "query"}, "prompt_name with ids"),
+                   ({"inputs": [[0, 10 ** 9, 2]]}, "id out of vocabulary"), ({"inputs": [[0, -1, 2]]}, "negative id"),
+                   ({"inputs": [[0, 1.5]]}, "float id"), ({"inputs": [[1, 2], "a"]}, "ids mixed with text")]:
+    st, j, _, _ = post(S, "/embed", body)
+    check(tei_err(j, st, 422, "Validation"), "tei /embed: %s -> 422 %s %r" % (what, st, j))
+st, j, _, _ = post(S, "/tokenize", {"inputs": ids})
+check(tei_err(j, st, 422, "Validation"), "tei /tokenize takes text, not ids -> 422 %s %r" % (st, j))
+
 # /similarity: cosine of the source with each sentence, as the CLI's vectors give it
 st, j, _, _ = post(S, "/similarity", {"inputs": {"source_sentence": texts[0], "sentences": texts[1:4]}})
 want = [sum(a * b for a, b in zip(ref[0], ref[k])) for k in (1, 2, 3)]
@@ -672,6 +694,12 @@ else:
     check(st == 200 and len(want) == 2 and all(sorted(w) == sorted(str(e["index"]) for e in got)
                                                and all(abs(e["value"] - w[str(e["index"])]) <= 1e-5 for e in got)
                                                for got, w in zip(j, want)), "tei /embed_sparse = xling embed --head sparse")
+    rc, out, _ = cli(["tokenize", "-m", M3, ins[0]])
+    m3_ids = json.loads(out)["ids"] if rc == 0 else [0, 2]
+    st, j2, _, _ = post(B, "/embed_sparse", {"inputs": [m3_ids]})
+    check(st == 200 and len(j) == 2 and len(j2) == 1 and [e["index"] for e in j2[0]] == [e["index"] for e in j[0]]
+          and all(abs(a["value"] - b["value"]) <= 1e-5 for a, b in zip(j2[0], j[0])),
+          "tei /embed_sparse: the ids of a text = that text %s" % st)
     st, j, _, _ = post(B, "/embed_sparse", {"inputs": []})
     check(tei_err(j, st, 422), "tei /embed_sparse: empty list -> 422")
     check(B.stop() == 0, "bge-m3 server exit 0")
