@@ -35,6 +35,7 @@ static const route routes[] = {
     {"/tokenize", "POST", EP_TOKENIZE, API_TEI, 1},
     {"/rerank", "POST", EP_RERANK, API_TEI, 1},
     {"/v1/rerank", "POST", EP_V1_RERANK, API_OPENAI, 1},
+    {"/predict", "POST", EP_PREDICT, API_TEI, 1},
     {"/info", "GET", EP_INFO, API_TEI, 0},
     {"/health", "GET", EP_HEALTH, API_TEI, 0},
     {"/metrics", "GET", EP_METRICS, API_TEI, 0},
@@ -224,6 +225,7 @@ static void dispatch(request *q, srv_reply *r) {
     case EP_TOKENIZE: route_tei_tokenize(b, n, r); break;
     case EP_RERANK: route_tei_rerank(b, n, r); break;
     case EP_V1_RERANK: route_openai_rerank(b, n, r); break;
+    case EP_PREDICT: route_tei_predict(b, n, r); break;
     case EP_INFO: route_tei_info(r); break;
     case EP_HEALTH:
         r->status = 200;

@@ -6,9 +6,10 @@
 
 #include "server.h"
 
-const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",     "/embed_all", "/embed_sparse",
-                                              "/similarity",    "/tokenize",  "/rerank",    "/v1/rerank",
-                                              "/info",          "/health",    "/metrics",   "other"};
+const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",    "/embed_all", "/embed_sparse",
+                                              "/similarity",    "/tokenize", "/rerank",    "/v1/rerank",
+                                              "/predict",       "/info",     "/health",    "/metrics",
+                                              "other"};
 
 #define N_STATUS 24
 typedef struct {
@@ -68,7 +69,7 @@ void metrics_request(int ep, int status, double seconds) {
             break;
         }
     }
-    if (ep <= EP_V1_RERANK) observe(&h_e2e, seconds);
+    if (ep <= EP_PREDICT) observe(&h_e2e, seconds);
     pthread_mutex_unlock(&mu);
 }
 

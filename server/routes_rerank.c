@@ -11,33 +11,53 @@
 
 #include "server.h"
 
-/* Scores of n documents against the query; tokens = input tokens. An input longer than
- * the limit is an error unless truncate (encoder cross-encoders: measured with the pair
- * template; decoder rerankers format their own prompt and are always cut to the limit). */
-static int rerank_compute(const char *q, size_t qlen, const char **docs, const size_t *lens, size_t n, int raw,
-                          int truncate, float *scores, size_t *tokens, srv_err *e) {
+int srv_cross_tokens(const char *const *texts, const size_t *lens, const char *const *pairs, const size_t *pair_lens,
+                     size_t n, int truncate, const char *what, size_t *tokens, srv_err *e) {
     e->fail = RQ_OK;
     *tokens = 0;
-    if (g_srv.rinfo.kind == XL_RERANKER_ENCODER && g_srv.tok) {
-        for (size_t i = 0; i < n; i++) {
-            xl_encoding enc;
-            if (xl_tokenize_pair(g_srv.tok, q, qlen, docs[i], lens[i], 1, 0, &enc)) {
-                e->fail = RQ_INPUT;
-                snprintf(e->msg, sizeof e->msg, "document %zu: %s", i, xl_last_error());
-                return -1;
-            }
-            size_t nt = enc.n;
-            xl_encoding_free(&enc);
-            if (nt > (size_t)g_srv.max_input && !truncate) {
-                e->fail = RQ_TOO_LONG;
-                snprintf(e->msg, sizeof e->msg,
-                         "document %zu with the query has %zu tokens, more than the limit of %d; shorten it or ask for truncation",
-                         i, nt, g_srv.max_input);
-                return -1;
-            }
-            *tokens += nt < (size_t)g_srv.max_input ? nt : (size_t)g_srv.max_input;
+    if (g_srv.rinfo.kind != XL_RERANKER_ENCODER || !g_srv.tok) return 0;
+    for (size_t i = 0; i < n; i++) {
+        xl_encoding enc;
+        const char *b = pairs ? pairs[i] : NULL;
+        xl_status st = b ? xl_tokenize_pair(g_srv.tok, texts[i], lens[i], b, pair_lens[i], 1, 0, &enc)
+                         : xl_tokenize(g_srv.tok, texts[i], lens[i], 1, &enc);
+        if (st) {
+            e->fail = RQ_INPUT;
+            snprintf(e->msg, sizeof e->msg, "%s %zu: %s", what, i, xl_last_error());
+            return -1;
         }
+        size_t nt = enc.n;
+        xl_encoding_free(&enc);
+        if (nt > (size_t)g_srv.max_input && !truncate) {
+            e->fail = RQ_TOO_LONG;
+            snprintf(e->msg, sizeof e->msg,
+                     "%s %zu has %zu tokens%s, more than the limit of %d; shorten it or ask for truncation", what, i, nt,
+                     b ? " (the pair together)" : "", g_srv.max_input);
+            return -1;
+        }
+        *tokens += nt < (size_t)g_srv.max_input ? nt : (size_t)g_srv.max_input;
     }
+    return 0;
+}
+
+/* Scores of n documents against the query; tokens = input tokens. An input longer than
+ * the limit is an error unless truncate (srv_cross_tokens). */
+static int rerank_compute(const char *q, size_t qlen, const char **docs, const size_t *lens, size_t n, int raw,
+                          int truncate, float *scores, size_t *tokens, srv_err *e) {
+    /* the query goes first in every pair */
+    const char **qs = malloc(n * sizeof *qs);
+    size_t *ql = malloc(n * sizeof *ql);
+    int rc = -1;
+    if (!qs || !ql) {
+        e->fail = RQ_SERVER;
+        snprintf(e->msg, sizeof e->msg, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        qs[i] = q;
+        ql[i] = qlen;
+    }
+    if (srv_cross_tokens(qs, ql, docs, lens, n, truncate, "document", tokens, e)) goto done;
     xl_rerank_options o;
     xl_rerank_options_init(&o);
     o.raw_scores = raw;
@@ -47,10 +67,14 @@ static int rerank_compute(const char *q, size_t qlen, const char **docs, const s
     if (st) {
         e->fail = st == XL_ERR_INPUT || st == XL_ERR_ARG ? RQ_INPUT : RQ_SERVER;
         snprintf(e->msg, sizeof e->msg, "%s", xl_last_error());
-        return -1;
+        goto done;
     }
     metrics_input_tokens(*tokens);
-    return 0;
+    rc = 0;
+done:
+    free(qs);
+    free(ql);
+    return rc;
 }
 
 /* Indices [0, n) best first (ties: input order). */

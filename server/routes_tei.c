@@ -251,14 +251,28 @@ void route_tei_info(srv_reply *r) {
     jb_string(b, g_srv.cfg.served_name, strlen(g_srv.cfg.served_name));
     const char *pool = in->pooling == XL_POOL_CLS ? "cls" : in->pooling == XL_POOL_MAX ? "max"
                      : in->pooling == XL_POOL_LAST ? "last_token" : "mean";
-    if (g_srv.reranker) {
-        /* TEI's reranker model_type: the head's labels */
-        const char *label = xl_reranker_label(g_srv.model, 0);
-        jb_puts(b, ",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":");
-        jb_string(b, label ? label : "LABEL_0", label ? strlen(label) : 7);
-        jb_puts(b, "},\"label2id\":{");
-        jb_string(b, label ? label : "LABEL_0", label ? strlen(label) : 7);
-        jb_puts(b, ":0}}}");
+    if (g_srv.classifier) {
+        /* TEI's model_type: a reranker (one label) or a classifier, with the head's labels */
+        int L = g_srv.rinfo.n_labels;
+        jb_printf(b, ",\"model_type\":{\"%s\":{", g_srv.reranker ? "reranker" : "classifier");
+        for (int m = 0; m < 2; m++) {
+            jb_puts(b, m ? "},\"label2id\":{" : "\"id2label\":{");
+            for (int k = 0; k < L; k++) {
+                const char *label = xl_reranker_label(g_srv.model, k);
+                char dflt[32];
+                snprintf(dflt, sizeof dflt, "LABEL_%d", k);
+                if (!label) label = dflt;
+                if (k) jb_puts(b, ",");
+                if (m) {
+                    jb_string(b, label, strlen(label));
+                    jb_printf(b, ":%d", k);
+                } else {
+                    jb_printf(b, "\"%d\":", k);
+                    jb_string(b, label, strlen(label));
+                }
+            }
+        }
+        jb_puts(b, "}}}");
     } else {
         jb_printf(b, ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}}", pool);
     }

@@ -21,7 +21,8 @@ static const char *usage =
     "usage: xling serve -m DIR [--host 127.0.0.1] [--port 8080] [options]\n"
     "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings; /v1/rerank for\n"
     "cross-encoders) and Hugging Face text-embeddings-inference's (POST /embed, /embed_all,\n"
-    "/embed_sparse (bge-m3), /similarity, /tokenize, /rerank; GET /info, /health, /metrics).\n"
+    "/embed_sparse (bge-m3), /similarity, /tokenize, /rerank, /predict (classifiers); GET /info,\n"
+    "/health, /metrics).\n"
     "The embedding routes take texts or token ids (used as given).\n"
     "Prints \"xling serve: listening on http://HOST:PORT\" on\n"
     "stderr when ready, one line per request after that; SIGTERM / SIGINT drain and exit 0.\n"
@@ -197,7 +198,8 @@ int cmd_serve(int argc, char **argv) {
     xl_model_get_info(g_srv.model, &g_srv.info);
     g_srv.tok = xl_model_tokenizer(g_srv.model);
     g_srv.dim = xl_embed_dim(g_srv.model, NULL);
-    g_srv.reranker = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels == 1;
+    g_srv.classifier = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels >= 1;
+    g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
     /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
     xl_status m3st = xl_m3_load(g_srv.model, &g_srv.m3);
     if (m3st && m3st != XL_ERR_UNSUPPORTED)

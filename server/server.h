@@ -50,7 +50,7 @@ void jb_base64_floats(jbuf *b, const float *v, size_t n);
 /* ------------------------------------------------------------------ metrics */
 enum {
     EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_EMBED_SPARSE, EP_SIMILARITY, EP_TOKENIZE, EP_RERANK, EP_V1_RERANK,
-    EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N
+    EP_PREDICT, EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N
 };
 extern const char *const srv_endpoint_names[EP_N];
 void metrics_init(void);
@@ -105,6 +105,7 @@ typedef struct {
     batcher *batcher;
     int dim;                    /* full embedding width */
     int reranker;               /* a one-label cross-encoder: /rerank, /v1/rerank */
+    int classifier;             /* any cross-encoder / sequence classifier: /predict */
     xl_reranker_info rinfo;
     xl_m3 *m3;                  /* bge-m3 heads with sparse_linear.pt: /embed_sparse */
     int max_input;              /* input limit in tokens */
@@ -145,6 +146,8 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r);
 void route_tei_info(srv_reply *r);
 void route_tei_rerank(const char *body, size_t len, srv_reply *r);
 void route_openai_rerank(const char *body, size_t len, srv_reply *r);
+void route_tei_predict(const char *body, size_t len, srv_reply *r);
+
 
 /* ------------------------------------------------------- shared request work */
 /* Inputs of one request: texts (with lengths) or id lists. */
@@ -181,6 +184,15 @@ typedef struct {
 /* Tokenizes, submits and waits: *job holds the results (srv_job_free); *tokens the
  * input tokens. -1 with e filled. */
 int srv_compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_job *job, size_t *tokens, srv_err *e);
+
+/* Input tokens of n cross-encoder inputs into *tokens (each counted up to the limit):
+ * texts[i] with pairs[i] through the pair template (pairs NULL or pairs[i] NULL: the text
+ * alone). An input over --max-input-tokens is RQ_TOO_LONG unless truncate ("<what> i has
+ * N tokens ..."). Encoder cross-encoders only: decoder rerankers are always cut to the
+ * limit (their prompt is formatted in the library), and *tokens stays 0. */
+int srv_cross_tokens(const char *const *texts, const size_t *lens, const char *const *pairs, const size_t *pair_lens,
+                     size_t n, int truncate, const char *what, size_t *tokens, srv_err *e);
+
 /* Row i of an embedding job cut to dim (0 = all) and normalized when asked, into dst. */
 void srv_finish_row(const srv_job *job, size_t i, int dim, int normalize, float *dst);
 

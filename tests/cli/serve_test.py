@@ -357,6 +357,8 @@ check(tei_err(j, st, 405) and r.getheader("Allow") == "POST", "tei: PUT /embed -
 st, j, _, _ = request(S, "POST", "/info")
 check(tei_err(j, st, 405), "tei: POST /info -> 405")
 
+st, j, _, _ = post(S, "/predict", {"inputs": "a"})
+check(tei_err(j, st, 424, "Backend") and "classifier" in j["error"], "tei /predict on an embedding model -> 424 %s %r" % (st, j))
 st, j, _, _ = post(S, "/embed_sparse", {"inputs": "a"})
 check(tei_err(j, st, 424, "Backend"), "tei /embed_sparse without a sparse head -> 424 %s %r" % (st, j))
 # reranking routes on an embedding model
@@ -594,7 +596,8 @@ try:
     rc = D.p.wait(10)
 except subprocess.TimeoutExpired:
     rc = None
-check(rc == 0 and any("finishing 1 request" in l for l in D.lines) and "stopped" in D.lines[-1],
+# at least the request in flight (the /metrics request just answered may still count)
+check(rc == 0 and any(re.search(r"finishing [1-9][0-9]* request", l) for l in D.lines) and "stopped" in D.lines[-1],
       "drain: exit 0 after the request in flight (%s) %r" % (rc, D.lines[-3:]))
 D.stop()
 
@@ -661,6 +664,12 @@ else:
         check(openai_err(j, code, st, code), "/v1/rerank: %s -> %d: %s %r" % (what, code, st, j))
     st, j, _, _ = post(R, "/v1/rerank", {"query": "a", "documents": ["b"], "model": "other"})
     check(openai_err(j, 404, st, 404, "model_not_found"), "/v1/rerank: another model -> 404")
+    # /predict on a one-label cross-encoder: the /rerank score of the pair, under its label
+    want = cli_rerank(RERANKER, "capital of France?", docs[:1])
+    st, j, _, _ = post(R, "/predict", {"inputs": ["capital of France?", docs[0]]})
+    best = [x for x in want if x["index"] == 0]
+    check(st == 200 and len(j) == 1 and best and abs(j[0]["score"] - best[0]["score"]) <= 1e-5 and isinstance(j[0]["label"], str),
+          "tei /predict on a reranker = its /rerank score %r" % j)
     check(R.stop() == 0, "reranker server exit 0")
     if os.path.isdir(DEC_RERANKER):
         R = Server("-m", DEC_RERANKER)
@@ -670,7 +679,87 @@ else:
         check(st == 200 and want and [x["index"] for x in j] == [x["index"] for x in want]
               and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(j, want)),
               "tei /rerank with a decoder reranker (Qwen3-Reranker) = xling rerank %r %r" % (j, want))
+        # /predict takes a decoder reranker's whole formatted input as one text, as xling score
+        path = os.path.join(tmp, "dec_pairs.jsonl")
+        with open(path, "w") as f:
+            f.write(json.dumps({"text": "<Query>: a\n<Document>: b"}) + "\n")
+        rc, out, _ = cli(["score", "-m", DEC_RERANKER, "-i", path])
+        want = json.loads(out)["score"] if rc == 0 else None
+        st, j, _, _ = post(R, "/predict", {"inputs": "<Query>: a\n<Document>: b"})
+        check(st == 200 and want is not None and len(j) == 1 and abs(j[0]["score"] - want) <= 1e-5,
+              "tei /predict with a decoder reranker = xling score %r %r" % (j, want))
+        st, j, _, _ = post(R, "/predict", {"inputs": ["a", "b"]})
+        check(tei_err(j, st, 422, "Validation"), "tei /predict: a pair for a decoder reranker -> 422 %s %r" % (st, j))
         check(R.stop() == 0, "decoder reranker server exit 0")
+
+# ---------------------------------------------------------------- sequence classification (/predict)
+NLI = os.path.join(SHARED_FIX, "bert-nli-tiny")
+if not os.path.isdir(NLI):
+    skip("/predict: %s not found" % NLI)
+else:
+    with open(os.path.join(NLI, "reference.json")) as f:
+        nref = json.load(f)
+    tol = 2e-3 if nref.get("stored_dtype", "F16") != "F32" else 1e-4
+    labels = [nref["id2label"][str(k)] for k in range(nref["num_labels"])]
+    C = Server("-m", NLI)
+    st, j, _, _ = request(C, "GET", "/info")
+    check(st == 200 and j.get("model_type") == {"classifier": {"id2label": nref["id2label"],
+                                                               "label2id": {l: k for k, l in enumerate(labels)}}},
+          "/info of a classifier: model_type classifier with its labels %r" % j.get("model_type"))
+
+    def by_label(preds):
+        return {p["label"]: p["score"] for p in preds}
+
+    def best_first(preds):
+        return all(preds[k]["score"] >= preds[k + 1]["score"] for k in range(len(preds) - 1))
+
+    pairs = nref["pairs"]
+    x = pairs[0]
+    st, j, _, _ = post(C, "/predict", {"inputs": [x["text"], x["text_pair"]]})
+    check(st == 200 and best_first(j) and sorted(by_label(j)) == sorted(labels)
+          and all(abs(by_label(j)[l] - x["probabilities"][l]) <= tol for l in labels) and j[0]["label"] == x["label"],
+          "tei /predict: a pair -> every label best first, the reference's probabilities %r" % j)
+    st, j, _, _ = post(C, "/predict", {"inputs": [x["text"], x["text_pair"]], "raw_scores": True})
+    check(st == 200 and all(abs(by_label(j)[labels[k]] - x["logits"][k]) <= tol for k in range(len(labels))),
+          "tei /predict: raw_scores = the reference's logits %r" % j)
+    st, j, _, _ = post(C, "/predict", {"inputs": [[p["text"], p["text_pair"]] for p in pairs]})
+    check(st == 200 and len(j) == len(pairs) and all(best_first(g) and all(abs(by_label(g)[l] - p["probabilities"][l]) <= tol
+                                                                          for l in labels) for g, p in zip(j, pairs)),
+          "tei /predict: a batch of pairs = the reference, in order %s" % st)
+    # single texts: a string, [text] and a batch item [text] are the same; = xling score
+    path = os.path.join(tmp, "nli.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps({"text": "A man is eating."}) + "\n")
+        f.write(json.dumps({"text": "A man is eating.", "text_pair": "Someone eats."}) + "\n")
+    rc, out, _ = cli(["score", "-m", NLI, "-i", path])
+    want = [json.loads(l)["scores"] for l in out.splitlines()] if rc == 0 else []
+    st1, j1, _, _ = post(C, "/predict", {"inputs": "A man is eating."})
+    st2, j2, _, _ = post(C, "/predict", {"inputs": ["A man is eating."]})
+    st3, j3, _, _ = post(C, "/predict", {"inputs": [["A man is eating."], ["A man is eating.", "Someone eats."]]})
+    check(st1 == st2 == st3 == 200 and len(want) == 2 and j1 == j2 == j3[0]
+          and all(abs(by_label(j1)[l] - want[0][l]) <= 1e-5 for l in labels)
+          and all(abs(by_label(j3[1])[l] - want[1][l]) <= 1e-5 for l in labels),
+          "tei /predict: a text alone and a mixed batch = xling score %r %r" % (j3, want))
+    st, j, _, _ = post(C, "/predict", {"inputs": [long_text, "x"], "truncate": True})
+    check(st == 200 and len(j) == len(labels), "tei /predict: truncate true cuts a long pair %s" % st)
+    for body, what, etype in [({"inputs": ["a", "b", "c"]}, "three strings", "Validation"),
+                              ({"inputs": []}, "empty list", "Empty"), ({"inputs": 5}, "a number", "Validation"),
+                              ({"inputs": [["a"], ["b", 2]]}, "a batch item with a number", "Validation"),
+                              ({"inputs": [["a"], []]}, "an empty batch item", "Validation"),
+                              ({"inputs": [["a"]] * 33}, "33 items", "Validation"), ({}, "no inputs", "Validation"),
+                              ({"inputs": "a", "raw_scores": "yes"}, "raw_scores a string", "Validation"),
+                              ({"inputs": [long_text, "x"]}, "too long without truncate", "Validation")]:
+        st, j, _, _ = post(C, "/predict", body)
+        check(tei_err(j, st, 422, etype), "tei /predict: %s -> 422 %s: %s %r" % (what, etype, st, j))
+    st, j, _, _ = post(C, "/predict", "{not json")
+    check(tei_err(j, st, 422), "tei /predict: malformed JSON -> 422")
+    st, j, _, _ = post(C, "/rerank", {"query": "a", "texts": ["b"]})
+    check(tei_err(j, st, 424, "Backend"), "tei /rerank on a three-label classifier -> 424 %s %r" % (st, j))
+    st, _, data, _ = request(C, "GET", "/metrics")
+    check(st == 200 and b'xling_requests_total{endpoint="/predict",status="200"} 7' in data
+          and b'xling_requests_total{endpoint="/predict",status="422"} 10' in data,
+          "/metrics counts /predict by status %r" % [l for l in data.splitlines() if b"/predict" in l])
+    check(C.stop() == 0, "classifier server exit 0")
 
 # ---------------------------------------------------------------- bge-m3 sparse
 M3 = os.path.join(SHARED_FIX, "bge-m3-tiny")
