@@ -36,6 +36,7 @@ static const route routes[] = {
     {"/rerank", "POST", EP_RERANK, API_TEI, 1},
     {"/v1/rerank", "POST", EP_V1_RERANK, API_OPENAI, 1},
     {"/predict", "POST", EP_PREDICT, API_TEI, 1},
+    {"/v1/models", "GET", EP_MODELS, API_OPENAI, 0},
     {"/info", "GET", EP_INFO, API_TEI, 0},
     {"/health", "GET", EP_HEALTH, API_TEI, 0},
     {"/metrics", "GET", EP_METRICS, API_TEI, 0},
@@ -170,6 +171,8 @@ static const route *find_route(const char *path, int *path_known) {
             *path_known = 1;
             return &routes[i];
         }
+    /* /v1/models/{id}: the id may hold a slash (ORG/NAME) */
+    if (!strncmp(path, "/v1/models/", 11)) return find_route("/v1/models", path_known);
     return NULL;
 }
 
@@ -226,6 +229,7 @@ static void dispatch(request *q, srv_reply *r) {
     case EP_RERANK: route_tei_rerank(b, n, r); break;
     case EP_V1_RERANK: route_openai_rerank(b, n, r); break;
     case EP_PREDICT: route_tei_predict(b, n, r); break;
+    case EP_MODELS: route_openai_models(q->path, r); break;
     case EP_INFO: route_tei_info(r); break;
     case EP_HEALTH:
         r->status = 200;

@@ -8,8 +8,8 @@
 
 const char *const srv_endpoint_names[EP_N] = {"/v1/embeddings", "/embed",    "/embed_all", "/embed_sparse",
                                               "/similarity",    "/tokenize", "/rerank",    "/v1/rerank",
-                                              "/predict",       "/info",     "/health",    "/metrics",
-                                              "other"};
+                                              "/predict",       "/v1/models", "/info",     "/health",
+                                              "/metrics",       "other"};
 
 #define N_STATUS 24
 typedef struct {

@@ -108,3 +108,25 @@ done:
     srv_inputs_free(&in);
     json_decref(root);
 }
+
+static void model_object(jbuf *b) {
+    jb_puts(b, "{\"id\":");
+    jb_string(b, g_srv.cfg.served_name, strlen(g_srv.cfg.served_name));
+    jb_printf(b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"xling\"}", g_srv.started);
+}
+
+void route_openai_models(const char *path, srv_reply *r) {
+    const char *id = path[strlen("/v1/models")] == '/' ? path + strlen("/v1/models/") : NULL;
+    if (!id) {
+        jb_puts(&r->body, "{\"object\":\"list\",\"data\":[");
+        model_object(&r->body);
+        jb_puts(&r->body, "]}");
+    } else if (!strcmp(id, g_srv.cfg.served_name)) {
+        model_object(&r->body);
+    } else {
+        reply_openai_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                           "The model `%s` does not exist; this server serves `%s`", id, g_srv.cfg.served_name);
+        return;
+    }
+    r->status = 200;
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -19,8 +20,8 @@ srv_state g_srv;
 
 static const char *usage =
     "usage: xling serve -m DIR [--host 127.0.0.1] [--port 8080] [options]\n"
-    "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings; /v1/rerank for\n"
-    "cross-encoders) and Hugging Face text-embeddings-inference's (POST /embed, /embed_all,\n"
+    "An HTTP server for OpenAI's embeddings API (POST /v1/embeddings, GET /v1/models; /v1/rerank\n"
+    "for cross-encoders) and Hugging Face text-embeddings-inference's (POST /embed, /embed_all,\n"
     "/embed_sparse (bge-m3), /similarity, /tokenize, /rerank, /predict (classifiers); GET /info,\n"
     "/health, /metrics).\n"
     "The embedding routes take texts or token ids (used as given).\n"
@@ -210,6 +211,7 @@ int cmd_serve(int argc, char **argv) {
     }
     char *dname = name ? NULL : default_name(dir);
     cfg.served_name = name ? name : dname ? dname : dir;
+    g_srv.started = (long long)time(NULL);
     g_srv.max_input = cfg.max_input_tokens ? cfg.max_input_tokens
                       : g_srv.info.max_seq_length > 0 ? g_srv.info.max_seq_length
                                                       : g_srv.info.max_position_embeddings;

@@ -50,7 +50,7 @@ void jb_base64_floats(jbuf *b, const float *v, size_t n);
 /* ------------------------------------------------------------------ metrics */
 enum {
     EP_OPENAI = 0, EP_EMBED, EP_EMBED_ALL, EP_EMBED_SPARSE, EP_SIMILARITY, EP_TOKENIZE, EP_RERANK, EP_V1_RERANK,
-    EP_PREDICT, EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N
+    EP_PREDICT, EP_MODELS, EP_INFO, EP_HEALTH, EP_METRICS, EP_OTHER, EP_N
 };
 extern const char *const srv_endpoint_names[EP_N];
 void metrics_init(void);
@@ -109,6 +109,7 @@ typedef struct {
     xl_reranker_info rinfo;
     xl_m3 *m3;                  /* bge-m3 heads with sparse_linear.pt: /embed_sparse */
     int max_input;              /* input limit in tokens */
+    long long started;          /* Unix time the server started (/v1/models "created") */
     int shutting_down;          /* atomic */
     size_t in_flight;           /* requests begun and not completed (atomic) */
     size_t admitted;            /* inference requests holding a slot (atomic) */
@@ -144,6 +145,8 @@ void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r);
 void route_tei_similarity(const char *body, size_t len, srv_reply *r);
 void route_tei_tokenize(const char *body, size_t len, srv_reply *r);
 void route_tei_info(srv_reply *r);
+/* GET /v1/models (the served model, as OpenAI lists models) and /v1/models/{id}. */
+void route_openai_models(const char *path, srv_reply *r);
 void route_tei_rerank(const char *body, size_t len, srv_reply *r);
 void route_openai_rerank(const char *body, size_t len, srv_reply *r);
 void route_tei_predict(const char *body, size_t len, srv_reply *r);

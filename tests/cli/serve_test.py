@@ -200,6 +200,20 @@ check(openai_err(j, 404, st, 404), "openai: unknown /v1 path -> 404 in OpenAI's 
 st, j, _, _ = post(S, "/v1/embeddings", {"input": ""})
 check(st == 200 and close(j["data"][0]["embedding"], ref[2]), "openai: empty string embedded as the CLI does")
 
+# /v1/models: the served model, as OpenAI lists models
+t_before = int(time.time())
+st, j, _, _ = request(S, "GET", "/v1/models")
+check(st == 200 and j["object"] == "list" and len(j["data"]) == 1 and j["data"][0]["id"] == "xlmr-tiny"
+      and j["data"][0]["object"] == "model" and isinstance(j["data"][0]["created"], int)
+      and 0 < j["data"][0]["created"] <= t_before + 1 and j["data"][0]["owned_by"] == "xling",
+      "openai /v1/models lists the served model %r" % j)
+st, j2, _, _ = request(S, "GET", "/v1/models/xlmr-tiny")
+check(st == 200 and j and j2 == j["data"][0], "openai /v1/models/{id}: the model object %r" % j2)
+st, j, _, _ = request(S, "GET", "/v1/models/other-model")
+check(openai_err(j, 404, st, 404, "model_not_found"), "openai /v1/models/{unknown} -> 404 model_not_found %s %r" % (st, j))
+st, j, _, _ = post(S, "/v1/models", {})
+check(openai_err(j, 405, st, 405), "openai POST /v1/models -> 405 %s" % st)
+
 # ---------------------------------------------------------------- TEI API
 st, j, _, _ = post(S, "/embed", {"inputs": texts})
 check(st == 200 and all_close(j, ref), "tei /embed: list = xling embed")
@@ -483,7 +497,22 @@ st, _, _, _ = request(K, "GET", "/health")
 check(st == 200, "key: /health needs no key")
 st, _, _, _ = request(K, "GET", "/metrics")
 check(st == 401, "key: /metrics needs the key")
+st, j, _, _ = request(K, "GET", "/v1/models")
+check(openai_err(j, 401, st, 401, "invalid_api_key"), "key: /v1/models needs the key %s" % st)
 check(K.stop() == 0, "key server exit 0")
+
+# --served-model-name: what requests' "model" must match, what replies, /info and /v1/models say
+N = Server("--served-model-name", "my-org/xlmr", "--log-format", "none")
+st, j, _, _ = post(N, "/v1/embeddings", {"input": texts[0], "model": "my-org/xlmr"})
+check(st == 200 and j["model"] == "my-org/xlmr" and close(j["data"][0]["embedding"], ref[0]),
+      "--served-model-name: the name is accepted and replied %s" % st)
+st, j, _, _ = post(N, "/v1/embeddings", {"input": texts[0], "model": "xlmr-tiny"})
+check(openai_err(j, 404, st, 404, "model_not_found"), "--served-model-name: the folder name is not the model any more")
+st, j, _, _ = request(N, "GET", "/v1/models/my-org/xlmr")
+check(st == 200 and j["id"] == "my-org/xlmr", "--served-model-name: /v1/models/ORG/NAME %s %r" % (st, j))
+st, j, _, _ = request(N, "GET", "/info")
+check(st == 200 and j["model_id"] == "my-org/xlmr", "--served-model-name: /info model_id")
+check(N.stop() == 0, "named server exit 0")
 
 # ---------------------------------------------------------------- 429, idle and read timeouts
 L = Server("--max-concurrent-requests", "1", "--idle-timeout", "1", "--read-timeout", "2", "--auto-truncate",
