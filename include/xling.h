@@ -720,6 +720,23 @@ xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const cha
 xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
                          const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores);
 
+/* The same scores in steps, for callers that merge the sequences of many calls into one
+ * xl_run (a server batching concurrent requests): xl_prepare_scores / xl_prepare_rerank
+ * build the sequences xl_score_texts / xl_rerank run (pair template and token types, or
+ * the reranker prompt; cut to o->max_length, seqs[i].truncated set — decoder rerankers
+ * cut the prompt body, so a cut never fails them); xl_run them with the output bits of
+ * xl_scores_outputs(m) (any pooling, normalize and dim options); then xl_scores_take
+ * writes item i's xl_reranker_info.n_labels scores (the activation unless raw_scores).
+ * xl_prepare_rerank also refuses a model with several labels, as xl_rerank does. */
+xl_status xl_prepare_scores(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                            const size_t *pair_lens, size_t n, const xl_rerank_options *o, xl_sequence **out);
+xl_status xl_prepare_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
+                            const size_t *doc_lens, size_t n, const xl_rerank_options *o, xl_sequence **out);
+unsigned xl_scores_outputs(const xl_model *m);
+/* XL_ERR_ARG when item i has no outputs of the kind (not run with xl_scores_outputs, or
+ * failed: see out->status[i]). */
+xl_status xl_scores_take(const xl_model *m, const xl_outputs *out, size_t i, int raw_scores, float *scores);
+
 /* --------------------------------- bge-m3 heads (dense, sparse, ColBERT) */
 /* BGE-M3 as FlagEmbedding's BGEM3 model computes it, from a folder holding
  * colbert_linear.pt and/or sparse_linear.pt (torch.save files, read by an allow-listed

@@ -20,6 +20,8 @@ struct batcher {
     size_t depth, queued_tokens, preparing;
     int stop, cancelled;
     int budget, wait_ms, threads;
+    unsigned scores_want;       /* the outputs of cross-encoder scores (0: not a classifier) */
+    int labels;                 /* scores per item */
 };
 
 double srv_now(void) {
@@ -96,10 +98,16 @@ static void run_group(batcher *b, srv_job **take, size_t n, unsigned want) {
                 j->error[i] = out.error[at];
                 out.error[at] = NULL;
             }
-            if (want == XL_OUT_EMBEDDING)
+            if (want == XL_OUT_EMBEDDING) {
                 memcpy(j->embeddings + i * (size_t)out.dim, out.embeddings + at * (size_t)out.dim,
                        (size_t)out.dim * sizeof(float));
-            else {
+            } else if (want == b->scores_want) {
+                if (!j->status[i] && xl_scores_take(b->m, &out, at, j->raw_scores, j->scores + i * (size_t)b->labels)) {
+                    j->status[i] = XL_ERR_INPUT;
+                    free(j->error[i]);
+                    j->error[i] = strdup(xl_last_error());
+                }
+            } else {
                 j->tokens_out[i] = out.tokens[at];
                 j->n_tokens[i] = out.n_tokens[at];
                 out.tokens[at] = NULL;
@@ -159,6 +167,7 @@ static void *batcher_main(void *arg) {
             else {
                 run_group(b, take, n, XL_OUT_EMBEDDING);
                 run_group(b, take, n, XL_OUT_TOKENS);
+                if (b->scores_want) run_group(b, take, n, b->scores_want);
             }
             for (size_t k = 0; k < n; k++) finish(b, take[k]);
             free(take);
@@ -176,6 +185,11 @@ batcher *batcher_start(const xl_model *m, const srv_config *cfg) {
     b->budget = cfg->max_batch_tokens;
     b->wait_ms = cfg->batch_wait_ms;
     b->threads = cfg->threads;
+    xl_reranker_info ri;
+    if (!xl_reranker_info_get(m, &ri) && ri.n_labels >= 1) {
+        b->scores_want = xl_scores_outputs(m);
+        b->labels = ri.n_labels;
+    }
     if (xl_context_new(m, &b->ctx)) {
         free(b);
         return NULL;
@@ -243,6 +257,7 @@ void srv_job_free(srv_job *j) {
     free(j->status);
     free(j->error);
     free(j->embeddings);
+    free(j->scores);
     free(j->tokens_out);
     free(j->n_tokens);
     memset(j, 0, sizeof *j);
@@ -254,6 +269,7 @@ int batcher_run(batcher *b, srv_job *j, char *err, size_t err_len) {
     j->error = calloc(n1, sizeof *j->error);
     int ok = j->status && j->error;
     if (j->want == XL_OUT_EMBEDDING) ok = ok && (j->embeddings = calloc(n1 * (size_t)xl_embed_dim(b->m, NULL), sizeof(float)));
+    else if (j->want && j->want == b->scores_want) ok = ok && (j->scores = calloc(n1 * (size_t)b->labels, sizeof(float)));
     else ok = ok && (j->tokens_out = calloc(n1, sizeof *j->tokens_out)) && (j->n_tokens = calloc(n1, sizeof *j->n_tokens));
     if (!ok) {
         batcher_leave(b);

@@ -132,26 +132,34 @@ int srv_compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_job 
         xl_sequences_free(seqs, in->n);
         return -1;
     }
+    return srv_submit(seqs, in->n, *tokens, want, 0, "input", job, e);
+}
+
+int srv_submit(xl_sequence *seqs, size_t n, size_t tokens, unsigned want, int raw_scores, const char *what,
+               srv_job *job, srv_err *e) {
+    memset(job, 0, sizeof *job);
     job->seqs = seqs;
-    job->n = in->n;
-    job->tokens = *tokens;
+    job->n = n;
+    job->tokens = tokens;
     job->want = want;
+    job->raw_scores = raw_scores;
     char err[256];
+    int rc = 0;
     if (batcher_run(g_srv.batcher, job, err, sizeof err)) {
         e->fail = RQ_SERVER;
         snprintf(e->msg, sizeof e->msg, "%s", err);
         rc = -1;
     }
-    for (size_t i = 0; i < in->n && !rc; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
         if (!job->status[i]) continue;
         xl_status ist = job->status[i];
         e->fail = ist == XL_ERR_CANCELLED ? RQ_UNAVAILABLE : ist == XL_ERR_INPUT || ist == XL_ERR_ARG ? RQ_INPUT : RQ_SERVER;
         if (ist == XL_ERR_CANCELLED) snprintf(e->msg, sizeof e->msg, "the server is shutting down");
-        else snprintf(e->msg, sizeof e->msg, "input %zu: %s", i, job->error[i] ? job->error[i] : xl_status_name(ist));
+        else snprintf(e->msg, sizeof e->msg, "%s %zu: %s", what, i, job->error[i] ? job->error[i] : xl_status_name(ist));
         rc = -1;
     }
     if (rc) srv_job_free(job);
-    else metrics_input_tokens(*tokens);
+    else metrics_input_tokens(tokens);
     return rc;
 }
 

@@ -4,7 +4,7 @@
  * `raw_scores`, `truncate`. Reply per item: every label as {"score","label"}, best first
  * (a single item: that list; a batch: a list of them), the scores `xling score` gives
  * (xl_score_texts: softmax over several labels, the activation for one; raw_scores: the
- * logits). Like /rerank, a request's items run on a context of their own. */
+ * logits), prepared here and run by the batcher with other requests' items. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,11 +136,6 @@ void route_tei_predict(const char *body, size_t len, srv_reply *r) {
     }
     int batch;
     if (items_parse(json_object_get(root, "inputs"), &it, &batch, r)) goto done;
-    srv_err e;
-    if (srv_cross_tokens(it.texts, it.lens, it.pairs, it.pair_lens, it.n, flags[1], "input", &r->tokens, &e)) {
-        reply_tei_error(r, 422, "Validation", "%s", e.msg);
-        goto done;
-    }
     int L = g_srv.rinfo.n_labels;
     scores = malloc(it.n * (size_t)L * sizeof *scores);
     order = malloc((size_t)L * sizeof *order);
@@ -148,18 +143,14 @@ void route_tei_predict(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 500, "Backend", "out of memory");
         goto done;
     }
-    xl_rerank_options o;
-    xl_rerank_options_init(&o);
-    o.raw_scores = flags[0];
-    o.max_length = g_srv.max_input;
-    o.threads = g_srv.cfg.threads;
-    xl_status st = xl_score_texts(g_srv.model, it.texts, it.lens, it.pairs, it.pair_lens, it.n, &o, scores);
-    if (st) {
-        if (st == XL_ERR_INPUT || st == XL_ERR_ARG) reply_tei_error(r, 422, "Validation", "%s", xl_last_error());
-        else reply_tei_error(r, 500, "Backend", "%s", xl_last_error());
+    srv_err e;
+    if (srv_cross_compute(NULL, 0, it.texts, it.lens, it.pairs, it.pair_lens, it.n, flags[0], flags[1], "input", scores,
+                          &r->tokens, &e)) {
+        if (e.fail == RQ_UNAVAILABLE) reply_tei_error(r, 503, "Unhealthy", "%s", e.msg);
+        else if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);
+        else reply_tei_error(r, 422, "Validation", "%s", e.msg);
         goto done;
     }
-    metrics_input_tokens(r->tokens);
     if (batch) jb_puts(&r->body, "[");
     for (size_t i = 0; i < it.n; i++) {
         if (i) jb_puts(&r->body, ",");

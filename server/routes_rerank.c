@@ -1,80 +1,70 @@
 /* Reranking routes for a cross-encoder folder: TEI's POST /rerank (query, texts,
  * raw_scores, return_text, truncate → [{"index","score","text"?}] best first) and the
  * Cohere / Jina style POST /v1/rerank (query, documents, top_n, return_documents →
- * {"model","results":[{"index","relevance_score","document"?}],"usage"}), both on
- * xl_rerank (the model's activation unless raw scores are asked for). xl_rerank runs the
- * request's pairs on a context of its own: requests take turns at the library's compute
- * gate rather than merging in the embedding batcher. */
+ * {"model","results":[{"index","relevance_score","document"?}],"usage"}), both with
+ * xl_rerank's scores (the model's activation unless raw scores are asked for). The pairs
+ * are prepared on the request's thread (xl_prepare_rerank) and run by the batcher, merged
+ * with other requests' into token-budgeted passes as the embedding routes are. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
 
-int srv_cross_tokens(const char *const *texts, const size_t *lens, const char *const *pairs, const size_t *pair_lens,
-                     size_t n, int truncate, const char *what, size_t *tokens, srv_err *e) {
+int srv_cross_compute(const char *query, size_t qlen, const char *const *texts, const size_t *lens,
+                      const char *const *pairs, const size_t *pair_lens, size_t n, int raw, int truncate,
+                      const char *what, float *scores, size_t *tokens, srv_err *e) {
     e->fail = RQ_OK;
     *tokens = 0;
-    if (g_srv.rinfo.kind != XL_RERANKER_ENCODER || !g_srv.tok) return 0;
-    for (size_t i = 0; i < n; i++) {
-        xl_encoding enc;
-        const char *b = pairs ? pairs[i] : NULL;
-        xl_status st = b ? xl_tokenize_pair(g_srv.tok, texts[i], lens[i], b, pair_lens[i], 1, 0, &enc)
-                         : xl_tokenize(g_srv.tok, texts[i], lens[i], 1, &enc);
-        if (st) {
+    if (!g_srv.scores_want) {
+        e->fail = RQ_SERVER;
+        snprintf(e->msg, sizeof e->msg, "the served model has no classification head");
+        return -1;
+    }
+    batcher_enter(g_srv.batcher);
+    xl_rerank_options o;
+    xl_rerank_options_init(&o);
+    o.max_length = g_srv.max_input;
+    xl_sequence *seqs = NULL;
+    xl_status st = query ? xl_prepare_rerank(g_srv.model, query, qlen, texts, lens, n, &o, &seqs)
+                         : xl_prepare_scores(g_srv.model, texts, lens, pairs, pair_lens, n, &o, &seqs);
+    if (st) {
+        batcher_leave(g_srv.batcher);
+        e->fail = st == XL_ERR_NOMEM ? RQ_SERVER : RQ_INPUT;
+        snprintf(e->msg, sizeof e->msg, "%s", xl_last_error());
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (seqs[i].status) {
             e->fail = RQ_INPUT;
-            snprintf(e->msg, sizeof e->msg, "%s %zu: %s", what, i, xl_last_error());
-            return -1;
-        }
-        size_t nt = enc.n;
-        xl_encoding_free(&enc);
-        if (nt > (size_t)g_srv.max_input && !truncate) {
+            snprintf(e->msg, sizeof e->msg, "%s %zu: %s", what, i, seqs[i].error ? seqs[i].error : xl_status_name(seqs[i].status));
+            rc = -1;
+        } else if (seqs[i].truncated && !truncate && g_srv.rinfo.kind == XL_RERANKER_ENCODER) {
             e->fail = RQ_TOO_LONG;
             snprintf(e->msg, sizeof e->msg,
-                     "%s %zu has %zu tokens%s, more than the limit of %d; shorten it or ask for truncation", what, i, nt,
-                     b ? " (the pair together)" : "", g_srv.max_input);
-            return -1;
+                     "%s %zu%s is longer than the limit of %d tokens; shorten it or ask for truncation", what, i,
+                     query ? " with the query" : pairs && pairs[i] ? " with its pair" : "", g_srv.max_input);
+            rc = -1;
         }
-        *tokens += nt < (size_t)g_srv.max_input ? nt : (size_t)g_srv.max_input;
+        *tokens += seqs[i].n;
     }
+    if (rc) {
+        batcher_leave(g_srv.batcher);
+        xl_sequences_free(seqs, n);
+        return -1;
+    }
+    srv_job job;
+    if (srv_submit(seqs, n, *tokens, g_srv.scores_want, raw, what, &job, e)) return -1;
+    memcpy(scores, job.scores, n * (size_t)g_srv.rinfo.n_labels * sizeof *scores);
+    srv_job_free(&job);
     return 0;
 }
 
-/* Scores of n documents against the query; tokens = input tokens. An input longer than
- * the limit is an error unless truncate (srv_cross_tokens). */
+/* Scores of n documents against the query; tokens = input tokens. */
 static int rerank_compute(const char *q, size_t qlen, const char **docs, const size_t *lens, size_t n, int raw,
                           int truncate, float *scores, size_t *tokens, srv_err *e) {
-    /* the query goes first in every pair */
-    const char **qs = malloc(n * sizeof *qs);
-    size_t *ql = malloc(n * sizeof *ql);
-    int rc = -1;
-    if (!qs || !ql) {
-        e->fail = RQ_SERVER;
-        snprintf(e->msg, sizeof e->msg, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        qs[i] = q;
-        ql[i] = qlen;
-    }
-    if (srv_cross_tokens(qs, ql, docs, lens, n, truncate, "document", tokens, e)) goto done;
-    xl_rerank_options o;
-    xl_rerank_options_init(&o);
-    o.raw_scores = raw;
-    o.max_length = g_srv.max_input;
-    o.threads = g_srv.cfg.threads;
-    xl_status st = xl_rerank(g_srv.model, q, qlen, docs, lens, n, &o, scores);
-    if (st) {
-        e->fail = st == XL_ERR_INPUT || st == XL_ERR_ARG ? RQ_INPUT : RQ_SERVER;
-        snprintf(e->msg, sizeof e->msg, "%s", xl_last_error());
-        goto done;
-    }
-    metrics_input_tokens(*tokens);
-    rc = 0;
-done:
-    free(qs);
-    free(ql);
-    return rc;
+    return srv_cross_compute(q, qlen, docs, lens, NULL, NULL, n, raw, truncate, "document", scores, tokens, e);
 }
 
 /* Indices [0, n) best first (ties: input order). */
@@ -175,7 +165,8 @@ void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
     }
     srv_err e;
     if (rerank_compute(json_string_value(q), json_string_length(q), d.docs, d.lens, n, flags[0], flags[2], d.scores, &r->tokens, &e)) {
-        if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);
+        if (e.fail == RQ_UNAVAILABLE) reply_tei_error(r, 503, "Unhealthy", "%s", e.msg);
+        else if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);
         else reply_tei_error(r, 422, "Validation", "%s", e.msg);
         goto done;
     }
@@ -272,6 +263,7 @@ void route_openai_rerank(const char *body, size_t len, srv_reply *r) {
                        &r->tokens, &e)) {
         if (e.fail == RQ_TOO_LONG) reply_openai_error(r, 413, "invalid_request_error", "documents", NULL, "%s", e.msg);
         else if (e.fail == RQ_INPUT) reply_openai_error(r, 400, "invalid_request_error", "documents", NULL, "%s", e.msg);
+        else if (e.fail == RQ_UNAVAILABLE) reply_openai_error(r, 503, "server_error", NULL, NULL, "%s", e.msg);
         else reply_openai_error(r, 500, "server_error", NULL, NULL, "%s", e.msg);
         goto done;
     }

@@ -201,6 +201,7 @@ int cmd_serve(int argc, char **argv) {
     g_srv.dim = xl_embed_dim(g_srv.model, NULL);
     g_srv.classifier = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels >= 1;
     g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
+    g_srv.scores_want = g_srv.classifier ? xl_scores_outputs(g_srv.model) : 0;
     /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
     xl_status m3st = xl_m3_load(g_srv.model, &g_srv.m3);
     if (m3st && m3st != XL_ERR_UNSUPPORTED)

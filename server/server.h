@@ -63,9 +63,11 @@ void metrics_render(jbuf *b, size_t queue_depth, size_t in_flight);
 /* ------------------------------------------------------------------ batcher */
 typedef struct batcher batcher;
 
-/* One request's sequences, run together with other requests' (want: XL_OUT_EMBEDDING
- * or XL_OUT_TOKENS). After batcher_run: per item status/error; embeddings [n][dim]
- * (pooled + head, not cut, not normalized) or tokens[i] (n_tokens[i] x hidden). */
+/* One request's sequences, run together with other requests' of the same kind (want:
+ * XL_OUT_EMBEDDING, XL_OUT_TOKENS, or the cross-encoder scores' xl_scores_outputs).
+ * After batcher_run: per item status/error; embeddings [n][dim] (pooled + head, not cut,
+ * not normalized), tokens[i] (n_tokens[i] x hidden), or scores [n][labels] (the
+ * activation unless raw_scores). */
 typedef struct srv_job {
     const xl_sequence *seqs;    /* the request's sequences (owned: srv_job_free frees them) */
     size_t n, tokens;
@@ -73,6 +75,8 @@ typedef struct srv_job {
     xl_status *status;
     char **error;
     float *embeddings;
+    float *scores;
+    int raw_scores;
     float **tokens_out;
     size_t *n_tokens;
     double t_enqueued;
@@ -106,6 +110,7 @@ typedef struct {
     int dim;                    /* full embedding width */
     int reranker;               /* a one-label cross-encoder: /rerank, /v1/rerank */
     int classifier;             /* any cross-encoder / sequence classifier: /predict */
+    unsigned scores_want;       /* classifiers: the xl_run outputs their scores come from */
     xl_reranker_info rinfo;
     xl_m3 *m3;                  /* bge-m3 heads with sparse_linear.pt: /embed_sparse */
     int max_input;              /* input limit in tokens */
@@ -188,13 +193,20 @@ typedef struct {
  * input tokens. -1 with e filled. */
 int srv_compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_job *job, size_t *tokens, srv_err *e);
 
-/* Input tokens of n cross-encoder inputs into *tokens (each counted up to the limit):
- * texts[i] with pairs[i] through the pair template (pairs NULL or pairs[i] NULL: the text
- * alone). An input over --max-input-tokens is RQ_TOO_LONG unless truncate ("<what> i has
- * N tokens ..."). Encoder cross-encoders only: decoder rerankers are always cut to the
- * limit (their prompt is formatted in the library), and *tokens stays 0. */
-int srv_cross_tokens(const char *const *texts, const size_t *lens, const char *const *pairs, const size_t *pair_lens,
-                     size_t n, int truncate, const char *what, size_t *tokens, srv_err *e);
+/* Submits n sequences (owned by the job from here on) as one job of kind want (and
+ * raw_scores for scores) and waits: 0 with the results in *job (srv_job_free), or -1
+ * with e filled and the job freed. Call after batcher_enter. what names the items in
+ * messages ("input 3: ..."). */
+int srv_submit(xl_sequence *seqs, size_t n, size_t tokens, unsigned want, int raw_scores, const char *what,
+               srv_job *job, srv_err *e);
+
+/* Cross-encoder scores through the batcher into scores[n * labels]: with query, xl_rerank's
+ * pairs (query, texts[i]); without, xl_score_texts' items (texts[i] with pairs[i], or
+ * alone). An encoder input cut to --max-input-tokens is RQ_TOO_LONG unless truncate
+ * (decoder rerankers cut the prompt body and are always cut). *tokens: the input tokens. */
+int srv_cross_compute(const char *query, size_t qlen, const char *const *texts, const size_t *lens,
+                      const char *const *pairs, const size_t *pair_lens, size_t n, int raw, int truncate,
+                      const char *what, float *scores, size_t *tokens, srv_err *e);
 
 /* Row i of an embedding job cut to dim (0 = all) and normalized when asked, into dst. */
 void srv_finish_row(const srv_job *job, size_t i, int dim, int normalize, float *dst);

@@ -352,9 +352,10 @@ static void dfx_inputs_make(const dfx *f, int B, dfx_inputs *in) {
         int n = (int)json_array_size(dfx_input_ids(f, i));
         if (n > T) T = n;
     }
-    in->ids = calloc((size_t)B * T, sizeof(int32_t));
-    in->mask = calloc((size_t)B * T, 1);
-    in->lens = calloc((size_t)B, sizeof(int));
+    size_t nb = B > 0 ? (size_t)B : 0, nt = T > 0 ? (size_t)T : 0;
+    in->ids = calloc(nb * nt, sizeof(int32_t));
+    in->mask = calloc(nb * nt, 1);
+    in->lens = calloc(nb, sizeof(int));
     for (int i = 0; i < B; i++) {
         const json_t *ids = dfx_input_ids(f, i);
         in->lens[i] = (int)json_array_size(ids);

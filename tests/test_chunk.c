@@ -356,7 +356,10 @@ static int variant(char *tmp, const char *sbert, const char *pooling) {
         size_t got = tf ? fread(txt, 1, sizeof txt - 1, tf) : 0;
         if (tf) fclose(tf);
         txt[got] = 0;
-        if (got && got < 400 && txt[0] != '{') snprintf(a, sizeof a, "%s/%s", src, txt);
+        if (got && got < 400 && txt[0] != '{') {
+            int w = snprintf(a, sizeof a, "%s/%s", src, txt);
+            CHECK(w > 0 && (size_t)w < sizeof a);
+        }
         CHECK(realpath(a, real) != NULL && symlink(real, b) == 0);
     }
     snprintf(b, sizeof b, "%s/sentence_bert_config.json", tmp);

@@ -5,7 +5,8 @@
  * Tolerances as the fixtures state: 1e-4 for F32 weights, 2e-3 for F16. Also: the kinds
  * and activations read from config.json, the Qwen3-Reranker prompt (default and given
  * instruction), truncation, and the errors (no head, several labels in rerank, a pair
- * on a decoder reranker, an unknown activation). */
+ * on a decoder reranker, an unknown activation), and the scores in steps (xl_prepare_rerank /
+ * xl_prepare_scores, several calls' sequences in one xl_run, xl_scores_take). */
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -515,6 +516,107 @@ static void test_no_head(void) {
     }
 }
 
+/* The scores in steps (xl_prepare_rerank / xl_prepare_scores, one xl_run over the
+ * sequences of several calls, xl_scores_take) = xl_rerank / xl_score_texts, activation
+ * and raw; a failed item, outputs of another kind and bad calls are errors. */
+static void check_steps(const char *name) {
+    json_t *ref;
+    xl_reranker_info info;
+    xl_model *m = open_reranker(name, &ref, &info);
+    if (!m) return;
+    static const char *q = "Where is the Eiffel Tower?";
+    static const char *docs[4] = {"The Eiffel Tower is in Paris.", "Bananas are yellow.", "",
+                                  "Der Eiffelturm steht in Paris."};
+    const char *pairs[4] = {docs[0], NULL, docs[2], docs[3]}; /* item 1: the text alone */
+    const char *texts[4] = {q, docs[1], q, q};
+    int L = info.n_labels, one = L == 1;
+    size_t nr = one ? 4 : 0, ns = 4, n = nr + ns;
+    float want[8 * 4], want_raw[8 * 4], got[4];
+    xl_rerank_options o;
+    xl_rerank_options_init(&o);
+    /* the references, in one call each */
+    if (one) {
+        CHECK_MSG(xl_rerank(m, q, (size_t)-1, docs, NULL, 4, &o, want) == XL_OK, "%s: %s", name, xl_last_error());
+        o.raw_scores = 1;
+        CHECK(xl_rerank(m, q, (size_t)-1, docs, NULL, 4, &o, want_raw) == XL_OK);
+        o.raw_scores = 0;
+    }
+    const char *const *sp = info.prompted ? NULL : pairs; /* decoders score formatted text alone */
+    CHECK_MSG(xl_score_texts(m, texts, NULL, sp, NULL, ns, &o, want + nr * L) == XL_OK, "%s: %s", name, xl_last_error());
+    o.raw_scores = 1;
+    CHECK(xl_score_texts(m, texts, NULL, sp, NULL, ns, &o, want_raw + nr * L) == XL_OK);
+    o.raw_scores = 0;
+    /* two calls' sequences (and an item that fails) in one xl_run */
+    xl_sequence *a = NULL, *b = NULL, *bad = NULL;
+    if (one) CHECK(xl_prepare_rerank(m, q, (size_t)-1, docs, NULL, 4, &o, &a) == XL_OK);
+    else CHECK(xl_prepare_rerank(m, q, (size_t)-1, docs, NULL, 4, &o, &a) == XL_ERR_UNSUPPORTED && a == NULL);
+    CHECK(xl_prepare_scores(m, texts, NULL, sp, NULL, ns, &o, &b) == XL_OK);
+    int32_t oov[3] = {1, INT32_MAX - 1, 2};
+    const int32_t *ov = oov;
+    size_t ovn = 3;
+    CHECK(xl_prepare_ids(m, &ov, &ovn, NULL, 1, NULL, &bad) == XL_OK);
+    xl_sequence *all = calloc(n + 1, sizeof *all);
+    if (all && b && bad && (!one || a)) {
+        if (nr) memcpy(all, a, nr * sizeof *all);
+        memcpy(all + nr, bad, sizeof *all);
+        memcpy(all + nr + 1, b, ns * sizeof *all);
+        xl_context *ctx;
+        xl_outputs out;
+        CHECK(xl_scores_outputs(m) == (info.kind == XL_RERANKER_DECODER_YESNO ? (unsigned)XL_OUT_LAYER_LAST
+                                                                               : (unsigned)XL_OUT_SCORES));
+        if (CHECK(xl_context_new(m, &ctx) == XL_OK)) {
+            if (CHECK_MSG(xl_run(ctx, all, n + 1, xl_scores_outputs(m), NULL, &out) == XL_OK, "%s", xl_last_error())) {
+                double worst = 0, worst_raw = 0;
+                for (size_t i = 0; i < n; i++) {
+                    size_t k = i < nr ? i : i + 1, w = i * (size_t)L;
+                    if (!CHECK_MSG(xl_scores_take(m, &out, k, 0, got) == XL_OK, "%s item %zu: %s", name, k, xl_last_error()))
+                        continue;
+                    for (int l = 0; l < L; l++) worst = fmax(worst, fabs(got[l] - want[w + l]));
+                    CHECK(xl_scores_take(m, &out, k, 1, got) == XL_OK);
+                    for (int l = 0; l < L; l++) worst_raw = fmax(worst_raw, fabs(got[l] - want_raw[w + l]));
+                }
+                CHECK_MSG(worst <= 1e-5 && worst_raw <= 1e-5, "%s: merged run vs one call: %.3g, raw %.3g", name, worst,
+                          worst_raw);
+                printf("%s: %zu items of %d calls in one xl_run, max abs %.3g (raw %.3g) vs one call each\n", name,
+                       n + 1, one ? 3 : 2, worst, worst_raw);
+                CHECK(out.status[nr] != XL_OK);
+                CHECK(xl_scores_take(m, &out, nr, 0, got) == XL_ERR_ARG);   /* the failed item */
+                CHECK(xl_scores_take(m, &out, n + 1, 0, got) == XL_ERR_ARG); /* beyond the outputs */
+                CHECK(xl_scores_take(NULL, &out, 0, 0, got) == XL_ERR_ARG);
+                CHECK(xl_scores_take(m, &out, 0, 0, NULL) == XL_ERR_ARG);
+                xl_outputs_free(&out);
+            }
+            /* outputs of another kind */
+            if (CHECK(xl_run(ctx, all + nr + 1, 1, XL_OUT_EMBEDDING, NULL, &out) == XL_OK)) {
+                CHECK(xl_scores_take(m, &out, 0, 0, got) == XL_ERR_ARG);
+                xl_outputs_free(&out);
+            }
+            xl_context_free(ctx);
+        }
+    }
+    free(all);
+    xl_sequences_free(a, nr);
+    xl_sequences_free(b, ns);
+    xl_sequences_free(bad, 1);
+    if (info.prompted) {
+        xl_sequence *none = NULL;
+        CHECK(xl_prepare_scores(m, texts, NULL, pairs, NULL, ns, &o, &none) == XL_ERR_INPUT && none == NULL);
+    }
+    xl_sequence *z = (xl_sequence *)1;
+    CHECK(xl_prepare_scores(m, texts, NULL, NULL, NULL, 0, &o, &z) == XL_OK && z == NULL);
+    CHECK(xl_prepare_scores(m, texts, NULL, NULL, NULL, 1, &o, NULL) == XL_ERR_ARG);
+    CHECK(xl_prepare_rerank(m, NULL, 0, docs, NULL, 1, &o, &z) == XL_ERR_ARG);
+    xl_model_free(m);
+    json_decref(ref);
+}
+
+static void test_steps(void) {
+    check_steps("xlmr-reranker-tiny");
+    check_steps("bert-nli-tiny");
+    check_steps("qwen3-reranker-seqcls-tiny");
+    check_steps("qwen3-reranker-tiny");
+}
+
 int main(void) {
     test_xlmr();
     test_bert_nli();
@@ -523,5 +625,6 @@ int main(void) {
     test_qwen3_seqcls();
     test_qwen3_yesno();
     test_no_head();
+    test_steps();
     return test_summary("test_rerank");
 }

@@ -147,17 +147,52 @@ static void drop_trailing_pads(const xl_model *m, const xl_reranker_info *info, 
         while (seqs[i].n > 1 && seqs[i].ids && seqs[i].ids[seqs[i].n - 1] == id) seqs[i].n--;
 }
 
+unsigned xl_scores_outputs(const xl_model *m) {
+    xl_reranker_info info;
+    /* the yes/no head needs the final-normed state of the last token only: the last
+     * entry of the per-layer last-token states */
+    if (m && !xl_reranker_info_get(m, &info) && info.kind == XL_RERANKER_DECODER_YESNO) return XL_OUT_LAYER_LAST;
+    return XL_OUT_SCORES;
+}
+
+/* Item i's raw scores (n_labels) from outputs of xl_scores_outputs(m). */
+static xl_status take_raw(const xl_model *m, const xl_reranker_info *info, const xl_outputs *out, size_t i, float *raw) {
+    if (i >= out->n || (out->status && out->status[i]))
+        return xl_err(XL_ERR_ARG, "xl_scores_take: item %zu has no scores (it failed or does not exist)", i + 1);
+    if (info->kind == XL_RERANKER_DECODER_YESNO) {
+        if (!out->layer_last || out->n_layers < 1)
+            return xl_err(XL_ERR_ARG, "xl_scores_take: the outputs lack the last-token states (run with xl_scores_outputs)");
+        const float *h = out->layer_last + ((i + 1) * (size_t)out->n_layers - 1) * (size_t)out->hidden;
+        int32_t rows[2] = {info->yes_id, info->no_id};
+        float lg[2];
+        xl_status st = m->arch->vocab_logits(m->impl, h, rows, 2, lg);
+        if (st) return st;
+        raw[0] = lg[0] - lg[1];
+        return XL_OK;
+    }
+    if (!out->scores || out->n_scores < info->n_labels)
+        return xl_err(XL_ERR_ARG, "xl_scores_take: the outputs lack the head's scores (run with xl_scores_outputs)");
+    memcpy(raw, out->scores + i * (size_t)out->n_scores, (size_t)info->n_labels * sizeof(float));
+    return XL_OK;
+}
+
+xl_status xl_scores_take(const xl_model *m, const xl_outputs *out, size_t i, int raw_scores, float *scores) {
+    if (!m || !out || !scores) return xl_err(XL_ERR_ARG, "xl_scores_take: NULL argument");
+    xl_reranker_info info;
+    xl_status st = xl_reranker_info_get(m, &info);
+    if (!st) st = take_raw(m, &info, out, i, scores);
+    if (!st && !raw_scores) activate(info.activation, scores, info.n_labels);
+    return st;
+}
+
 /* Runs the sequences and writes each one's raw scores (n_labels per input). */
 static xl_status run_raw(const xl_model *m, const xl_reranker_info *info, const xl_sequence *seqs, size_t n,
                          const xl_embed_options *eo, float *raw) {
     xl_context *ctx;
     xl_status st = xl_context_new(m, &ctx);
     if (st) return st;
-    int yesno = info->kind == XL_RERANKER_DECODER_YESNO;
     xl_outputs out;
-    /* the yes/no head needs the final-normed state of the last token only: the last
-     * entry of the per-layer last-token states */
-    st = xl_run(ctx, seqs, n, yesno ? XL_OUT_LAYER_LAST : XL_OUT_SCORES, eo, &out);
+    st = xl_run(ctx, seqs, n, xl_scores_outputs(m), eo, &out);
     xl_context_free(ctx);
     if (st) return st;
     for (size_t i = 0; i < n && !st; i++)
@@ -165,18 +200,7 @@ static xl_status run_raw(const xl_model *m, const xl_reranker_info *info, const 
             const char *sep = strncmp(out.error[i], "has ", 4) == 0 ? " " : ": ";
             st = xl_err(out.status[i], "input %zu%s%s", i + 1, sep, out.error[i]);
         }
-    for (size_t i = 0; i < n && !st; i++) {
-        if (yesno) {
-            const float *h = out.layer_last + ((i + 1) * (size_t)out.n_layers - 1) * (size_t)out.hidden;
-            int32_t rows[2] = {info->yes_id, info->no_id};
-            float lg[2];
-            st = m->arch->vocab_logits(m->impl, h, rows, 2, lg);
-            raw[i] = lg[0] - lg[1];
-        } else {
-            memcpy(raw + i * (size_t)info->n_labels, out.scores + i * (size_t)out.n_scores,
-                   (size_t)info->n_labels * sizeof(float));
-        }
-    }
+    for (size_t i = 0; i < n && !st; i++) st = take_raw(m, info, &out, i, raw + i * (size_t)info->n_labels);
     xl_outputs_free(&out);
     return st;
 }
@@ -257,9 +281,11 @@ static xl_status prepare_prompted(const xl_model *m, const char *instruct, const
     return XL_OK;
 }
 
-xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs, const size_t *doc_lens,
-                    size_t n, const xl_rerank_options *o, float *scores) {
-    if (!m || !query || (n && (!docs || !scores))) return xl_err(XL_ERR_ARG, "xl_rerank: NULL argument");
+xl_status xl_prepare_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs,
+                            const size_t *doc_lens, size_t n, const xl_rerank_options *o, xl_sequence **out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_prepare_rerank: out is NULL");
+    *out = NULL;
+    if (!m || !query || (n && !docs)) return xl_err(XL_ERR_ARG, "xl_rerank: NULL argument");
     for (size_t i = 0; i < n; i++)
         if (!docs[i]) return xl_err(XL_ERR_ARG, "xl_rerank: document %zu is NULL", i + 1);
     if (qlen == (size_t)-1) qlen = strlen(query);
@@ -290,15 +316,15 @@ xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const cha
     }
     if (st) return st;
     drop_trailing_pads(m, &info, seqs, n);
-    st = run_raw(m, &info, seqs, n, &eo, scores);
-    xl_sequences_free(seqs, n);
-    if (!st) finish(&info, o, scores, n);
-    return st;
+    *out = seqs;
+    return XL_OK;
 }
 
-xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
-                         const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores) {
-    if (!m || (n && (!texts || !scores))) return xl_err(XL_ERR_ARG, "xl_score_texts: NULL argument");
+xl_status xl_prepare_scores(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                            const size_t *pair_lens, size_t n, const xl_rerank_options *o, xl_sequence **out) {
+    if (!out) return xl_err(XL_ERR_ARG, "xl_prepare_scores: out is NULL");
+    *out = NULL;
+    if (!m || (n && !texts)) return xl_err(XL_ERR_ARG, "xl_score_texts: NULL argument");
     xl_reranker_info info;
     xl_status st = xl_reranker_info_get(m, &info);
     if (st) return st;
@@ -314,8 +340,37 @@ xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size
     xl_sequence *seqs;
     if ((st = xl_prepare_texts(m, texts, lens, info.prompted ? NULL : pairs, pair_lens, n, &eo, &seqs))) return st;
     drop_trailing_pads(m, &info, seqs, n);
-    st = run_raw(m, &info, seqs, n, &eo, scores);
+    *out = seqs;
+    return XL_OK;
+}
+
+/* Runs prepared sequences (seqs freed here) into scores. */
+static xl_status score_prepared(const xl_model *m, xl_sequence *seqs, size_t n, const xl_rerank_options *o,
+                                float *scores) {
+    xl_reranker_info info;
+    xl_status st = xl_reranker_info_get(m, &info);
+    xl_embed_options eo;
+    to_embed_options(o, &eo);
+    if (!st) st = run_raw(m, &info, seqs, n, &eo, scores);
     xl_sequences_free(seqs, n);
     if (!st) finish(&info, o, scores, n);
     return st;
+}
+
+xl_status xl_rerank(const xl_model *m, const char *query, size_t qlen, const char *const *docs, const size_t *doc_lens,
+                    size_t n, const xl_rerank_options *o, float *scores) {
+    if (n && !scores) return xl_err(XL_ERR_ARG, "xl_rerank: NULL argument");
+    xl_sequence *seqs;
+    xl_status st = xl_prepare_rerank(m, query, qlen, docs, doc_lens, n, o, &seqs);
+    if (st || !n) return st;
+    return score_prepared(m, seqs, n, o, scores);
+}
+
+xl_status xl_score_texts(const xl_model *m, const char *const *texts, const size_t *lens, const char *const *pairs,
+                         const size_t *pair_lens, size_t n, const xl_rerank_options *o, float *scores) {
+    if (n && !scores) return xl_err(XL_ERR_ARG, "xl_score_texts: NULL argument");
+    xl_sequence *seqs;
+    xl_status st = xl_prepare_scores(m, texts, lens, pairs, pair_lens, n, o, &seqs);
+    if (st || !n) return st;
+    return score_prepared(m, seqs, n, o, scores);
 }

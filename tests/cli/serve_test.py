@@ -693,6 +693,28 @@ else:
         check(openai_err(j, code, st, code), "/v1/rerank: %s -> %d: %s %r" % (what, code, st, j))
     st, j, _, _ = post(R, "/v1/rerank", {"query": "a", "documents": ["b"], "model": "other"})
     check(openai_err(j, 404, st, 404, "model_not_found"), "/v1/rerank: another model -> 404")
+    # concurrent /rerank clients with their own queries get their own rankings
+    qs = ["capital of %s?" % c for c in ["France", "Italy", "Spain", "Japan"] * 4]
+    rdocs = ["Paris is the capital of France.", "Rome is in Italy.", "Madrid is a city.", "I like green tea."]
+    rwant = [cli_rerank(RERANKER, q, rdocs) for q in qs[:4]] * 4
+    rres = [None] * len(qs)
+
+    def rworker(i):
+        try:
+            st, j, _, _ = post(R, "/rerank", {"query": qs[i], "texts": rdocs})
+            rres[i] = j if st == 200 else None
+        except Exception as e:  # noqa
+            rres[i] = repr(e)
+
+    ths = [threading.Thread(target=rworker, args=(i,)) for i in range(len(qs))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(60)
+    bad = [i for i in range(len(qs)) if not (isinstance(rres[i], list) and rwant[i]
+                                             and [x["index"] for x in rres[i]] == [x["index"] for x in rwant[i]]
+                                             and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(rres[i], rwant[i])))]
+    check(not bad, "tei /rerank: %d concurrent clients get their own rankings (xling rerank): %r" % (len(qs), bad))
     # /predict on a one-label cross-encoder: the /rerank score of the pair, under its label
     want = cli_rerank(RERANKER, "capital of France?", docs[:1])
     st, j, _, _ = post(R, "/predict", {"inputs": ["capital of France?", docs[0]]})
@@ -780,12 +802,40 @@ else:
                               ({"inputs": [long_text, "x"]}, "too long without truncate", "Validation")]:
         st, j, _, _ = post(C, "/predict", body)
         check(tei_err(j, st, 422, etype), "tei /predict: %s -> 422 %s: %s %r" % (what, etype, st, j))
+    # concurrent clients: their items are merged into shared passes by the batcher, and
+    # each gets its own scores
+    cpairs = [("A man number %d is eating %s." % (i, w), "Someone eats %s." % w)
+              for i, w in enumerate(["rice", "bread", "soup", "fish"] * 6)]
+    path = os.path.join(tmp, "nli_conc.jsonl")
+    with open(path, "w") as f:
+        for a, b in cpairs:
+            f.write(json.dumps({"text": a, "text_pair": b}) + "\n")
+    rc, out, _ = cli(["score", "-m", NLI, "-i", path])
+    cwant = [json.loads(l)["scores"] for l in out.splitlines()] if rc == 0 else []
+    cres = [None] * len(cpairs)
+
+    def cworker(i):
+        try:
+            body = {"inputs": list(cpairs[i])} if i % 2 else {"inputs": [list(cpairs[i]), [cpairs[i][0]]]}
+            st, j, _, _ = post(C, "/predict", body)
+            cres[i] = (j if i % 2 else j[0]) if st == 200 else None
+        except Exception as e:  # noqa
+            cres[i] = repr(e)
+
+    ths = [threading.Thread(target=cworker, args=(i,)) for i in range(len(cpairs))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(60)
+    bad = [i for i in range(len(cpairs)) if not (len(cwant) == len(cpairs) and isinstance(cres[i], list)
+                                                 and all(abs(by_label(cres[i])[l] - cwant[i][l]) <= 1e-5 for l in labels))]
+    check(not bad, "tei /predict: %d concurrent clients get their own scores (xling score): %r" % (len(cpairs), bad))
     st, j, _, _ = post(C, "/predict", "{not json")
     check(tei_err(j, st, 422), "tei /predict: malformed JSON -> 422")
     st, j, _, _ = post(C, "/rerank", {"query": "a", "texts": ["b"]})
     check(tei_err(j, st, 424, "Backend"), "tei /rerank on a three-label classifier -> 424 %s %r" % (st, j))
     st, _, data, _ = request(C, "GET", "/metrics")
-    check(st == 200 and b'xling_requests_total{endpoint="/predict",status="200"} 7' in data
+    check(st == 200 and b'xling_requests_total{endpoint="/predict",status="200"} 31' in data
           and b'xling_requests_total{endpoint="/predict",status="422"} 10' in data,
           "/metrics counts /predict by status %r" % [l for l in data.splitlines() if b"/predict" in l])
     check(C.stop() == 0, "classifier server exit 0")
