@@ -286,6 +286,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (q->too_large) layer_error(&r, q->api, 413, "the body is larger than %zu bytes (--max-body-bytes)", g_srv.cfg.max_body);
     else if (q->body.oom) layer_error(&r, q->api, 413, "no memory for a body of this size");
     else dispatch(q, &r);
+    /* the work is done: free the --max-concurrent-requests slot before the reply goes out,
+     * so a client that sends its next request on receiving this one is not refused */
+    if (q->admitted) {
+        __atomic_sub_fetch(&g_srv.admitted, 1, __ATOMIC_ACQ_REL);
+        q->admitted = 0;
+    }
     send_reply(c, q, &r);
     jb_free(&r.body);
     return MHD_YES;

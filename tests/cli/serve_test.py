@@ -542,9 +542,9 @@ payload = data.partition(b"\r\n\r\n")[2]
 check(data.startswith(b"HTTP/1.1 200") and ref16 and close(json.loads(payload)[0], ref16[0]),
       "--auto-truncate --max-input-tokens 16 = xling embed --max-length 16: %r" % data[:30])
 st, j, _, _ = post(L, "/embed", {"inputs": "a"})
-check(st == 200, "the slot is free again")
+check(st == 200, "the slot is free again as soon as the reply is in: %s %r" % (st, j))
 st, j, _, _ = post(L, "/embed", {"inputs": long_text, "truncate": False})
-check(tei_err(j, st, 422), "truncate: false overrides --auto-truncate")
+check(tei_err(j, st, 422), "truncate: false overrides --auto-truncate: %s %r" % (st, j))
 # idle: a connection that sends half its headers is closed after --idle-timeout
 idle = socket.create_connection(("127.0.0.1", L.port), timeout=10)
 idle.sendall(b"POST /embed HTTP/1.1\r\nHost")
