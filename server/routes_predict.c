@@ -109,31 +109,20 @@ static void put_predictions(jbuf *b, const float *scores, int n_labels, int *ord
 }
 
 void route_tei_predict(const char *body, size_t len, srv_reply *r) {
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = tei_load_object(body, len, r);
+    if (!root) return;
     pr_items it = {0};
     float *scores = NULL;
     int *order = NULL;
-    if (!root || !json_is_object(root)) {
-        reply_tei_error(r, 422, "Validation", root ? "the body must be a JSON object" : "the body is not valid JSON: %s",
-                        jerr.text);
-        goto done;
-    }
     if (!g_srv.classifier) {
         /* as TEI answers for an embedding model */
         reply_tei_error(r, 424, "Backend", "model is not a classifier model");
         goto done;
     }
-    int flags[2], defs[2] = {0, g_srv.cfg.auto_truncate};
-    const char *names[2] = {"raw_scores", "truncate"};
-    for (int k = 0; k < 2; k++) {
-        json_t *v = json_object_get(root, names[k]);
-        if (v && !json_is_null(v) && !json_is_boolean(v)) {
-            reply_tei_error(r, 422, "Validation", "%s must be true or false", names[k]);
-            goto done;
-        }
-        flags[k] = v && !json_is_null(v) ? json_is_true(v) : defs[k];
-    }
+    int raw = tei_get_bool(root, "raw_scores", 0, r);
+    if (raw < 0) goto done;
+    int truncate = tei_get_bool(root, "truncate", g_srv.cfg.auto_truncate, r);
+    if (truncate < 0) goto done;
     int batch;
     if (items_parse(json_object_get(root, "inputs"), &it, &batch, r)) goto done;
     int L = g_srv.rinfo.n_labels;
@@ -144,7 +133,7 @@ void route_tei_predict(const char *body, size_t len, srv_reply *r) {
         goto done;
     }
     srv_err e;
-    if (srv_cross_compute(NULL, 0, it.texts, it.lens, it.pairs, it.pair_lens, it.n, flags[0], flags[1], "input", scores,
+    if (srv_cross_compute(NULL, 0, it.texts, it.lens, it.pairs, it.pair_lens, it.n, raw, truncate, "input", scores,
                           &r->tokens, &e)) {
         if (e.fail == RQ_UNAVAILABLE) reply_tei_error(r, 503, "Unhealthy", "%s", e.msg);
         else if (e.fail == RQ_SERVER) reply_tei_error(r, 500, "Backend", "%s", e.msg);

@@ -120,14 +120,9 @@ static void docs_free(rr_docs *d) {
 }
 
 void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = tei_load_object(body, len, r);
+    if (!root) return;
     rr_docs d = {0};
-    if (!root || !json_is_object(root)) {
-        reply_tei_error(r, 422, "Validation", root ? "the body must be a JSON object" : "the body is not valid JSON: %s",
-                        jerr.text);
-        goto done;
-    }
     if (!g_srv.reranker) {
         /* as TEI answers for an embedding model */
         reply_tei_error(r, 424, "Backend", "model is not a re-ranker model");
@@ -140,14 +135,8 @@ void route_tei_rerank(const char *body, size_t len, srv_reply *r) {
     }
     int flags[3], defs[3] = {0, 0, g_srv.cfg.auto_truncate};
     const char *names[3] = {"raw_scores", "return_text", "truncate"};
-    for (int k = 0; k < 3; k++) {
-        json_t *v = json_object_get(root, names[k]);
-        if (v && !json_is_null(v) && !json_is_boolean(v)) {
-            reply_tei_error(r, 422, "Validation", "%s must be true or false", names[k]);
-            goto done;
-        }
-        flags[k] = v && !json_is_null(v) ? json_is_true(v) : defs[k];
-    }
+    for (int k = 0; k < 3; k++)
+        if ((flags[k] = tei_get_bool(root, names[k], defs[k], r)) < 0) goto done;
     size_t n = json_array_size(texts);
     if (!n) {
         reply_tei_error(r, 422, "Empty", "texts: the input list is empty");

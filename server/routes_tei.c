@@ -7,8 +7,7 @@
 
 #include "server.h"
 
-/* The body as a JSON object, or a 422 reply (and NULL). */
-static json_t *load_object(const char *body, size_t len, srv_reply *r) {
+json_t *tei_load_object(const char *body, size_t len, srv_reply *r) {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root) {
@@ -24,8 +23,7 @@ static json_t *load_object(const char *body, size_t len, srv_reply *r) {
     return root;
 }
 
-/* An optional boolean field (null = default); -1 after a 422 reply. */
-static int get_bool(json_t *o, const char *key, int def, srv_reply *r) {
+int tei_get_bool(json_t *o, const char *key, int def, srv_reply *r) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return def;
     if (!json_is_boolean(v)) {
@@ -37,7 +35,7 @@ static int get_bool(json_t *o, const char *key, int def, srv_reply *r) {
 
 /* truncate, truncation_direction and prompt_name of o into p; -1 after a 422 reply. */
 static int get_prep(json_t *o, srv_prep *p, srv_reply *r) {
-    p->truncate = get_bool(o, "truncate", g_srv.cfg.auto_truncate, r);
+    p->truncate = tei_get_bool(o, "truncate", g_srv.cfg.auto_truncate, r);
     if (p->truncate < 0) return -1;
     p->direction = TRUNC_RIGHT;
     json_t *d = json_object_get(o, "truncation_direction");
@@ -111,13 +109,13 @@ static int compute(const srv_inputs *in, const srv_prep *p, unsigned want, srv_j
 }
 
 void route_tei_embed(const char *body, size_t len, srv_reply *r) {
-    json_t *root = load_object(body, len, r);
+    json_t *root = tei_load_object(body, len, r);
     if (!root) return;
     srv_inputs in = {0};
     srv_job job = {0};
     float *row = NULL;
     srv_prep p;
-    int normalize = get_bool(root, "normalize", 1, r);
+    int normalize = tei_get_bool(root, "normalize", 1, r);
     if (normalize < 0 || get_prep(root, &p, r)) goto done;
     int dim;
     if (srv_json_dimensions(root, &dim)) {
@@ -147,7 +145,7 @@ done:
 }
 
 void route_tei_embed_all(const char *body, size_t len, srv_reply *r) {
-    json_t *root = load_object(body, len, r);
+    json_t *root = tei_load_object(body, len, r);
     if (!root) return;
     srv_inputs in = {0};
     srv_job job = {0};
@@ -173,7 +171,7 @@ done:
 }
 
 void route_tei_similarity(const char *body, size_t len, srv_reply *r) {
-    json_t *root = load_object(body, len, r);
+    json_t *root = tei_load_object(body, len, r);
     if (!root) return;
     srv_inputs in = {0};
     srv_job job = {0};
@@ -310,7 +308,7 @@ static void put_tokens(jbuf *b, const char *text, size_t len, const xl_encoding 
 }
 
 void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
-    json_t *root = load_object(body, len, r);
+    json_t *root = tei_load_object(body, len, r);
     if (!root) return;
     srv_inputs in = {0};
     char *buf = NULL;
@@ -318,7 +316,7 @@ void route_tei_tokenize(const char *body, size_t len, srv_reply *r) {
         reply_tei_error(r, 422, "Tokenizer", "the model folder has no tokenizer");
         goto done;
     }
-    int special = get_bool(root, "add_special_tokens", 1, r);
+    int special = tei_get_bool(root, "add_special_tokens", 1, r);
     srv_prep p;
     if (special < 0 || get_prep(root, &p, r) || get_inputs(root, "inputs", 0, &p, &in, r)) goto done;
     /* TEI prepends only a prompt asked for by name */
@@ -359,7 +357,7 @@ done:
 /* bge-m3's sparse head as TEI's /embed_sparse: per input [{"index": token id, "value":
  * weight}], ids ascending (weights > 0 only). The token states come from the batcher. */
 void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r) {
-    json_t *root = load_object(body, len, r);
+    json_t *root = tei_load_object(body, len, r);
     if (!root) return;
     srv_inputs in = {0};
     srv_job job = {0};

@@ -150,6 +150,10 @@ void route_tei_embed_sparse(const char *body, size_t len, srv_reply *r);
 void route_tei_similarity(const char *body, size_t len, srv_reply *r);
 void route_tei_tokenize(const char *body, size_t len, srv_reply *r);
 void route_tei_info(srv_reply *r);
+/* TEI routes' body: a JSON object, or NULL after a 422 reply. */
+json_t *tei_load_object(const char *body, size_t len, srv_reply *r);
+/* An optional boolean field of a TEI body (absent or null: def); -1 after a 422 reply. */
+int tei_get_bool(json_t *o, const char *key, int def, srv_reply *r);
 /* GET /v1/models (the served model, as OpenAI lists models) and /v1/models/{id}. */
 void route_openai_models(const char *path, srv_reply *r);
 void route_tei_rerank(const char *body, size_t len, srv_reply *r);

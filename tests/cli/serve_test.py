@@ -90,6 +90,22 @@ def post(srv, path, body, **kw):
     return request(srv, "POST", path, body, **kw)
 
 
+def fixture_reference(folder):
+    """A shared fixture's reference.json and its tolerance: 1e-4 for F32 weights, 2e-3 for F16 / BF16."""
+    with open(os.path.join(folder, "reference.json")) as f:
+        ref = json.load(f)
+    return ref, (2e-3 if ref.get("stored_dtype", "F16") != "F32" else 1e-4)
+
+
+def concurrently(fn, n, timeout=60):
+    """fn(i) for i in range(n), each on its own thread, all at once."""
+    ths = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(timeout)
+
+
 def cli_embed(items, *args):
     """Vectors `xling embed` writes for JSONL items ({"text"} or {"input_ids"})."""
     path = os.path.join(tmp, "in.jsonl")
@@ -409,11 +425,7 @@ def worker(i):
         res[i] = repr(e)
 
 
-ths = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
-for t in ths:
-    t.start()
-for t in ths:
-    t.join(60)
+concurrently(worker, 32)
 check(all(close(res[i], ref_c[i]) for i in range(32)), "32 concurrent clients get their own vectors: %r" %
       [i for i in range(32) if not close(res[i], ref_c[i])])
 
@@ -647,9 +659,7 @@ def cli_rerank(model, query, docs, *extra):
 if not os.path.isdir(RERANKER):
     skip("reranking: %s not found" % RERANKER)
 else:
-    with open(os.path.join(RERANKER, "reference.json")) as f:
-        rref = json.load(f)
-    tol = 2e-3 if rref.get("stored_dtype", "F16") != "F32" else 1e-4
+    rref, tol = fixture_reference(RERANKER)
     R = Server("-m", RERANKER)
     st, j, _, _ = request(R, "GET", "/info")
     check(st == 200 and "reranker" in j.get("model_type", {}), "/info of a reranker: model_type reranker %r" % j)
@@ -706,11 +716,7 @@ else:
         except Exception as e:  # noqa
             rres[i] = repr(e)
 
-    ths = [threading.Thread(target=rworker, args=(i,)) for i in range(len(qs))]
-    for t in ths:
-        t.start()
-    for t in ths:
-        t.join(60)
+    concurrently(rworker, len(qs))
     bad = [i for i in range(len(qs)) if not (isinstance(rres[i], list) and rwant[i]
                                              and [x["index"] for x in rres[i]] == [x["index"] for x in rwant[i]]
                                              and all(abs(a["score"] - b["score"]) <= 1e-5 for a, b in zip(rres[i], rwant[i])))]
@@ -748,9 +754,7 @@ NLI = os.path.join(SHARED_FIX, "bert-nli-tiny")
 if not os.path.isdir(NLI):
     skip("/predict: %s not found" % NLI)
 else:
-    with open(os.path.join(NLI, "reference.json")) as f:
-        nref = json.load(f)
-    tol = 2e-3 if nref.get("stored_dtype", "F16") != "F32" else 1e-4
+    nref, tol = fixture_reference(NLI)
     labels = [nref["id2label"][str(k)] for k in range(nref["num_labels"])]
     C = Server("-m", NLI)
     st, j, _, _ = request(C, "GET", "/info")
@@ -822,11 +826,7 @@ else:
         except Exception as e:  # noqa
             cres[i] = repr(e)
 
-    ths = [threading.Thread(target=cworker, args=(i,)) for i in range(len(cpairs))]
-    for t in ths:
-        t.start()
-    for t in ths:
-        t.join(60)
+    concurrently(cworker, len(cpairs))
     bad = [i for i in range(len(cpairs)) if not (len(cwant) == len(cpairs) and isinstance(cres[i], list)
                                                  and all(abs(by_label(cres[i])[l] - cwant[i][l]) <= 1e-5 for l in labels))]
     check(not bad, "tei /predict: %d concurrent clients get their own scores (xling score): %r" % (len(cpairs), bad))
@@ -845,9 +845,7 @@ M3 = os.path.join(SHARED_FIX, "bge-m3-tiny")
 if not os.path.isdir(M3):
     skip("/embed_sparse: %s not found" % M3)
 else:
-    with open(os.path.join(M3, "reference.json")) as f:
-        mref = json.load(f)
-    tol = 2e-3 if mref.get("stored_dtype", "F16") != "F32" else 1e-4
+    mref, tol = fixture_reference(M3)
     B = Server("-m", M3)
     ins = [x["text"] for x in mref["inputs"]][:8]
     st, j, _, _ = post(B, "/embed_sparse", {"inputs": ins, "truncate": True})
