@@ -51,6 +51,7 @@ typedef struct {
     double t0;
     jbuf body;
     int too_large, admitted, replied;
+    int preflight;              /* a CORS preflight (OPTIONS) answered with 204 */
     int status;
     size_t tokens;
 } request;
@@ -138,6 +139,23 @@ static int auth_ok(struct MHD_Connection *c) {
     return diff == 0;
 }
 
+/* The Access-Control-Allow-Origin a reply gets: "*", the request's Origin when
+ * --cors-allow-origin lists it, else NULL (no CORS headers: the browser blocks the page). */
+static const char *cors_origin(struct MHD_Connection *c) {
+    const char *list = g_srv.cfg.cors;
+    const char *origin = list ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") : NULL;
+    if (!origin) return NULL;
+    if (!strcmp(list, "*")) return "*";
+    size_t n = strlen(origin);
+    for (const char *p = list;;) {
+        const char *end = strchr(p, ',');
+        size_t k = end ? (size_t)(end - p) : strlen(p);
+        if (k == n && !strncasecmp(p, origin, n)) return origin;
+        if (!end) return NULL;
+        p = end + 1;
+    }
+}
+
 static void send_reply(struct MHD_Connection *c, request *q, srv_reply *r) {
     if (r->body.oom) {
         jb_free(&r->body);
@@ -158,6 +176,18 @@ static void send_reply(struct MHD_Connection *c, request *q, srv_reply *r) {
     if (r->content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->status == 405 && q->rt) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->rt->method);
     if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    const char *allow = cors_origin(c);
+    if (allow) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+        if (strcmp(allow, "*")) MHD_add_response_header(resp, "Vary", "Origin");
+        if (q->preflight && q->rt) {
+            char methods[32];
+            snprintf(methods, sizeof methods, "%s, OPTIONS", q->rt->method);
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+    }
     /* during shutdown keep-alive connections are closed after their reply */
     if (__atomic_load_n(&g_srv.shutting_down, __ATOMIC_ACQUIRE)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_queue_response(c, (unsigned)r->status, resp);
@@ -187,6 +217,13 @@ static void early_checks(struct MHD_Connection *c, request *q, srv_reply *r) {
     }
     if (!q->rt) {
         layer_error(r, q->api, 404, "no route %s %s", q->method, q->path);
+        return;
+    }
+    if (g_srv.cfg.cors && !strcmp(q->method, "OPTIONS")) {
+        /* a browser's preflight: no key (it cannot send one), no slot; the CORS headers
+         * say what the real request may carry */
+        q->preflight = 1;
+        r->status = 204;
         return;
     }
     if (strcmp(q->method, q->rt->method)) {

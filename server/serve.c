@@ -48,13 +48,33 @@ static const char *usage =
     "      --read-timeout S            drop a request whose body is still arriving after S\n"
     "                                  seconds (default 30)\n"
     "      --log-format F              text (default) | json | none\n"
+    "      --cors-allow-origin O       let browser pages of origin O call the API: * or\n"
+    "                                  scheme://host[:port] origins separated by commas\n"
+    "                                  (answers OPTIONS preflights; default: no CORS headers)\n"
     "  -t, --threads N                 threads of the forward passes (default: all usable CPUs)\n"
     "  -h, --help                      this help\n";
 
 enum {
     O_HOST = 256, O_PORT, O_KEY, O_KEY_FILE, O_NAME, O_BATCH_TOKENS, O_CONCURRENT, O_CLIENT_BATCH, O_INPUT_TOKENS,
-    O_BODY, O_WAIT, O_TRUNC, O_SHUTDOWN, O_IDLE, O_READ, O_LOG
+    O_BODY, O_WAIT, O_TRUNC, O_SHUTDOWN, O_IDLE, O_READ, O_LOG, O_CORS
 };
+
+/* --cors-allow-origin: "*", or a comma-separated list of origins, each scheme://host[:port]
+ * without a path (what browsers send in Origin). */
+static int cors_list_ok(const char *s) {
+    if (!strcmp(s, "*")) return 1;
+    if (!*s) return 0;
+    for (const char *p = s;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *sep = memmem(p, n, "://", 3);
+        if (!sep || sep == p || (size_t)(sep - p) + 3 >= n) return 0;
+        for (const char *q = sep + 3; q < p + n; q++)
+            if (*q == '/' || *q == ' ' || *q == '*' || (unsigned char)*q < 0x21) return 0;
+        if (!end) return 1;
+        p = end + 1;
+    }
+}
 
 /* "2MiB", "512K", "1000": bytes, or -1. */
 static long long parse_size(const char *s) {
@@ -128,6 +148,7 @@ int cmd_serve(int argc, char **argv) {
         {"auto-truncate", no_argument, 0, O_TRUNC},       {"shutdown-timeout", required_argument, 0, O_SHUTDOWN},
         {"idle-timeout", required_argument, 0, O_IDLE},   {"read-timeout", required_argument, 0, O_READ},
         {"log-format", required_argument, 0, O_LOG},      {"help", no_argument, 0, 'h'},
+        {"cors-allow-origin", required_argument, 0, O_CORS},
         {0, 0, 0, 0}};
     const char *cmd = "serve", *dir = NULL, *key = NULL, *key_file = NULL, *name = NULL;
     srv_config cfg = {.host = "127.0.0.1", .port = 8080, .max_batch_tokens = 16384, .max_concurrent = 512,
@@ -166,6 +187,7 @@ int cmd_serve(int argc, char **argv) {
             else if (!strcmp(optarg, "none")) cfg.log_off = 1;
             else if (strcmp(optarg, "text")) return cli_usage(cmd, "--log-format must be text, json or none, got \"%s\"", optarg);
             break;
+        case O_CORS: cfg.cors = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_bad_option(cmd, c, argv);
         }
@@ -176,6 +198,9 @@ int cmd_serve(int argc, char **argv) {
     if (key && key_file) return cli_usage(cmd, "--api-key and --api-key-file cannot be used together");
     if (key && !*key) return cli_usage(cmd, "--api-key is empty");
     if (cfg.max_batch_tokens < 1) return cli_usage(cmd, "--max-batch-tokens must be positive");
+    if (cfg.cors && !cors_list_ok(cfg.cors))
+        return cli_usage(cmd, "--cors-allow-origin expects * or origins such as https://app.example (scheme://host[:port], "
+                              "separated by commas), got \"%s\"", cfg.cors);
     cfg.threads = cli_threads(cmd, threads);
     if (key_file && !(cfg.api_key = read_key_file(key_file))) return 1;
     if (key) cfg.api_key = strdup(key);

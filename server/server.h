@@ -27,6 +27,7 @@ typedef struct {
     int shutdown_timeout_s, idle_timeout_s, read_timeout_s;
     int log_json;               /* --log-format json */
     int log_off;                /* --log-format none */
+    const char *cors;           /* --cors-allow-origin: "*" or origins separated by commas; NULL = no CORS */
 } srv_config;
 
 /* ------------------------------------------------------------ output buffer */

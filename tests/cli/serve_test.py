@@ -513,6 +513,41 @@ st, j, _, _ = request(K, "GET", "/v1/models")
 check(openai_err(j, 401, st, 401, "invalid_api_key"), "key: /v1/models needs the key %s" % st)
 check(K.stop() == 0, "key server exit 0")
 
+# --cors-allow-origin: browser pages of the listed origins may call the API
+Q = Server("--cors-allow-origin", "https://app.example,http://localhost:3000", "--api-key", "s3cret-key",
+           "--log-format", "none")
+pre = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+       "Access-Control-Request-Headers": "authorization,content-type"}
+st, _, data, r = request(Q, "OPTIONS", "/embed", headers=pre)
+check(st == 204 and data == b"" and r.getheader("Access-Control-Allow-Origin") == "https://app.example"
+      and r.getheader("Vary") == "Origin" and r.getheader("Access-Control-Allow-Methods") == "POST, OPTIONS"
+      and "Authorization" in (r.getheader("Access-Control-Allow-Headers") or "")
+      and r.getheader("Access-Control-Max-Age") == "600",
+      "cors: preflight of a listed origin -> 204 with the CORS headers, no key needed: %s %r" % (st, r.getheaders()))
+st, _, _, r = request(Q, "OPTIONS", "/info", headers=dict(pre, **{"Access-Control-Request-Method": "GET"}))
+check(st == 204 and r.getheader("Access-Control-Allow-Methods") == "GET, OPTIONS", "cors: preflight of a GET route")
+st, j, _, r = post(Q, "/embed", {"inputs": texts[0]}, headers={"Origin": "http://localhost:3000",
+                                                               "Authorization": "Bearer s3cret-key"})
+check(st == 200 and close(j[0], ref[0]) and r.getheader("Access-Control-Allow-Origin") == "http://localhost:3000"
+      and r.getheader("Access-Control-Allow-Methods") is None, "cors: the request itself carries Allow-Origin")
+st, j, _, r = post(Q, "/embed", {"inputs": "a"}, headers={"Origin": "https://app.example"})
+check(st == 401 and r.getheader("Access-Control-Allow-Origin") == "https://app.example",
+      "cors: a 401 carries Allow-Origin too, so the page can read the error")
+st, _, _, r = request(Q, "OPTIONS", "/embed", headers=dict(pre, Origin="https://evil.example"))
+check(st == 204 and r.getheader("Access-Control-Allow-Origin") is None, "cors: an unlisted origin gets no CORS headers")
+st, j, _, r = post(Q, "/embed", {"inputs": "a"}, headers={"Origin": "https://evil.example", "Authorization": "Bearer s3cret-key"})
+check(st == 200 and r.getheader("Access-Control-Allow-Origin") is None, "cors: nor does its request (the browser blocks it)")
+st, j, _, _ = request(Q, "OPTIONS", "/nothing", headers=pre)
+check(tei_err(j, st, 404), "cors: preflight of an unknown path -> 404")
+check(Q.stop() == 0, "cors server exit 0")
+Q = Server("--cors-allow-origin", "*", "--log-format", "none")
+st, _, _, r = post(Q, "/v1/embeddings", {"input": "a"}, headers={"Origin": "https://any.example"})
+check(st == 200 and r.getheader("Access-Control-Allow-Origin") == "*" and r.getheader("Vary") is None,
+      "cors *: any origin")
+st, _, _, r = post(Q, "/v1/embeddings", {"input": "a"})
+check(st == 200 and r.getheader("Access-Control-Allow-Origin") is None, "cors *: no Origin, no CORS headers")
+check(Q.stop() == 0, "cors * server exit 0")
+
 # --served-model-name: what requests' "model" must match, what replies, /info and /v1/models say
 N = Server("--served-model-name", "my-org/xlmr", "--log-format", "none")
 st, j, _, _ = post(N, "/v1/embeddings", {"input": texts[0], "model": "my-org/xlmr"})
@@ -524,6 +559,11 @@ st, j, _, _ = request(N, "GET", "/v1/models/my-org/xlmr")
 check(st == 200 and j["id"] == "my-org/xlmr", "--served-model-name: /v1/models/ORG/NAME %s %r" % (st, j))
 st, j, _, _ = request(N, "GET", "/info")
 check(st == 200 and j["model_id"] == "my-org/xlmr", "--served-model-name: /info model_id")
+# without --cors-allow-origin: no CORS headers, OPTIONS is not a method of the routes
+st, j, _, r = request(N, "OPTIONS", "/embed", headers=pre)
+check(tei_err(j, st, 405) and r.getheader("Access-Control-Allow-Origin") is None, "no cors: OPTIONS -> 405 %s" % st)
+st, _, _, r = post(N, "/embed", {"inputs": "a"}, headers={"Origin": "https://app.example"})
+check(st == 200 and r.getheader("Access-Control-Allow-Origin") is None, "no cors: no Allow-Origin")
 check(N.stop() == 0, "named server exit 0")
 
 # ---------------------------------------------------------------- 429, idle and read timeouts
@@ -874,7 +914,10 @@ else:
 for args, want in [([], "-m DIR is required"), (["-m", MODEL, "--log-format", "xml"], "--log-format"),
                    (["-m", MODEL, "--port", "70000"], "--port"), (["-m", MODEL, "--max-body-bytes", "lots"], "--max-body-bytes"),
                    (["-m", MODEL, "--api-key", "a", "--api-key-file", keyfile], "cannot be used together"),
-                   (["-m", MODEL, "--max-input-tokens", "100000"], "--max-input-tokens")]:
+                   (["-m", MODEL, "--max-input-tokens", "100000"], "--max-input-tokens"),
+                   (["-m", MODEL, "--cors-allow-origin", "app.example"], "--cors-allow-origin"),
+                   (["-m", MODEL, "--cors-allow-origin", "https://a.example/path"], "--cors-allow-origin"),
+                   (["-m", MODEL, "--cors-allow-origin", ""], "--cors-allow-origin")]:
     rc, out, err = cli(["serve"] + args)
     lines = err.strip().splitlines()
     check(rc == 2 and len(lines) == 1 and want in lines[0], "serve %r -> usage error: %s %r" % (args, rc, err))
