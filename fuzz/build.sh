@@ -3,14 +3,15 @@
 # every library source (src/*/*.c) is compiled with coverage instrumentation into
 # $OUT/libxling-fuzz.a, then each fuzz/fuzz_*.c is linked against it.
 #
-#   sh fuzz/build.sh              # -> build-fuzz/fuzz_tokenizer, fuzz_safetensors, fuzz_config, fuzz_jsonl
+#   sh fuzz/build.sh              # -> build-fuzz/fuzz_tokenizer, fuzz_safetensors, fuzz_config, fuzz_jsonl,
+#                                 #    fuzz_pickle, fuzz_serve
 #   OUT=dir CC=clang-14 JOBS=2 sh fuzz/build.sh
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build-fuzz}
 CC=${CC:-clang}
 JOBS=${JOBS:-2}
-PKGS="jansson libutf8proc libpcre2-8 openblas sqlite3 libzip libcurl"
+PKGS="jansson libutf8proc libpcre2-8 openblas sqlite3 libzip libcurl libmicrohttpd"
 if ! command -v "$CC" >/dev/null; then
     echo "fuzz/build.sh: $CC not found (Debian: apt-get install clang)" >&2
     exit 1
@@ -45,17 +46,19 @@ for o in "$OUT"/obj/*.o; do
 done
 ar rcs "$OUT/libxling-fuzz.a" "$OUT"/obj/*.o
 
-# CLI sources a target links besides the library (instrumented too): fuzz_jsonl reads
-# through cli/input.c.
+# CLI and server sources a target links besides the library (instrumented too):
+# fuzz_jsonl reads through cli/input.c; fuzz_serve calls the server's route handlers
+# (every server file but serve.c, whose g_srv the target defines).
 extra_sources() {
     case "$1" in
     fuzz_jsonl) echo cli/input.c cli/common.c ;;
+    fuzz_serve) ls server/*.c | grep -v '^server/serve\.c$' ;;
     esac
 }
 
 for f in fuzz/fuzz_*.c; do
     name=$(basename "$f" .c)
     echo "LINK $OUT/$name"
-    $CC $CFLAGS -Icli -fsanitize=fuzzer "$f" $(extra_sources "$name") "$OUT/libxling-fuzz.a" $PKG_LIBS -lm -lpthread \
+    $CC $CFLAGS -Icli -Iserver -fsanitize=fuzzer "$f" $(extra_sources "$name") "$OUT/libxling-fuzz.a" $PKG_LIBS -lm -lpthread \
         -o "$OUT/$name"
 done

@@ -13,7 +13,9 @@
 # Targets: tokenizers (fuzz_tokenizer on each of the six fixture tokenizers, or name one
 # tokenizer), safetensors (fuzz_safetensors), config (fuzz_config: config.json and the
 # sentence-transformers module files), jsonl (fuzz_jsonl: the CLI's input reader),
-# pickle (fuzz_pickle: the data.pkl of torch.save files).
+# pickle (fuzz_pickle: the data.pkl of torch.save files), serve (fuzz_serve: request
+# bodies through the server's routes, on the xlmr-tiny embedding model and on the
+# xlmr-reranker-tiny and bert-nli-tiny cross-encoders).
 #
 # Seeds: for the tokenizers, the edge cases of ../shared/fixtures/tokenizers/corpus.jsonl
 # plus every 10th other line ($OUT/seeds); for the others, fuzz/make_seeds.py
@@ -33,7 +35,7 @@ FIX="$SHARED/fixtures"
 TOKENIZERS="bert-wordpiece bert-cased xlmr-unigram llama3_1 qwen3 gemma3"
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then TMPDIR=/dev/shm; fi
 export TMPDIR=${TMPDIR:-/tmp}
-for t in tokenizer safetensors config jsonl pickle; do
+for t in tokenizer safetensors config jsonl pickle serve; do
     if [ ! -x "$OUT/fuzz_$t" ]; then
         sh fuzz/build.sh || exit 1
         break
@@ -74,15 +76,43 @@ for path in sys.argv[2:]:
 PY
 fi
 
+# fuzz_serve's seeds: one body per route (the first byte picks the route, as the target
+# reads it), valid requests with every field the routes take.
+if [ ! -d "$OUT/seeds-serve" ] || [ fuzz/run.sh -nt "$OUT/seeds-serve" ]; then
+    mkdir -p "$OUT/seeds-serve"
+    python3 - "$OUT/seeds-serve" <<'PY' || exit 1
+import json, os, sys
+bodies = [
+    (0, {"input": "Hello world"}), (0, {"input": ["a", "b"], "encoding_format": "base64", "dimensions": 8}),
+    (0, {"input": [[0, 581, 2], [0, 2]]}), (0, {"input": "x", "model": "fuzz-model"}),
+    (1, {"inputs": ["Hallo Welt", "Bonjour"], "normalize": False, "truncate": True, "truncation_direction": "Left"}),
+    (1, {"inputs": [0, 581, 2], "dimensions": 4}), (1, {"inputs": "query", "prompt_name": "query"}),
+    (2, {"inputs": "token states"}), (3, {"inputs": ["a"]}),
+    (4, {"inputs": {"source_sentence": "a", "sentences": ["b", "c"]}, "parameters": {"truncate": True}}),
+    (5, {"inputs": ["h\u00e9llo w\u00f6rld", "x"], "add_special_tokens": False}),
+    (6, {"query": "q", "texts": ["a", "b"], "raw_scores": True, "return_text": True, "truncate": True}),
+    (7, {"query": "q", "documents": ["a", {"text": "b"}], "top_n": 1, "return_documents": True}),
+    (8, {"inputs": [["a", "b"], ["c"]], "raw_scores": False}), (8, {"inputs": ["premise", "hypothesis"]}),
+]
+for i, (k, b) in enumerate(bodies):
+    with open(os.path.join(sys.argv[1], "route%d-%02d" % (k, i)), "wb") as f:
+        f.write(bytes([k]) + json.dumps(b, ensure_ascii=False).encode())
+PY
+fi
+
 # Expands the arguments into runs: "name target seeds max_len dict env".
 runs() {
-    for a in ${*:-tokenizers safetensors config jsonl pickle}; do
+    for a in ${*:-tokenizers safetensors config jsonl pickle serve}; do
         case "$a" in
         tokenizers) for t in $TOKENIZERS; do runs "$t"; done ;;
         safetensors) echo "safetensors fuzz_safetensors seeds-safetensors 16384 fuzz/safetensors.dict -" ;;
         config) echo "config fuzz_config seeds-config 8192 fuzz/config.dict XLING_FUZZ_MODELS=$OUT/config-models" ;;
         jsonl) echo "jsonl fuzz_jsonl seeds-jsonl 4096 fuzz/jsonl.dict -" ;;
         pickle) echo "pickle fuzz_pickle seeds-pickle 4096 fuzz/pickle.dict -" ;;
+        serve)
+            echo "serve fuzz_serve seeds-serve 4096 fuzz/serve.dict -"
+            echo "serve-rerank fuzz_serve seeds-serve 4096 fuzz/serve.dict XLING_FUZZ_SERVE_MODEL=$FIX/models/xlmr-reranker-tiny"
+            echo "serve-nli fuzz_serve seeds-serve 4096 fuzz/serve.dict XLING_FUZZ_SERVE_MODEL=$FIX/models/bert-nli-tiny" ;;
         *)
             if [ -f "$FIX/tokenizers/models/$a/tokenizer.json" ]; then
                 echo "$a fuzz_tokenizer seeds 4096 - XLING_FUZZ_TOKENIZER=$FIX/tokenizers/models/$a/tokenizer.json"

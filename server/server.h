@@ -1,7 +1,8 @@
 /* xling serve: what the server's files share. The server sees only xling.h (it is
  * built like the CLI, without -Isrc). Files: serve.c (options, startup, signals,
  * drain), http.c (libmicrohttpd glue: bodies, limits, key, routing, responses),
- * routes_openai.c, routes_tei.c and routes_rerank.c (the two APIs; reranking), request.c (inputs → sequences →
+ * routes_openai.c, routes_tei.c, routes_rerank.c and routes_predict.c (the two APIs;
+ * reranking; classification), request.c (inputs → sequences →
  * the batcher → vectors, shared by the routes), batcher.c (the queue that merges
  * requests into token-budgeted forward passes), metrics.c (Prometheus text), log.c
  * (one line per request), jsonbuf.c (response text). */
