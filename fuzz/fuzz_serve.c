@@ -59,17 +59,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     g_srv.cfg = (srv_config){.host = "127.0.0.1", .served_name = "fuzz-model", .max_batch_tokens = 2048,
                              .max_concurrent = 64, .max_client_batch = 8, .max_body = 1 << 20, .batch_wait_ms = 0,
                              .threads = 1, .log_off = 1};
-    xl_model_get_info(g_srv.model, &g_srv.info);
-    g_srv.tok = xl_model_tokenizer(g_srv.model);
-    g_srv.dim = xl_embed_dim(g_srv.model, NULL);
-    g_srv.classifier = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels >= 1;
-    g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
-    g_srv.scores_want = g_srv.classifier ? xl_scores_outputs(g_srv.model) : 0;
-    if (xl_m3_load(g_srv.model, &g_srv.m3)) g_srv.m3 = NULL;
-    else if (!(xl_m3_heads(g_srv.m3) & XL_M3_SPARSE)) {
-        xl_m3_free(g_srv.m3);
-        g_srv.m3 = NULL;
-    }
+    srv_describe_model();
     g_srv.max_input = 128;
     metrics_init();
     if (!(g_srv.batcher = batcher_start(g_srv.model, &g_srv.cfg))) {

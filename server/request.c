@@ -262,3 +262,21 @@ oom:
     snprintf(msg, msg_len, "out of memory");
     return -1;
 }
+
+xl_status srv_describe_model(void) {
+    xl_model_get_info(g_srv.model, &g_srv.info);
+    g_srv.tok = xl_model_tokenizer(g_srv.model);
+    g_srv.dim = xl_embed_dim(g_srv.model, NULL);
+    g_srv.classifier = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels >= 1;
+    g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
+    g_srv.scores_want = g_srv.classifier ? xl_scores_outputs(g_srv.model) : 0;
+    /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
+    g_srv.m3 = NULL;
+    xl_status st = xl_m3_load(g_srv.model, &g_srv.m3);
+    if (st) g_srv.m3 = NULL;
+    else if (!(xl_m3_heads(g_srv.m3) & XL_M3_SPARSE)) {
+        xl_m3_free(g_srv.m3);
+        g_srv.m3 = NULL;
+    }
+    return st;
+}

@@ -221,20 +221,9 @@ int cmd_serve(int argc, char **argv) {
         free(cfg.api_key);
         return cli_fail(cmd);
     }
-    xl_model_get_info(g_srv.model, &g_srv.info);
-    g_srv.tok = xl_model_tokenizer(g_srv.model);
-    g_srv.dim = xl_embed_dim(g_srv.model, NULL);
-    g_srv.classifier = !xl_reranker_info_get(g_srv.model, &g_srv.rinfo) && g_srv.rinfo.n_labels >= 1;
-    g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
-    g_srv.scores_want = g_srv.classifier ? xl_scores_outputs(g_srv.model) : 0;
-    /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
-    xl_status m3st = xl_m3_load(g_srv.model, &g_srv.m3);
+    xl_status m3st = srv_describe_model();
     if (m3st && m3st != XL_ERR_UNSUPPORTED)
         fprintf(stderr, "xling serve: warning: bge-m3 heads not loaded, /embed_sparse is off: %s\n", xl_last_error());
-    if (!m3st && !(xl_m3_heads(g_srv.m3) & XL_M3_SPARSE)) {
-        xl_m3_free(g_srv.m3);
-        g_srv.m3 = NULL;
-    }
     char *dname = name ? NULL : default_name(dir);
     cfg.served_name = name ? name : dname ? dname : dir;
     g_srv.started = (long long)time(NULL);

@@ -123,6 +123,11 @@ typedef struct {
 } srv_state;
 extern srv_state g_srv;
 
+/* Fills g_srv's model facts from g_srv.model: info, tokenizer, dimensions, the
+ * cross-encoder head (classifier, reranker, scores_want) and bge-m3's sparse head
+ * (g_srv.m3, or NULL). Returns xl_m3_load's status (XL_ERR_UNSUPPORTED: not bge-m3). */
+xl_status srv_describe_model(void);
+
 double srv_now(void);
 
 /* --------------------------------------------------------------- responses */
