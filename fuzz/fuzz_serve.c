@@ -62,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     srv_describe_model();
     g_srv.max_input = 128;
     metrics_init();
-    if (!(g_srv.batcher = batcher_start(g_srv.model, &g_srv.cfg))) {
+    if (!(g_srv.batcher = batcher_start(g_srv.model, &g_srv.cfg, g_srv.scores_want, g_srv.rinfo.n_labels))) {
         fprintf(stderr, "fuzz_serve: cannot start the batcher: %s\n", xl_last_error());
         exit(1);
     }

@@ -178,18 +178,15 @@ static void *batcher_main(void *arg) {
     return NULL;
 }
 
-batcher *batcher_start(const xl_model *m, const srv_config *cfg) {
+batcher *batcher_start(const xl_model *m, const srv_config *cfg, unsigned scores_want, int labels) {
     batcher *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->m = m;
     b->budget = cfg->max_batch_tokens;
     b->wait_ms = cfg->batch_wait_ms;
     b->threads = cfg->threads;
-    xl_reranker_info ri;
-    if (!xl_reranker_info_get(m, &ri) && ri.n_labels >= 1) {
-        b->scores_want = xl_scores_outputs(m);
-        b->labels = ri.n_labels;
-    }
+    b->scores_want = scores_want;
+    b->labels = scores_want ? labels : 0;
     if (xl_context_new(m, &b->ctx)) {
         free(b);
         return NULL;

@@ -263,6 +263,13 @@ oom:
     return -1;
 }
 
+const char *srv_label_name(int k, char buf[32]) {
+    const char *label = xl_reranker_label(g_srv.model, k);
+    if (label) return label;
+    snprintf(buf, 32, "LABEL_%d", k); /* as transformers names a label config.json leaves out */
+    return buf;
+}
+
 xl_status srv_describe_model(void) {
     xl_model_get_info(g_srv.model, &g_srv.info);
     g_srv.tok = xl_model_tokenizer(g_srv.model);
@@ -271,7 +278,6 @@ xl_status srv_describe_model(void) {
     g_srv.reranker = g_srv.classifier && g_srv.rinfo.n_labels == 1;
     g_srv.scores_want = g_srv.classifier ? xl_scores_outputs(g_srv.model) : 0;
     /* bge-m3 folders: the sparse head (sparse_linear.pt) serves /embed_sparse */
-    g_srv.m3 = NULL;
     xl_status st = xl_m3_load(g_srv.model, &g_srv.m3);
     if (st) g_srv.m3 = NULL;
     else if (!(xl_m3_heads(g_srv.m3) & XL_M3_SPARSE)) {

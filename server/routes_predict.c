@@ -96,13 +96,9 @@ static void put_predictions(jbuf *b, const float *scores, int n_labels, int *ord
         jb_puts(b, j ? ",{\"score\":" : "{\"score\":");
         jb_float(b, scores[k]);
         jb_puts(b, ",\"label\":");
-        const char *label = xl_reranker_label(g_srv.model, k);
-        if (label) {
-            jb_string(b, label, strlen(label));
-        } else {
-            /* as transformers names a label config.json leaves out */
-            jb_printf(b, "\"LABEL_%d\"", k);
-        }
+        char buf[32];
+        const char *label = srv_label_name(k, buf);
+        jb_string(b, label, strlen(label));
         jb_puts(b, "}");
     }
     jb_puts(b, "]");

@@ -256,10 +256,8 @@ void route_tei_info(srv_reply *r) {
         for (int m = 0; m < 2; m++) {
             jb_puts(b, m ? "},\"label2id\":{" : "\"id2label\":{");
             for (int k = 0; k < L; k++) {
-                const char *label = xl_reranker_label(g_srv.model, k);
-                char dflt[32];
-                snprintf(dflt, sizeof dflt, "LABEL_%d", k);
-                if (!label) label = dflt;
+                char buf[32];
+                const char *label = srv_label_name(k, buf);
                 if (k) jb_puts(b, ",");
                 if (m) {
                     jb_string(b, label, strlen(label));

@@ -243,7 +243,7 @@ int cmd_serve(int argc, char **argv) {
     }
     g_srv.cfg = cfg;
     metrics_init();
-    if (!rc && !(g_srv.batcher = batcher_start(g_srv.model, &g_srv.cfg))) {
+    if (!rc && !(g_srv.batcher = batcher_start(g_srv.model, &g_srv.cfg, g_srv.scores_want, g_srv.rinfo.n_labels))) {
         fprintf(stderr, "xling serve: cannot start the batcher: %s\n", xl_last_error());
         rc = 1;
     }

@@ -87,7 +87,9 @@ typedef struct srv_job {
     struct srv_job *next;
 } srv_job;
 
-batcher *batcher_start(const xl_model *m, const srv_config *cfg);
+/* scores_want / labels: the served cross-encoder's outputs and scores per item
+ * (g_srv.scores_want, rinfo.n_labels; 0 for an embedding model). */
+batcher *batcher_start(const xl_model *m, const srv_config *cfg, unsigned scores_want, int labels);
 /* Stops the thread after the queue empties, and frees. */
 void batcher_stop(batcher *b);
 /* A request is preparing inputs (the batcher may wait --batch-wait-ms for it). */
@@ -127,6 +129,8 @@ extern srv_state g_srv;
  * cross-encoder head (classifier, reranker, scores_want) and bge-m3's sparse head
  * (g_srv.m3, or NULL). Returns xl_m3_load's status (XL_ERR_UNSUPPORTED: not bge-m3). */
 xl_status srv_describe_model(void);
+/* Label k of the served classifier: config.json's id2label, else "LABEL_k" in buf. */
+const char *srv_label_name(int k, char buf[32]);
 
 double srv_now(void);
 
